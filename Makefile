@@ -1,0 +1,51 @@
+# The two commands: `make run` and `make test`. Both set everything up on a fresh clone.
+.DEFAULT_GOAL := help
+SHELL := /bin/bash
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+PACKAGES := runner task infra emulator
+
+.PHONY: help run test lint typecheck pytest setup clean
+
+help:
+	@echo "make run    run the main job on the sample data (data/*.txt)"
+	@echo "make test   lint, type-check and run every test"
+	@echo "make clean  remove the virtual environment, node_modules and results"
+
+setup: $(VENV)/.installed node_modules/.installed
+
+# Recreated when pyproject.toml changes; needs Python 3.11 or newer.
+$(VENV)/.installed: pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else 1)' || \
+		{ echo "error: Python 3.11 or newer is needed; '$(PYTHON)' is $$($(PYTHON) --version 2>&1)." \
+		  "Run: make PYTHON=python3.12 ..." >&2; exit 1; }
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $@
+
+# Azurite, the storage half of the local stack, pinned by package-lock.json.
+node_modules/.installed: package.json package-lock.json
+	@command -v npm >/dev/null || { echo "error: Node.js 18+ with npm is needed (for Azurite)." >&2; exit 1; }
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+run: setup
+	$(BIN)/python task/topwords.py data/*.txt --output-dir results/local
+
+lint: setup
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: setup
+	$(BIN)/mypy $(PACKAGES)
+
+pytest: setup
+	$(BIN)/python -m pytest
+
+test: lint typecheck pytest
+
+clean:
+	rm -rf $(VENV) node_modules results .local .mypy_cache .pytest_cache .ruff_cache .hypothesis

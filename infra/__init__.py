@@ -1,0 +1,1 @@
+"""The Pulumi program: storage, the Batch account and its pool on Azure."""

@@ -1,0 +1,1 @@
+"""The runner: submits one Batch task per input file, watches it, fetches the results."""

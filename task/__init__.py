@@ -1,0 +1,1 @@
+"""The program every Batch node runs: ``task/topwords.py``, standard library only."""
