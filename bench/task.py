@@ -101,43 +101,51 @@ class Run:
     peak_rss_mb: float
 
 
-def _tree_rss_kb(root: int) -> int:
-    """Resident memory of a process and all its descendants, from /proc."""
-    parents: dict[int, int] = {}
-    rss: dict[int, int] = {}
-    for entry in os.scandir("/proc"):
-        if not entry.name.isdigit():
-            continue
+class TreeMemory:
+    """Samples the resident memory of a process and all its descendants, from /proc.
+
+    Each pid is classified once (descendant or not), so a sample reads only the files of
+    the tree itself and steals little CPU from what is being measured.
+    """
+
+    def __init__(self, root: int) -> None:
+        self.tree = {root}
+        self.others: set[int] = set()
+        self.page_kb = os.sysconf("SC_PAGE_SIZE") // 1024
+
+    def _parent(self, pid: int) -> int | None:
         try:
-            with open(f"/proc/{entry.name}/stat") as file:
-                fields = file.read().rsplit(")", 1)[1].split()
-            with open(f"/proc/{entry.name}/statm") as file:
-                pages = int(file.read().split()[1])
-        except (OSError, IndexError):
-            continue
-        pid = int(entry.name)
-        parents[pid] = int(fields[1])
-        rss[pid] = pages * os.sysconf("SC_PAGE_SIZE") // 1024
-    tree, frontier = {root}, [root]
-    while frontier:
-        parent = frontier.pop()
-        for pid, ppid in parents.items():
-            if ppid == parent and pid not in tree:
-                tree.add(pid)
-                frontier.append(pid)
-    return sum(rss.get(pid, 0) for pid in tree)
+            with open(f"/proc/{pid}/stat") as file:
+                return int(file.read().rsplit(")", 1)[1].split()[1])
+        except (OSError, IndexError, ValueError):
+            return None
+
+    def sample_kb(self) -> int:
+        for name in os.listdir("/proc"):
+            if name.isdigit() and (pid := int(name)) not in self.tree and pid not in self.others:
+                parent = self._parent(pid)
+                (self.tree if parent in self.tree else self.others).add(pid)
+        total = 0
+        for pid in list(self.tree):
+            try:
+                with open(f"/proc/{pid}/statm") as file:
+                    total += int(file.read().split()[1]) * self.page_kb
+            except OSError:
+                continue
+        return total
 
 
 def measure(name: str, command: list[str], env: dict[str, str] | None = None) -> Run:
     started = time.perf_counter()
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, env=env)
     peak = 0
+    memory = TreeMemory(process.pid)
     done = threading.Event()
 
     def sample() -> None:
         nonlocal peak
         while not done.is_set():
-            peak = max(peak, _tree_rss_kb(process.pid))
+            peak = max(peak, memory.sample_kb())
             time.sleep(0.02)
 
     sampler = threading.Thread(target=sample, daemon=True)

@@ -49,9 +49,12 @@ CHUNK_BYTES = 1 << 14
 PIECE_MIN_BYTES = 8 << 20
 """A file is split across workers only in pieces at least this large."""
 RAW_FOLD_LIMIT = 1 << 20
-"""Distinct raw tokens held before they are folded into normalized counts."""
+"""Distinct raw tokens held before they are folded into word counts: the memory bound
+(about 100 MB a worker) for text whose raw spellings never stop growing. Folding more
+often costs time and, through fragmentation, no less memory."""
 
 _ASCII_STRIP = string.punctuation  # every ASCII character of category P* or S*
+_ASCII_STRIP_BYTES = _ASCII_STRIP.encode()
 _ASCII_WHITESPACE = frozenset(b" \t\n\r\x0b\x0c")  # what bytes.split() splits on
 _BATCH_ENVIRONMENT = {
     "node": "AZ_BATCH_NODE_ID",
@@ -108,9 +111,12 @@ def fold(raw: Counter[bytes], counts: Counter[bytes]) -> None:
     """Move raw-token counts into word counts, emptying ``raw``."""
     get = counts.get
     for token, n in raw.items():
-        if token.isalpha() and token.islower():  # already a word: the common case
-            counts[token] = get(token, 0) + n
-        else:
+        # Fast path: ASCII letters, perhaps wrapped in ASCII punctuation ("(word),").
+        letters = token if token.isalpha() else token.strip(_ASCII_STRIP_BYTES)
+        if letters.isalpha():
+            word = letters if letters.islower() else letters.lower()
+            counts[word] = get(word, 0) + n
+        elif letters:
             for word in words(token):
                 counts[word] = get(word, 0) + n
     raw.clear()
@@ -323,8 +329,14 @@ def write_outputs(result: FileResult, n: int, output_dir: Path, sha256: str) -> 
             document[key] = os.environ[variable]
     _write_atomically(
         output_dir / f"{stem}_OUTPUT.json",
-        json.dumps(document, ensure_ascii=False, indent=2) + "\n",
+        _json_one_key_per_line(document),
     )
+
+
+def _json_one_key_per_line(document: dict[str, object]) -> str:
+    """JSON with one key per line and each value compact, so ``top`` reads as one line."""
+    lines = [f"  {json.dumps(k)}: {json.dumps(v, ensure_ascii=False)}" for k, v in document.items()]
+    return "{\n" + ",\n".join(lines) + "\n}\n"
 
 
 def summary(result: FileResult, n: int) -> str:
