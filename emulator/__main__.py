@@ -1,0 +1,41 @@
+"""``python -m emulator --port P --data DIR``: serve the Batch emulator on loopback."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import uvicorn
+
+from emulator.app import DEFAULT_ACCOUNT, DEFAULT_KEY, Settings, create_app
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m emulator", description=__doc__)
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--data", type=Path, required=True, help="state and node directories")
+    parser.add_argument("--host", default="127.0.0.1", help="address to bind (default loopback)")
+    parser.add_argument("--account", default=DEFAULT_ACCOUNT, help="Batch account name")
+    parser.add_argument("--key", default=DEFAULT_KEY, help="the account's base64 shared key")
+    parser.add_argument("--storage", help="storage connection string, for resource files")
+    parser.add_argument(
+        "--identity", action="append", default=[], help="resource id of a pool identity"
+    )
+    parser.add_argument(
+        "--autoscale-nodes", type=int, default=None, help="nodes of an autoscale pool (CPUs)"
+    )
+    args = parser.parse_args(argv)
+    settings = Settings(
+        data=args.data.resolve(),
+        account=args.account,
+        key=args.key,
+        url=f"http://{args.host}:{args.port}",
+        autoscale_nodes=args.autoscale_nodes,
+        identities=tuple(args.identity),
+        storage=args.storage,
+    )
+    uvicorn.run(create_app(settings), host=args.host, port=args.port, log_level="warning")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,169 @@
+"""Batch service errors: one class per error code, with the service's status and message.
+
+Raise one anywhere below the routes; ``render`` writes the body the real service sends:
+
+    {"odata.metadata": ".../$metadata#Microsoft.Azure.Batch.Protocol.Entities.Container.errors/@Element",
+     "code": "PoolNotFound",
+     "message": {"lang": "en-US", "value": "The specified pool does not exist.\\nRequestId:…\\nTime:…"},
+     "values": [{"key": "…", "value": "…"}]}
+
+Codes and messages follow Batch's table of status and error codes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any, ClassVar
+
+
+class BatchServiceError(Exception):
+    """An error the service answers with; subclasses fix the code, status and message."""
+
+    status: ClassVar[int] = 500
+    message: ClassVar[str] = "The server encountered an internal error. Please retry the request."
+
+    def __init__(self, detail: str | None = None, values: Iterable[tuple[str, str]] = ()) -> None:
+        super().__init__(detail or self.message)
+        self.detail = detail or self.message
+        self.values = list(values)
+
+    @property
+    def code(self) -> str:
+        return type(self).__name__
+
+    def render(self, metadata_base: str, request_id: str, time: str) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "odata.metadata": f"{metadata_base}/$metadata"
+            "#Microsoft.Azure.Batch.Protocol.Entities.Container.errors/@Element",
+            "code": self.code,
+            "message": {
+                "lang": "en-US",
+                "value": f"{self.detail}\nRequestId:{request_id}\nTime:{time}",
+            },
+        }
+        if self.values:
+            body["values"] = [{"key": key, "value": value} for key, value in self.values]
+        return body
+
+
+def _error(code: str, status: int, message: str) -> type[BatchServiceError]:
+    return type(code, (BatchServiceError,), {"status": status, "message": message})
+
+
+# Common REST API errors
+MissingRequiredHeader = _error(
+    "MissingRequiredHeader", 400, "A required HTTP header was not specified."
+)
+MissingRequiredProperty = _error(
+    "MissingRequiredProperty", 400, "A required property was not specified in the request body."
+)
+InvalidHeaderValue = _error(
+    "InvalidHeaderValue", 400, "The value for one of the HTTP headers is not in the correct format."
+)
+InvalidPropertyValue = _error(
+    "InvalidPropertyValue",
+    400,
+    "The value provided for one of the properties in the request body is invalid.",
+)
+MissingRequiredQueryParameter = _error(
+    "MissingRequiredQueryParameter",
+    400,
+    "A query parameter that's mandatory for this request is not specified.",
+)
+UnsupportedQueryParameter = _error(
+    "UnsupportedQueryParameter",
+    400,
+    "One of the query parameters specified in the request URI is not supported.",
+)
+InvalidQueryParameterValue = _error(
+    "InvalidQueryParameterValue",
+    400,
+    "Value for one of the query parameters specified in the request URI is invalid.",
+)
+OutOfRangeQueryParameterValue = _error(
+    "OutOfRangeQueryParameterValue",
+    400,
+    "A query parameter specified in the request URI is outside the permissible range.",
+)
+InvalidUri = _error(
+    "InvalidUri", 400, "The requested URI does not represent any resource on the server."
+)
+InvalidRequestBody = _error(
+    "InvalidRequestBody", 400, "The specified Request Body is not syntactically valid."
+)
+InvalidAuthenticationInfo = _error(
+    "InvalidAuthenticationInfo",
+    400,
+    "Server failed to authenticate the request. The authentication information was not provided in the correct format. Verify the value of Authorization header.",
+)
+AuthenticationFailed = _error(
+    "AuthenticationFailed",
+    403,
+    "Server failed to authenticate the request. Make sure the value of Authorization header is formed correctly including the signature.",
+)
+UnsupportedHttpVerb = _error(
+    "UnsupportedHttpVerb", 405, "The resource doesn't support specified Http Verb."
+)
+ConditionNotMet = _error(
+    "ConditionNotMet", 412, "The condition specified using HTTP conditional header(s) is not met."
+)
+RequestBodyTooLarge = _error(
+    "RequestBodyTooLarge",
+    413,
+    "The request body is too large and exceeds the maximum permissible limit.",
+)
+InternalError = _error(
+    "InternalError", 500, "Server encountered an internal error. Please try again after some time."
+)
+
+# Batch service errors
+UnsupportedRequestVersion = _error(
+    "UnsupportedRequestVersion", 400, "The specified request version is not supported."
+)
+PoolNotFound = _error("PoolNotFound", 404, "The specified pool does not exist.")
+NodeNotFound = _error("NodeNotFound", 404, "The specified node does not exist.")
+JobNotFound = _error("JobNotFound", 404, "The specified job does not exist.")
+TaskNotFound = _error("TaskNotFound", 404, "The specified task does not exist.")
+FileNotFound = _error("FileNotFound", 404, "The specified file does not exist.")
+PoolExists = _error("PoolExists", 409, "The specified pool already exists.")
+PoolBeingDeleted = _error(
+    "PoolBeingDeleted",
+    409,
+    "The specified pool has been marked for deletion and is being reclaimed.",
+)
+JobExists = _error("JobExists", 409, "The specified job already exists.")
+JobBeingDeleted = _error(
+    "JobBeingDeleted",
+    409,
+    "The specified job has been marked for deletion and is being garbage collected.",
+)
+JobBeingTerminated = _error("JobBeingTerminated", 409, "The specified job is being terminated.")
+JobCompleted = _error("JobCompleted", 409, "The specified job is already in a completed state.")
+TaskExists = _error("TaskExists", 409, "The specified task already exists.")
+TaskCompleted = _error("TaskCompleted", 409, "The specified task is already in a completed state.")
+TaskNotCompleted = _error(
+    "TaskNotCompleted",
+    409,
+    "The specified task is not in a completed state, and the requested operation can be performed only on completed tasks.",
+)
+TaskSucceeded = _error(
+    "TaskSucceeded",
+    409,
+    "The specified task has already completed successfully, and the requested operation cannot be performed on successful tasks.",
+)
+OperationInvalidForCurrentState = _error(
+    "OperationInvalidForCurrentState",
+    409,
+    "The specified operation is not valid for the current state of the resource.",
+)
+
+
+def invalid_property(name: str, value: object, reason: str | None = None) -> BatchServiceError:
+    values = [("PropertyName", name), ("PropertyValue", str(value))]
+    if reason:
+        values.append(("Reason", reason))
+    return InvalidPropertyValue(values=values)
+
+
+def missing_property(name: str) -> BatchServiceError:
+    return MissingRequiredProperty(values=[("PropertyName", name)])

@@ -1,0 +1,375 @@
+"""The Batch REST API over HTTP: each handler parses, makes one state call and serializes.
+
+Every request passes ``_batch_request`` first: api-version, then SharedKey, in the order
+the service checks them; a ``BatchServiceError`` raised anywhere becomes the service's
+error body with its status.
+"""
+
+from __future__ import annotations
+
+import json
+import mimetypes
+import uuid
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote, urlencode
+
+from starlette.requests import Request
+from starlette.responses import FileResponse, JSONResponse, Response
+from starlette.routing import Route
+
+from emulator import errors, odata, wire
+from emulator.auth import SharedKeyVerifier
+from emulator.executor import node_root, task_directory
+from emulator.state import BatchState, public
+
+Handler = Callable[[Request], Awaitable[Response]]
+MAX_RESULTS = 1000
+
+
+class Api:
+    def __init__(self, state: BatchState, verifier: SharedKeyVerifier, data: Path) -> None:
+        self.state = state
+        self.verifier = verifier
+        self.data = data
+
+    # --- plumbing -----------------------------------------------------------------------
+
+    def _wrap(self, handler: Handler) -> Handler:
+        async def endpoint(request: Request) -> Response:
+            request_id = str(uuid.uuid4())
+            try:
+                wire.check_api_version(request.query_params.get("api-version"))
+                self.verifier.verify(request.method, _as_sent(request), request.headers)
+                response = await handler(request)
+            except errors.BatchServiceError as error:
+                response = self._error(error, request_id)
+            except Exception as error:  # anything else is the service's 500
+                response = self._error(errors.InternalError(str(error)), request_id)
+            response.headers["request-id"] = request_id
+            client_request_id = request.headers.get("client-request-id")
+            if client_request_id:
+                response.headers["client-request-id"] = client_request_id
+            response.headers["DataServiceVersion"] = "3.0"
+            return response
+
+        return endpoint
+
+    def _error(self, error: errors.BatchServiceError, request_id: str) -> Response:
+        body = error.render(self.state.account_url, request_id, wire.timestamp(datetime.now(UTC)))
+        return JSONResponse(body, status_code=error.status, media_type=wire.JSON_CONTENT_TYPE)
+
+    @staticmethod
+    async def _body(request: Request) -> Any:
+        raw = await request.body()
+        try:
+            return json.loads(raw)
+        except (ValueError, UnicodeDecodeError):
+            raise errors.InvalidRequestBody() from None
+
+    def _entity(self, document: dict[str, Any], collection: str, request: Request) -> Response:
+        body = {
+            "odata.metadata": f"{self.state.account_url}/$metadata#{collection}/@Element",
+            **odata.select(public(document), _select(request)),
+        }
+        return JSONResponse(body, media_type=wire.JSON_CONTENT_TYPE, headers=_versioned(document))
+
+    def _list(self, documents: list[dict[str, Any]], collection: str, request: Request) -> Response:
+        query = request.query_params
+        text = query.get("$filter")
+        if text:
+            predicate = odata.compile_filter(text)
+            documents = [d for d in documents if predicate(d)]
+        limit = _max_results(query.get("maxresults"))
+        start = _skip_token(query.get("$skiptoken"))
+        page = documents[start : start + limit]
+        properties = _select(request)
+        body: dict[str, Any] = {
+            "odata.metadata": f"{self.state.account_url}/$metadata#{collection}",
+            "value": [odata.select(public(d), properties) for d in page],
+        }
+        if start + limit < len(documents):
+            params = {k: v for k, v in query.items() if k != "$skiptoken"}
+            params["$skiptoken"] = str(start + limit)
+            body["odata.nextLink"] = (
+                f"{self.state.account_url}{request.url.path}?{urlencode(params, quote_via=quote)}"
+            )
+        return JSONResponse(body, media_type=wire.JSON_CONTENT_TYPE)
+
+    def _created(self, document: dict[str, Any]) -> Response:
+        headers = {
+            **_versioned(document),
+            "DataServiceId": document["url"],
+            "Location": document["url"],
+        }
+        return Response(status_code=201, headers=headers)
+
+    # --- pools --------------------------------------------------------------------------
+
+    async def create_pool(self, request: Request) -> Response:
+        return self._created(self.state.create_pool(await self._body(request)))
+
+    async def list_pools(self, request: Request) -> Response:
+        return self._list(self.state.list_pools(), "pools", request)
+
+    async def get_pool(self, request: Request) -> Response:
+        pool = self.state.get_pool(request.path_params["pool_id"])
+        if request.method == "HEAD":
+            return Response(status_code=200, headers=_versioned(pool))
+        return self._entity(pool, "pools", request)
+
+    async def delete_pool(self, request: Request) -> Response:
+        self.state.delete_pool(request.path_params["pool_id"])
+        return Response(status_code=202)
+
+    async def list_nodes(self, request: Request) -> Response:
+        nodes = self.state.list_nodes(request.path_params["pool_id"])
+        return self._list(nodes, "nodes", request)
+
+    async def get_node(self, request: Request) -> Response:
+        node = self.state.get_node(request.path_params["pool_id"], request.path_params["node_id"])
+        return self._entity(node, "nodes", request)
+
+    async def list_supported_images(self, request: Request) -> Response:
+        images = [
+            {
+                "nodeAgentSKUId": f"batch.node.ubuntu {version}",
+                "imageReference": {
+                    "publisher": "canonical",
+                    "offer": offer,
+                    "sku": f"{version.replace('.', '_')}-lts",
+                    "version": "latest",
+                },
+                "osType": "linux",
+                "verificationType": "verified",
+                "capabilities": [],
+            }
+            for version, offer in (
+                ("24.04", "ubuntu-24_04-lts"),
+                ("22.04", "0001-com-ubuntu-server-jammy"),
+            )
+        ]
+        return self._list(images, "supportedimages", request)
+
+    # --- jobs ---------------------------------------------------------------------------
+
+    async def create_job(self, request: Request) -> Response:
+        return self._created(self.state.create_job(await self._body(request)))
+
+    async def list_jobs(self, request: Request) -> Response:
+        return self._list(self.state.list_jobs(), "jobs", request)
+
+    async def get_job(self, request: Request) -> Response:
+        return self._entity(self.state.get_job(request.path_params["job_id"]), "jobs", request)
+
+    async def update_job(self, request: Request) -> Response:
+        job = self.state.update_job(request.path_params["job_id"], await self._body(request))
+        return Response(status_code=200, headers={**_versioned(job), "DataServiceId": job["url"]})
+
+    async def delete_job(self, request: Request) -> Response:
+        self.state.delete_job(request.path_params["job_id"])
+        return Response(status_code=202)
+
+    async def terminate_job(self, request: Request) -> Response:
+        raw = await request.body()
+        reason = None
+        if raw:
+            body = await self._body(request)
+            reason = body.get("terminateReason") if isinstance(body, dict) else None
+        self.state.terminate_job(request.path_params["job_id"], reason)
+        return Response(status_code=202)
+
+    async def task_counts(self, request: Request) -> Response:
+        counts = self.state.task_counts(request.path_params["job_id"])
+        return JSONResponse(counts, media_type=wire.JSON_CONTENT_TYPE)
+
+    # --- tasks --------------------------------------------------------------------------
+
+    async def create_task(self, request: Request) -> Response:
+        task = self.state.add_task(request.path_params["job_id"], await self._body(request))
+        return self._created(task)
+
+    async def create_task_collection(self, request: Request) -> Response:
+        results = self.state.add_task_collection(
+            request.path_params["job_id"], await self._body(request)
+        )
+        return JSONResponse({"value": results}, media_type=wire.JSON_CONTENT_TYPE)
+
+    async def list_tasks(self, request: Request) -> Response:
+        tasks = self.state.list_tasks(request.path_params["job_id"])
+        return self._list(tasks, "tasks", request)
+
+    async def get_task(self, request: Request) -> Response:
+        task = self.state.get_task(request.path_params["job_id"], request.path_params["task_id"])
+        return self._entity(task, "tasks", request)
+
+    async def delete_task(self, request: Request) -> Response:
+        self.state.delete_task(request.path_params["job_id"], request.path_params["task_id"])
+        return Response(status_code=200)
+
+    async def terminate_task(self, request: Request) -> Response:
+        self.state.terminate_task(request.path_params["job_id"], request.path_params["task_id"])
+        return Response(status_code=204)
+
+    async def reactivate_task(self, request: Request) -> Response:
+        self.state.reactivate_task(request.path_params["job_id"], request.path_params["task_id"])
+        return Response(status_code=204)
+
+    # --- task files ---------------------------------------------------------------------
+
+    def _task_directory(self, request: Request) -> tuple[dict[str, Any], Path]:
+        task = self.state.get_task(request.path_params["job_id"], request.path_params["task_id"])
+        info = task.get("nodeInfo")
+        if not info:
+            raise errors.FileNotFound()
+        root = node_root(self.data, info["poolId"], info["nodeId"])
+        return task, task_directory(root, task["_job"], task["id"])
+
+    async def list_task_files(self, request: Request) -> Response:
+        task, directory = self._task_directory(request)
+        recursive = request.query_params.get("recursive", "false").lower() == "true"
+        paths = sorted(directory.rglob("*") if recursive else directory.glob("*"))
+        files = [
+            _file_entry(task["url"], path.relative_to(directory).as_posix(), path) for path in paths
+        ]
+        return self._list(files, "files", request)
+
+    async def get_task_file(self, request: Request) -> Response:
+        task, directory = self._task_directory(request)
+        name = request.path_params["file_path"]
+        path = (directory / name).resolve()
+        if not path.is_relative_to(directory.resolve()) or not path.exists():
+            raise errors.FileNotFound()
+        headers = _file_headers(task["url"], name, path)
+        if request.method == "HEAD" or path.is_dir():
+            return Response(status_code=200, headers=headers)
+        return FileResponse(path, headers=headers, media_type=headers["Content-Type"])
+
+    # --- routing ------------------------------------------------------------------------
+
+    def routes(self) -> list[Route]:
+        table: list[tuple[str, Handler, list[str]]] = [
+            ("/pools", self.create_pool, ["POST"]),
+            ("/pools", self.list_pools, ["GET"]),
+            ("/pools/{pool_id}", self.get_pool, ["GET", "HEAD"]),
+            ("/pools/{pool_id}", self.delete_pool, ["DELETE"]),
+            ("/pools/{pool_id}/nodes", self.list_nodes, ["GET"]),
+            ("/pools/{pool_id}/nodes/{node_id}", self.get_node, ["GET"]),
+            ("/supportedimages", self.list_supported_images, ["GET"]),
+            ("/jobs", self.create_job, ["POST"]),
+            ("/jobs", self.list_jobs, ["GET"]),
+            ("/jobs/{job_id}", self.get_job, ["GET"]),
+            ("/jobs/{job_id}", self.update_job, ["PATCH"]),
+            ("/jobs/{job_id}", self.delete_job, ["DELETE"]),
+            ("/jobs/{job_id}/terminate", self.terminate_job, ["POST"]),
+            ("/jobs/{job_id}/taskcounts", self.task_counts, ["GET"]),
+            ("/jobs/{job_id}/tasks", self.create_task, ["POST"]),
+            ("/jobs/{job_id}/tasks", self.list_tasks, ["GET"]),
+            ("/jobs/{job_id}/addtaskcollection", self.create_task_collection, ["POST"]),
+            ("/jobs/{job_id}/tasks/{task_id}", self.get_task, ["GET"]),
+            ("/jobs/{job_id}/tasks/{task_id}", self.delete_task, ["DELETE"]),
+            ("/jobs/{job_id}/tasks/{task_id}/terminate", self.terminate_task, ["POST"]),
+            ("/jobs/{job_id}/tasks/{task_id}/reactivate", self.reactivate_task, ["POST"]),
+            ("/jobs/{job_id}/tasks/{task_id}/files", self.list_task_files, ["GET"]),
+            (
+                "/jobs/{job_id}/tasks/{task_id}/files/{file_path:path}",
+                self.get_task_file,
+                ["GET", "HEAD"],
+            ),
+        ]
+        by_path: dict[str, dict[str, Handler]] = {}
+        for path, handler, methods in table:
+            for method in methods:
+                by_path.setdefault(path, {})[method] = handler
+        every_verb = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"]
+        return [
+            Route(path, self._wrap(self._dispatch(handlers)), methods=every_verb)
+            for path, handlers in by_path.items()
+        ]
+
+    @staticmethod
+    def _dispatch(handlers: dict[str, Handler]) -> Handler:
+        async def dispatch(request: Request) -> Response:
+            handler = handlers.get(request.method)
+            if handler is None:
+                raise errors.UnsupportedHttpVerb()
+            return await handler(request)
+
+        return dispatch
+
+
+def _as_sent(request: Request) -> str:
+    """The URL exactly as the client sent it (percent-encoding kept): what it signed."""
+    path = request.scope.get("raw_path", b"").decode("latin-1") or request.url.path
+    query = request.scope.get("query_string", b"").decode("latin-1")
+    return f"{request.url.scheme}://{request.url.netloc}{path}" + (f"?{query}" if query else "")
+
+
+def _versioned(document: dict[str, Any]) -> dict[str, str]:
+    modified = datetime.strptime(document["lastModified"][:26], "%Y-%m-%dT%H:%M:%S.%f")
+    return {"ETag": document["eTag"], "Last-Modified": wire.http_date(modified.replace(tzinfo=UTC))}
+
+
+def _select(request: Request) -> list[str] | None:
+    text = request.query_params.get("$select")
+    return [name.strip() for name in text.split(",")] if text else None
+
+
+def _max_results(text: str | None) -> int:
+    if text is None:
+        return MAX_RESULTS
+    try:
+        value = int(text)
+    except ValueError:
+        raise errors.InvalidQueryParameterValue(
+            values=[("QueryParameterName", "maxresults"), ("QueryParameterValue", text)]
+        ) from None
+    if not 1 <= value <= MAX_RESULTS:
+        raise errors.OutOfRangeQueryParameterValue(
+            values=[("QueryParameterName", "maxresults"), ("QueryParameterValue", text)]
+        )
+    return value
+
+
+def _skip_token(text: str | None) -> int:
+    if text is None:
+        return 0
+    if not text.isdigit():
+        raise errors.InvalidQueryParameterValue(
+            values=[("QueryParameterName", "$skiptoken"), ("QueryParameterValue", text)]
+        )
+    return int(text)
+
+
+def _file_entry(task_url: str, name: str, path: Path) -> dict[str, Any]:
+    stat = path.stat()
+    modified = wire.timestamp(datetime.fromtimestamp(stat.st_mtime, UTC))
+    entry: dict[str, Any] = {
+        "name": name,
+        "url": f"{task_url}/files/{quote(name)}",
+        "isDirectory": path.is_dir(),
+        "properties": {
+            "creationTime": wire.timestamp(datetime.fromtimestamp(stat.st_ctime, UTC)),
+            "lastModified": modified,
+            "contentLength": 0 if path.is_dir() else stat.st_size,
+            "contentType": "application/octet-stream",
+            "fileMode": f"{stat.st_mode & 0o7777:o}",
+        },
+    }
+    return entry
+
+
+def _file_headers(task_url: str, name: str, path: Path) -> dict[str, str]:
+    stat = path.stat()
+    content_type = mimetypes.guess_type(name)[0] or "application/octet-stream"
+    return {
+        "ocp-creation-time": wire.http_date(datetime.fromtimestamp(stat.st_ctime, UTC)),
+        "ocp-batch-file-isdirectory": "true" if path.is_dir() else "false",
+        "ocp-batch-file-url": f"{task_url}/files/{quote(name)}",
+        "ocp-batch-file-mode": f"{stat.st_mode & 0o7777:o}",
+        "Content-Type": content_type,
+        "Content-Length": str(0 if path.is_dir() else stat.st_size),
+        "Last-Modified": wire.http_date(datetime.fromtimestamp(stat.st_mtime, UTC)),
+    }

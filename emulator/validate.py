@@ -1,0 +1,182 @@
+"""Request bodies checked as the service checks them, before any state changes.
+
+Each function takes the parsed JSON body and returns the spec to store, or raises the
+error the service answers with: MissingRequiredProperty, InvalidPropertyValue,
+InvalidRequestBody or RequestBodyTooLarge, naming the property.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from emulator import errors, wire
+
+_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+_ALL_TASKS_COMPLETE = {"noaction", "terminatejob"}
+_TASK_FAILURE = {"noaction", "performexitoptionsjobaction"}
+
+
+def _object(body: Any) -> dict[str, Any]:
+    if not isinstance(body, dict):
+        raise errors.InvalidRequestBody()
+    return body
+
+
+def _required(body: dict[str, Any], name: str, kind: type | tuple[type, ...] = str) -> Any:
+    value = body.get(name)
+    if value is None:
+        raise errors.missing_property(name)
+    if not isinstance(value, kind) or (isinstance(value, bool) and kind is int):
+        raise errors.invalid_property(name, value)
+    return value
+
+
+def _identifier(body: dict[str, Any], name: str = "id") -> str:
+    value: str = _required(body, name)
+    if not _ID.match(value):
+        raise errors.invalid_property(
+            name,
+            value,
+            "The id can contain any combination of alphanumeric characters including "
+            "hyphens and underscores, and cannot contain more than 64 characters.",
+        )
+    return value
+
+
+def _optional_int(body: dict[str, Any], name: str, minimum: int, maximum: int) -> None:
+    value = body.get(name)
+    if value is None:
+        return
+    if not isinstance(value, int) or isinstance(value, bool) or not minimum <= value <= maximum:
+        raise errors.invalid_property(name, value)
+
+
+def _durations(constraints: dict[str, Any], *names: str) -> None:
+    for name in names:
+        if name in constraints and constraints[name] is not None:
+            wire.parse_duration(constraints[name], name)
+
+
+def _constraints(body: dict[str, Any], *durations: str) -> None:
+    constraints = body.get("constraints")
+    if constraints is None:
+        return
+    if not isinstance(constraints, dict):
+        raise errors.invalid_property("constraints", constraints)
+    _durations(constraints, *durations)
+    _optional_int(constraints, "maxTaskRetryCount", -1, 2**31 - 1)
+
+
+def _resource_files(files: Any, name: str = "resourceFiles") -> None:
+    if files is None:
+        return
+    if not isinstance(files, list):
+        raise errors.invalid_property(name, files)
+    for file in files:
+        if not isinstance(file, dict):
+            raise errors.invalid_property(name, file)
+        sources = [
+            k for k in ("httpUrl", "storageContainerUrl", "autoStorageContainerName") if file.get(k)
+        ]
+        if len(sources) != 1:
+            raise errors.invalid_property(
+                name,
+                file,
+                "Exactly one of httpUrl, storageContainerUrl and "
+                "autoStorageContainerName must be specified.",
+            )
+
+
+def _output_files(files: Any) -> None:
+    if files is None:
+        return
+    if not isinstance(files, list):
+        raise errors.invalid_property("outputFiles", files)
+    for file in files:
+        if not isinstance(file, dict):
+            raise errors.invalid_property("outputFiles", file)
+        _required(file, "filePattern")
+        destination = _required(file, "destination", dict)
+        container = _required(destination, "container", dict)
+        _required(container, "containerUrl")
+        options = _required(file, "uploadOptions", dict)
+        condition = _required(options, "uploadCondition")
+        if condition.lower() not in ("tasksuccess", "taskfailure", "taskcompletion"):
+            raise errors.invalid_property("uploadCondition", condition)
+
+
+def pool(body: Any) -> dict[str, Any]:
+    spec = _object(body)
+    _identifier(spec)
+    _required(spec, "vmSize")
+    configuration = _required(spec, "virtualMachineConfiguration", dict)
+    _required(configuration, "imageReference", dict)
+    _required(configuration, "nodeAgentSKUId")
+    autoscale = spec.get("enableAutoScale") is True
+    if autoscale:
+        _required(spec, "autoScaleFormula")
+        for name in ("targetDedicatedNodes", "targetLowPriorityNodes"):
+            if spec.get(name) is not None:
+                raise errors.invalid_property(
+                    name, spec[name], "Target nodes cannot be specified with auto-scale."
+                )
+    _optional_int(spec, "targetDedicatedNodes", 0, 10_000)
+    _optional_int(spec, "targetLowPriorityNodes", 0, 10_000)
+    _optional_int(spec, "taskSlotsPerNode", 1, 256)
+    start_task = spec.get("startTask")
+    if start_task is not None:
+        _required(_object(start_task), "commandLine")
+        _resource_files(start_task.get("resourceFiles"), "startTask.resourceFiles")
+        _optional_int(start_task, "maxTaskRetryCount", -1, 2**31 - 1)
+    return spec
+
+
+def job(body: Any) -> dict[str, Any]:
+    spec = _object(body)
+    _identifier(spec)
+    _required(spec, "poolInfo", dict)
+    job_patch({k: v for k, v in spec.items() if k not in ("id", "poolInfo")})
+    _optional_int(spec, "priority", -1000, 1000)
+    return spec
+
+
+def job_patch(body: Any) -> dict[str, Any]:
+    changes = _object(body)
+    complete = changes.get("onAllTasksComplete")
+    if complete is not None and str(complete).lower() not in _ALL_TASKS_COMPLETE:
+        raise errors.invalid_property("onAllTasksComplete", complete)
+    if complete is not None:
+        changes["onAllTasksComplete"] = str(complete).lower()
+    failure = changes.get("onTaskFailure")
+    if failure is not None and str(failure).lower() not in _TASK_FAILURE:
+        raise errors.invalid_property("onTaskFailure", failure)
+    _constraints(changes, "maxWallClockTime")
+    return changes
+
+
+def task(body: Any) -> dict[str, Any]:
+    spec = _object(body)
+    _identifier(spec)
+    _required(spec, "commandLine")
+    _constraints(spec, "maxWallClockTime", "retentionTime")
+    _optional_int(spec, "requiredSlots", 1, 256)
+    _resource_files(spec.get("resourceFiles"))
+    _output_files(spec.get("outputFiles"))
+    environment = spec.get("environmentSettings")
+    if environment is not None:
+        if not isinstance(environment, list):
+            raise errors.invalid_property("environmentSettings", environment)
+        for setting in environment:
+            _required(_object(setting), "name")
+    return spec
+
+
+def task_collection(body: Any, limit: int) -> list[Any]:
+    values: list[Any] = _required(_object(body), "value", list)
+    if len(values) > limit:
+        raise errors.RequestBodyTooLarge(
+            "The number of tasks in the collection exceeds the maximum permissible limit.",
+            values=[("MaxTasksInCollection", str(limit))],
+        )
+    return values
