@@ -74,7 +74,8 @@ class Api:
             "odata.metadata": f"{self.state.account_url}/$metadata#{collection}/@Element",
             **odata.select(public(document), _select(request)),
         }
-        return JSONResponse(body, media_type=wire.JSON_CONTENT_TYPE, headers=_versioned(document))
+        headers = _versioned(document) if "eTag" in document else {}
+        return JSONResponse(body, media_type=wire.JSON_CONTENT_TYPE, headers=headers)
 
     def _list(self, documents: list[dict[str, Any]], collection: str, request: Request) -> Response:
         query = request.query_params
@@ -284,10 +285,11 @@ class Api:
             for method in methods:
                 by_path.setdefault(path, {})[method] = handler
         every_verb = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"]
-        return [
+        routes = [
             Route(path, self._wrap(self._dispatch(handlers)), methods=every_verb)
             for path, handlers in by_path.items()
         ]
+        return [*routes, Route("/{path:path}", self._wrap(_unknown), methods=every_verb)]
 
     @staticmethod
     def _dispatch(handlers: dict[str, Handler]) -> Handler:
@@ -298,6 +300,10 @@ class Api:
             return await handler(request)
 
         return dispatch
+
+
+async def _unknown(request: Request) -> Response:
+    raise errors.InvalidUri()
 
 
 def _as_sent(request: Request) -> str:

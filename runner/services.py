@@ -1,0 +1,127 @@
+"""Start and stop the local stack's servers: the Batch emulator and Azurite.
+
+Both bind 127.0.0.1 on a free port. ``stop`` sends SIGTERM, then SIGKILL after a grace
+period (Azurite has been seen to outlive a SIGTERM), to the server's whole process group.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+AZURITE_ACCOUNT = "devstoreaccount1"
+AZURITE_KEY = (
+    "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
+)
+"""Azurite's documented well-known development key: public, and valid only for Azurite."""
+
+
+class ServiceError(RuntimeError):
+    """A server did not start, with the end of its log."""
+
+
+@dataclass
+class Server:
+    name: str
+    process: subprocess.Popen[bytes]
+    port: int
+    log: Path
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def _start(name: str, command: list[str], port: int, log: Path, timeout: float) -> Server:
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with open(log, "ab") as output:
+        process = subprocess.Popen(
+            command,
+            stdin=subprocess.DEVNULL,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            cwd=ROOT,
+            start_new_session=True,  # its own process group, so stop() reaches its children
+        )
+    server = Server(name, process, port, log)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise ServiceError(f"{name} exited with status {process.returncode}: {_tail(log)}")
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.2):
+            return server
+        time.sleep(0.05)
+    stop(server)
+    raise ServiceError(f"{name} did not listen on port {port} within {timeout:.0f}s: {_tail(log)}")
+
+
+def _tail(log: Path) -> str:
+    try:
+        lines = log.read_text(errors="replace").strip().splitlines()
+    except OSError:
+        return "(no log)"
+    return " | ".join(lines[-5:]) or "(empty log)"
+
+
+def start_emulator(
+    data: Path,
+    log: Path,
+    port: int | None = None,
+    identities: tuple[str, ...] = (),
+    storage: str | None = None,
+    timeout: float = 20,
+) -> Server:
+    port = port or free_port()
+    command = [sys.executable, "-m", "emulator", "--port", str(port), "--data", str(data)]
+    for identity in identities:
+        command += ["--identity", identity]
+    if storage:
+        command += ["--storage", storage]
+    return _start("emulator", command, port, log, timeout)
+
+
+def start_azurite(data: Path, log: Path, port: int | None = None, timeout: float = 30) -> Server:
+    port = port or free_port()
+    binary = ROOT / "node_modules" / ".bin" / "azurite-blob"
+    if not binary.exists():
+        raise ServiceError(f"Azurite is not installed ({binary} is missing): run 'npm ci'")
+    command = [
+        str(binary),
+        "--blobHost",
+        "127.0.0.1",
+        "--blobPort",
+        str(port),
+        "--location",
+        str(data),
+        "--skipApiVersionCheck",  # azure-storage-blob can be newer than Azurite
+        "--silent",
+    ]
+    return _start("azurite", command, port, log, timeout)
+
+
+def stop(server: Server, grace: float = 5) -> None:
+    """SIGTERM the server's process group, then SIGKILL whatever is left after ``grace``."""
+    process = server.process
+    if process.poll() is None:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGTERM)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            process.wait(grace)
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGKILL)  # stragglers in the group, if any
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        process.wait(grace)

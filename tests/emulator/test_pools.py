@@ -1,0 +1,81 @@
+"""Pools and their nodes, through the SDK."""
+
+from __future__ import annotations
+
+from azure.batch import models
+
+from tests.emulator.conftest import pool_options, raises_batch_error, unique, wait_for
+
+
+def test_create_get_exists_list_delete(batch):
+    pool_id = unique("pool")
+    batch.create_pool(pool_options(pool_id, target_dedicated_nodes=2, task_slots_per_node=3))
+    pool = batch.get_pool(pool_id)
+    assert (pool.id, pool.state, pool.allocation_state) == (pool_id, "active", "steady")
+    assert (pool.current_dedicated_nodes, pool.task_slots_per_node) == (2, 3)
+    assert pool.vm_size == "standard_d2s_v3"
+    assert pool.etag
+    assert pool.last_modified
+    assert pool.creation_time
+    assert batch.pool_exists(pool_id)
+    assert pool_id in [p.id for p in batch.list_pools()]
+    nodes = wait_for(
+        lambda: (n := list(batch.list_nodes(pool_id))) and all(x.state == "idle" for x in n) and n
+    )
+    assert len(nodes) == 2
+    assert batch.get_node(pool_id, nodes[0].id).id == nodes[0].id
+    batch.begin_delete_pool(pool_id).result()
+    raises_batch_error(lambda: batch.get_pool(pool_id), 404, "PoolNotFound")
+
+
+def test_duplicate_pool_is_409_pool_exists(batch):
+    pool_id = unique("pool")
+    batch.create_pool(pool_options(pool_id, target_dedicated_nodes=0))
+    raises_batch_error(lambda: batch.create_pool(pool_options(pool_id)), 409, "PoolExists")
+    # Ids are case-insensitive on the service, as they are here.
+    raises_batch_error(lambda: batch.create_pool(pool_options(pool_id.upper())), 409, "PoolExists")
+
+
+def test_missing_pool_is_404(batch):
+    raises_batch_error(lambda: batch.get_pool("no-such-pool"), 404, "PoolNotFound")
+    raises_batch_error(lambda: list(batch.list_nodes("no-such-pool")), 404, "PoolNotFound")
+    raises_batch_error(lambda: batch.begin_delete_pool("no-such-pool"), 404, "PoolNotFound")
+
+
+def test_invalid_pool_bodies_are_rejected(batch):
+    error = raises_batch_error(
+        lambda: batch.create_pool(pool_options("bad id!")), 400, "InvalidPropertyValue"
+    )
+    assert error.error.details[0].code == "PropertyName"
+    no_size = pool_options(unique("pool"))
+    del no_size["vmSize"]
+    raises_batch_error(lambda: batch.create_pool(no_size), 400, "MissingRequiredProperty")
+
+
+def test_start_task_runs_first_and_gates_the_node(batch):
+    pool_id = unique("pool")
+    start = models.BatchStartTask(
+        command_line="/bin/sh -c 'echo ready > $AZ_BATCH_NODE_SHARED_DIR/marker'",
+        wait_for_success=True,
+    )
+    batch.create_pool(pool_options(pool_id, start_task=start))
+    node = wait_for(lambda: (n := next(iter(batch.list_nodes(pool_id)))).state == "idle" and n)
+    assert node.start_task_info.state == "completed"
+    assert node.start_task_info.exit_code == 0
+    assert node.start_task_info.result == "success"
+
+
+def test_failed_start_task_leaves_the_node_start_task_failed(batch):
+    pool_id = unique("pool")
+    start = models.BatchStartTask(command_line="/bin/sh -c 'exit 3'", wait_for_success=True)
+    batch.create_pool(pool_options(pool_id, start_task=start))
+    node = wait_for(
+        lambda: (n := next(iter(batch.list_nodes(pool_id)))).state == "starttaskfailed" and n
+    )
+    assert node.start_task_info.exit_code == 3
+    assert node.start_task_info.result == "failure"
+
+
+def test_supported_images_include_ubuntu_24_04(batch):
+    images = list(batch.list_supported_images())
+    assert "batch.node.ubuntu 24.04" in [image.node_agent_sku_id for image in images]
