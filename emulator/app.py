@@ -43,8 +43,9 @@ def create_app(settings: Settings) -> Starlette:
     state = BatchState(
         store, lambda: datetime.now(UTC), settings.url, autoscale_nodes=settings.autoscale_nodes
     )
-    state.recover()
+    orphans = state.recover()
     executor = Executor()
+    executor.kill_orphans(orphans)
     scheduler = Scheduler(state, executor, settings.data, settings.account)
     api = Api(state, SharedKeyVerifier(settings.account, settings.key), settings.data)
 

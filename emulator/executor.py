@@ -22,6 +22,7 @@ import contextlib
 import os
 import shlex
 import signal
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -40,6 +41,7 @@ class Launch:
     directory: Path  # holds stdout.txt and stderr.txt; the process runs in directory/wd
     environment: dict[str, str]
     max_wall_clock: timedelta | None = None
+    on_spawn: Callable[[int], None] | None = None  # told the process (group) id
 
 
 def node_root(data: Path, pool_id: str, node_id: str) -> Path:
@@ -110,6 +112,8 @@ class Executor:
                         datetime.now(UTC),
                     )
                 self._processes[launch.key] = process
+                if launch.on_spawn:
+                    launch.on_spawn(process.pid)
                 if launch.key in self._killed:
                     self._kill_group(process)
                 timeout = launch.max_wall_clock.total_seconds() if launch.max_wall_clock else None
@@ -151,3 +155,31 @@ class Executor:
     def kill_all(self) -> None:
         for key in list(self._processes):
             self.kill(key)
+
+    @staticmethod
+    def kill_orphans(groups: Iterable[tuple[int, dict[str, str]]]) -> None:
+        """Kill process groups left by an emulator that died, as a lost node's tasks die.
+
+        Each group is (process group id, environment it must have): a process is killed
+        only if its environment still names the same job and task, so a recycled id is
+        never hit.
+        """
+        wanted = dict(groups)
+        if not wanted:
+            return
+        for entry in os.scandir("/proc"):
+            if not entry.name.isdigit():
+                continue
+            try:
+                group = os.getpgid(int(entry.name))
+                if group not in wanted:
+                    continue
+                with open(f"/proc/{entry.name}/environ", "rb") as file:
+                    variables = dict(
+                        item.split(b"=", 1) for item in file.read().split(b"\0") if b"=" in item
+                    )
+                expected = wanted[group]
+                if all(variables.get(k.encode()) == v.encode() for k, v in expected.items()):
+                    os.kill(int(entry.name), signal.SIGKILL)
+            except (OSError, ValueError):
+                continue

@@ -124,6 +124,7 @@ class Scheduler:
                 directory,
                 environment,
                 None if limit >= wire.UNBOUNDED else limit,
+                on_spawn=lambda pid: self.state.task_process(job_id, task_id, pid),
             )
         )
         self.state.task_finished(job_id, task_id, outcome)

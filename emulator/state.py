@@ -45,6 +45,19 @@ class Outcome:
     ended: datetime | None = None
 
 
+def _failure_info(outcome: Outcome) -> Document:
+    """failureInfo as the service reports it; a plain non-zero exit is FailureExitCode."""
+    if outcome.failure is None:
+        return {
+            "category": "usererror",
+            "code": "FailureExitCode",
+            "message": "The task process exited with an unexpected exit code",
+            "details": [{"name": "AdditionalErrorCode", "value": "FailureExitCode"}],
+        }
+    category, code, message = outcome.failure
+    return {"category": category, "code": code, "message": message}
+
+
 def public(document: Document) -> Document:
     """The document as the API returns it: internal '_' keys removed."""
     return {key: value for key, value in document.items() if not key.startswith("_")}
@@ -523,9 +536,8 @@ class BatchState:
                 info["exitCode"] = outcome.exit_code
             succeeded = outcome.failure is None and outcome.exit_code == 0
             info["result"] = "success" if succeeded else "failure"
-            if outcome.failure:
-                category, code, message = outcome.failure
-                info["failureInfo"] = {"category": category, "code": code, "message": message}
+            if not succeeded:
+                info["failureInfo"] = _failure_info(outcome)
             waits = self.pools[pool_id]["startTask"].get("waitForSuccess", True)
             if not succeeded and waits:
                 self._transition(node, "starttaskfailed", now)
@@ -625,6 +637,13 @@ class BatchState:
         self._save("task", f"{job_id}/{task_id}", task)
         return True
 
+    def task_process(self, job_id: str, task_id: str, group: int) -> None:
+        """Remember the task's process group, to end it if the emulator dies meanwhile."""
+        task = self.tasks.get(job_id, {}).get(task_id)
+        if task is not None:
+            task["_group"] = group
+            self._save("task", f"{job_id}/{task_id}", task)
+
     def task_finished(self, job_id: str, task_id: str, outcome: Outcome) -> None:
         task = self.tasks.get(job_id, {}).get(task_id)
         if task is None or task["state"] not in ("preparing", "running"):
@@ -653,22 +672,32 @@ class BatchState:
                 if outcome.exit_code is not None:
                     info["exitCode"] = outcome.exit_code
                 info["result"] = "success" if succeeded else "failure"
-                if outcome.failure:
-                    category, code, message = outcome.failure
-                    info["failureInfo"] = {"category": category, "code": code, "message": message}
+                if not succeeded:
+                    info["failureInfo"] = _failure_info(outcome)
                 self._transition(task, "completed", now)
             self._touch(task, now)
             self._save("task", f"{job_id}/{task_id}", task)
             self._complete_job_if_done(self.jobs[job_id], now)
         self.on_change()
 
-    def recover(self) -> None:
-        """After a restart: requeue what was running, restart nodes' start tasks once."""
+    def recover(self) -> list[tuple[int, dict[str, str]]]:
+        """After a restart: requeue what was running, as Batch does for a lost node.
+
+        Returns the process groups the previous run left, each with the environment that
+        identifies it, for the executor to kill.
+        """
         now = self.clock()
+        orphans: list[tuple[int, dict[str, str]]] = []
         with self.store.transaction():
             for job_tasks in self.tasks.values():
                 for task in job_tasks.values():
                     if task["state"] in ("preparing", "running"):
+                        if "_group" in task:
+                            identity = {
+                                "AZ_BATCH_JOB_ID": task["_job"],
+                                "AZ_BATCH_TASK_ID": task["id"],
+                            }
+                            orphans.append((task.pop("_group"), identity))
                         self._requeue(task, now)
             for pool_id, nodes in self.nodes.items():
                 for node in nodes.values():
@@ -684,3 +713,4 @@ class BatchState:
                 if pool["state"] == "deleting":
                     self.store.delete("pool", pool["id"])
         self.pools = {k: v for k, v in self.pools.items() if v["state"] != "deleting"}
+        return orphans
