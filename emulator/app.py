@@ -17,6 +17,7 @@ from starlette.applications import Starlette
 
 from emulator.auth import SharedKeyVerifier
 from emulator.executor import Executor
+from emulator.files import Storage
 from emulator.routes import Api
 from emulator.scheduler import Scheduler
 from emulator.state import BatchState
@@ -46,7 +47,8 @@ def create_app(settings: Settings) -> Starlette:
     orphans = state.recover()
     executor = Executor()
     executor.kill_orphans(orphans)
-    scheduler = Scheduler(state, executor, settings.data, settings.account)
+    storage = Storage(settings.storage, settings.identities)
+    scheduler = Scheduler(state, executor, storage, settings.data, settings.account)
     api = Api(state, SharedKeyVerifier(settings.account, settings.key), settings.data)
 
     @contextlib.asynccontextmanager

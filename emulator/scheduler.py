@@ -16,15 +16,22 @@ from typing import Any
 
 from emulator import wire
 from emulator.executor import Executor, Launch, node_root, task_directory
+from emulator.files import Failure, Storage
 from emulator.state import Assignment, BatchState, Outcome
 
 
 class Scheduler:
     def __init__(
-        self, state: BatchState, executor: Executor, data: Path, account_name: str
+        self,
+        state: BatchState,
+        executor: Executor,
+        storage: Storage,
+        data: Path,
+        account_name: str,
     ) -> None:
         self.state = state
         self.executor = executor
+        self.storage = storage
         self.data = data
         self.account_name = account_name
         self._wake = asyncio.Event()
@@ -84,6 +91,10 @@ class Scheduler:
         environment["AZ_BATCH_TASK_WORKING_DIR"] = str(root / "startup" / "wd")
         for setting in start_task.get("environmentSettings") or []:
             environment[setting["name"]] = setting.get("value") or ""
+        failure = await self._download(start_task, root / "startup" / "wd")
+        if failure:
+            self.state.start_task_finished(pool_id, node["id"], Outcome(None, failure))
+            return
         outcome = await self.executor.run(
             Launch(
                 ("start", pool_id, node["id"]),
@@ -115,6 +126,10 @@ class Scheduler:
         for setting in task.get("environmentSettings") or []:
             environment[setting["name"]] = setting.get("value") or ""
         limit = wire.parse_duration(task["constraints"]["maxWallClockTime"], "maxWallClockTime")
+        failure = await self._download(task, directory / "wd")
+        if failure:
+            self.state.task_finished(job_id, task_id, Outcome(None, failure))
+            return
         if not self.state.task_started(job_id, task_id, datetime.now(UTC)):
             return
         outcome = await self.executor.run(
@@ -127,4 +142,18 @@ class Scheduler:
                 on_spawn=lambda pid: self.state.task_process(job_id, task_id, pid),
             )
         )
+        outputs = task.get("outputFiles")
+        if outputs and outcome.failure is None:
+            failure = await asyncio.to_thread(
+                self.storage.upload, outputs, directory, outcome.exit_code
+            )
+            if failure:
+                outcome = Outcome(outcome.exit_code, failure, outcome.started, outcome.ended)
         self.state.task_finished(job_id, task_id, outcome)
+
+    async def _download(self, spec: dict[str, Any], working: Path) -> Failure | None:
+        files = spec.get("resourceFiles")
+        if not files:
+            return None
+        working.mkdir(parents=True, exist_ok=True)
+        return await asyncio.to_thread(self.storage.download, files, working)

@@ -86,6 +86,18 @@ def _resource_files(files: Any, name: str = "resourceFiles") -> None:
                 "Exactly one of httpUrl, storageContainerUrl and "
                 "autoStorageContainerName must be specified.",
             )
+        file_path = file.get("filePath")
+        if sources == ["httpUrl"] and not file_path:
+            raise errors.missing_property("filePath")
+        if file_path and _escapes(file_path):
+            raise errors.invalid_property(
+                "filePath", file_path, "The path must be relative, inside the working directory."
+            )
+
+
+def _escapes(path: str) -> bool:
+    parts = path.replace("\\", "/").split("/")
+    return path.startswith(("/", "\\")) or ".." in parts
 
 
 def _output_files(files: Any) -> None:

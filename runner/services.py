@@ -113,6 +113,13 @@ def start_azurite(data: Path, log: Path, port: int | None = None, timeout: float
     return _start("azurite", command, port, log, timeout)
 
 
+def azurite_connection_string(port: int) -> str:
+    return (
+        f"DefaultEndpointsProtocol=http;AccountName={AZURITE_ACCOUNT};AccountKey={AZURITE_KEY};"
+        f"BlobEndpoint=http://127.0.0.1:{port}/{AZURITE_ACCOUNT};"
+    )
+
+
 def stop(server: Server, grace: float = 5) -> None:
     """SIGTERM the server's process group, then SIGKILL whatever is left after ``grace``."""
     process = server.process

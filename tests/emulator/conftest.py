@@ -15,11 +15,23 @@ from azure.core.exceptions import HttpResponseError
 from emulator.app import DEFAULT_ACCOUNT, DEFAULT_KEY
 from runner import services
 
+POOL_IDENTITY = (
+    "/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/local/providers/"
+    "Microsoft.ManagedIdentity/userAssignedIdentities/pool-identity"
+)
+
 
 @pytest.fixture(scope="session")
-def emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[services.Server]:
+def emulator(
+    tmp_path_factory: pytest.TempPathFactory, storage_connection: str
+) -> Iterator[services.Server]:
     data = tmp_path_factory.mktemp("emulator")
-    server = services.start_emulator(data / "state", data / "emulator.log")
+    server = services.start_emulator(
+        data / "state",
+        data / "emulator.log",
+        identities=(POOL_IDENTITY,),
+        storage=storage_connection,
+    )
     try:
         yield server
     finally:
