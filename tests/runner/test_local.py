@@ -1,0 +1,59 @@
+"""`python -m runner local up|status|down`, run as a user runs them."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from runner.outputs import StackOutputs
+
+
+def runner(*args: str, home: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "runner", *args],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "RUNNER_LOCAL_DIR": str(home)},
+        timeout=180,
+    )
+
+
+def test_up_status_down(tmp_path: Path):
+    home = tmp_path / "local"
+    try:
+        first = runner("local", "up", home=home)
+        assert first.returncode == 0, first.stderr
+        outputs = StackOutputs.read(home / "outputs.json")
+        assert outputs.poolId == "runner-pool"
+        assert outputs.containers.input == "input"
+        assert outputs.batchAccountEndpoint.startswith("http://127.0.0.1:")
+        assert outputs.local is not None
+        assert f"Batch:   {outputs.batchAccountEndpoint}" in first.stdout
+
+        again = runner("local", "up", home=home)  # idempotent: the same servers
+        assert again.returncode == 0, again.stderr
+        assert "starting" not in again.stderr
+        assert StackOutputs.read(home / "outputs.json") == outputs
+
+        status = runner("local", "status", home=home)
+        assert status.returncode == 0, status.stderr
+        assert "emulator  running on" in status.stdout
+        assert ": idle" in status.stdout
+
+        down = runner("local", "down", home=home)
+        assert down.returncode == 0
+        assert down.stdout.strip() == "stopped: emulator, azurite"
+        stopped = runner("local", "status", home=home)
+        assert stopped.returncode == 3
+        assert "emulator  stopped" in stopped.stdout
+
+        # A stale pid file (a process that is gone) does not stop 'up'.
+        (home / "emulator.pid").write_text("999999\n")
+        restarted = runner("local", "up", home=home)
+        assert restarted.returncode == 0, restarted.stderr
+        # The servers come back on their ports, so stored URLs stay valid.
+        assert StackOutputs.read(home / "outputs.json") == outputs
+    finally:
+        runner("local", "down", home=home)
