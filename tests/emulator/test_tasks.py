@@ -123,3 +123,24 @@ def test_task_files_list_get_and_properties(batch, job):
 def test_an_unknown_path_is_invalid_uri(batch):
     request = HttpRequest("GET", "/no/such/resource", params=API)
     raises_batch_error(lambda: batch.send_request(request), 400, "InvalidUri")
+
+
+def test_completed_tasks_refuse_terminate_and_successful_ones_reactivate(batch, job):
+    batch.create_task(job, _task("done"))
+    wait_for_task(batch, job, "done")
+    raises_batch_error(lambda: batch.terminate_task(job, "done"), 409, "TaskCompleted")
+    raises_batch_error(lambda: batch.reactivate_task(job, "done"), 409, "TaskSucceeded")
+    batch.create_task(job, _task("waits", "/bin/sleep 30"))
+    raises_batch_error(lambda: batch.reactivate_task(job, "waits"), 409, "TaskNotCompleted")
+    batch.terminate_task(job, "waits")
+
+
+def test_a_body_that_is_not_json_is_invalid_request_body(batch, job):
+    request = HttpRequest(
+        "POST",
+        f"/jobs/{job}/tasks",
+        params=API,
+        headers={"Content-Type": "application/json; odata=minimalmetadata"},
+        content=b"{not json",
+    )
+    raises_batch_error(lambda: batch.send_request(request), 400, "InvalidRequestBody")
