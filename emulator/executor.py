@@ -126,7 +126,7 @@ class Executor:
                         code,
                         (
                             "usererror",
-                            "MaxWallClockTimeExceeded",
+                            "TaskEnded",  # the documented code for a task the service ended
                             "The task exceeded its maximum wall clock time and was ended.",
                         ),
                         started,

@@ -107,6 +107,7 @@ def test_max_wall_clock_time_ends_the_task(batch, job):
         constraints=models.BatchTaskConstraints(max_wall_clock_time="PT1S"),
     )
     assert task.execution_info.result == "failure"
+    assert task.execution_info.failure_info.code == "TaskEnded"
     elapsed = task.execution_info.end_time - task.execution_info.start_time
     assert elapsed.total_seconds() < 10
 

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
+
 from azure.batch import models
+from azure.core.rest import HttpRequest
 
 from tests.emulator.conftest import pool_options, raises_batch_error, unique, wait_for
 
@@ -79,3 +82,32 @@ def test_failed_start_task_leaves_the_node_start_task_failed(batch):
 def test_supported_images_include_ubuntu_24_04(batch):
     images = list(batch.list_supported_images())
     assert "batch.node.ubuntu 24.04" in [image.node_agent_sku_id for image in images]
+
+
+def test_create_answers_with_data_service_id_location_and_etag(batch):
+    pool_id = unique("pool")
+    body = pool_options(pool_id, target_dedicated_nodes=0).as_dict()
+    response = batch.send_request(
+        HttpRequest("POST", "/pools", params={"api-version": "2025-06-01"}, json=body)
+    )
+    assert response.status_code == 201
+    assert response.headers["DataServiceId"].endswith(f"/pools/{pool_id}")
+    assert response.headers["Location"] == response.headers["DataServiceId"]
+    assert response.headers["ETag"].startswith("0x")
+    assert response.headers["Last-Modified"].endswith("GMT")
+    assert response.headers["request-id"]
+
+
+def test_an_autoscale_pool_gets_the_local_node_count(batch):
+    pool_id = unique("pool")
+    formula = "$TargetDedicatedNodes = min(4, $PendingTasks.GetSample(1));"
+    options = pool_options(
+        pool_id, target_dedicated_nodes=None, enable_auto_scale=True, auto_scale_formula=formula
+    )
+    batch.create_pool(options)
+    pool = batch.get_pool(pool_id)
+    assert pool.enable_auto_scale is True
+    assert pool.auto_scale_formula == formula
+    assert pool.current_dedicated_nodes == len(list(batch.list_nodes(pool_id))) == os.cpu_count()
+    both = pool_options(unique("pool"), enable_auto_scale=True, auto_scale_formula=formula)
+    raises_batch_error(lambda: batch.create_pool(both), 400, "InvalidPropertyValue")
