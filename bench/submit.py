@@ -73,24 +73,22 @@ def creation_and_listing(client: BatchClient, tasks: int, concurrency: int) -> N
     print(f"list_tasks: {listed} tasks in {seconds:.2f} s, 1,000 a page (target <= 2 s)")
 
 
+def _sas(container: str, permission: ContainerSasPermissions) -> str:
+    return generate_container_sas(
+        services.AZURITE_ACCOUNT,
+        container,
+        account_key=services.AZURITE_KEY,
+        permission=permission,
+        expiry=datetime.now(UTC) + timedelta(hours=1),
+    )
+
+
 def overhead(client: BatchClient, blobs: BlobServiceClient, count: int) -> None:
     inputs = blobs.create_container("bench-input")
     outputs = blobs.create_container("bench-output")
     inputs.upload_blob("in.txt", b"payload")
-    sas = generate_container_sas(
-        services.AZURITE_ACCOUNT,
-        "bench-output",
-        account_key=services.AZURITE_KEY,
-        permission=ContainerSasPermissions(write=True, create=True),
-        expiry=datetime.now(UTC) + timedelta(hours=1),
-    )
-    read_sas = generate_container_sas(
-        services.AZURITE_ACCOUNT,
-        "bench-input",
-        account_key=services.AZURITE_KEY,
-        permission=ContainerSasPermissions(read=True, list=True),
-        expiry=datetime.now(UTC) + timedelta(hours=1),
-    )
+    sas = _sas("bench-output", ContainerSasPermissions(write=True, create=True))
+    read_sas = _sas("bench-input", ContainerSasPermissions(read=True, list=True))
     _pool(client, "runners", nodes=1, slots=count)
     while any(n.state != "idle" for n in client.list_nodes("runners")):
         time.sleep(0.05)
