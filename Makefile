@@ -33,7 +33,7 @@ node_modules/.installed: package.json package-lock.json
 	touch $@
 
 run: setup
-	$(BIN)/python task/topwords.py data/*.txt --output-dir results/local
+	$(BIN)/python -m runner submit data/*.txt
 
 lint: setup
 	$(BIN)/ruff check .

@@ -68,6 +68,11 @@ class StackOutputs:
                 )
             return value
 
+        # Checked in the contract's order, so the first problem is the one reported.
+        location = text(document, "location")
+        resource_group = text(document, "resourceGroupName")
+        storage_account = text(document, "storageAccountName")
+        blob_endpoint = text(document, "blobEndpoint")
         containers = document.get("containers")
         if not isinstance(containers, dict):
             raise OutputsError(
@@ -75,10 +80,10 @@ class StackOutputs:
             )
         local = document.get("local")
         return cls(
-            location=text(document, "location"),
-            resourceGroupName=text(document, "resourceGroupName"),
-            storageAccountName=text(document, "storageAccountName"),
-            blobEndpoint=text(document, "blobEndpoint"),
+            location=location,
+            resourceGroupName=resource_group,
+            storageAccountName=storage_account,
+            blobEndpoint=blob_endpoint,
             containers=ContainerNames(
                 **{
                     k: text(containers, k, "containers.")

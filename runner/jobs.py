@@ -1,0 +1,132 @@
+"""The Batch job for a submit: one task per input, idempotent under a retried submit.
+
+The job is created with onAllTasksComplete=noaction, its missing tasks are added with
+``create_tasks`` (any number, chunked and concurrent), and only then is it switched to
+terminatejob, as the service recommends: a job with no tasks yet counts as complete.
+Task ids come from the input names, so submitting the same --job-id again adds nothing.
+Inputs and the script reach the node as resource files read with the pool's managed
+identity, and results leave as output files: no SAS or key on any command line.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+
+from azure.batch import models
+from azure.core.exceptions import ResourceExistsError
+
+from runner.clients import Clients
+from runner.inputs import Input
+
+
+class JobError(RuntimeError):
+    """The job cannot be submitted as asked (exit status 3)."""
+
+
+@dataclass(frozen=True)
+class TaskPlan:
+    input: Input
+    options: models.BatchTaskCreateOptions
+
+
+def plan_tasks(
+    clients: Clients,
+    job_id: str,
+    inputs: Sequence[Input],
+    script_blob: str,
+    top: int,
+    task_retries: int,
+    task_timeout: timedelta | None,
+) -> list[TaskPlan]:
+    outputs = clients.outputs
+    if not outputs.poolIdentityResourceId:
+        raise JobError(
+            "the stack has no pool identity (output 'poolIdentityResourceId'); "
+            "deploy the stack from infra/ (it creates one)"
+        )
+    identity = models.BatchNodeIdentityReference(resource_id=outputs.poolIdentityResourceId)
+    application = clients.container(outputs.containers.application)
+    staged = clients.container(outputs.containers.input)
+    results_url = clients.container(outputs.containers.output).url
+    script = script_blob.rsplit("/", 1)[-1]
+    plans = []
+    for item in inputs:
+        command = f"python3 {script} {item.name} --top {top} --output-dir out --workers 1"
+        destination = f"{job_id}/{item.task_id}"
+        options = models.BatchTaskCreateOptions(
+            id=item.task_id,
+            display_name=item.name,
+            command_line=command,
+            resource_files=[
+                models.ResourceFile(
+                    http_url=application.get_blob_client(script_blob).url,
+                    file_path=script,
+                    identity_reference=identity,
+                ),
+                models.ResourceFile(
+                    http_url=staged.get_blob_client(f"{job_id}/{item.name}").url,
+                    file_path=item.name,
+                    identity_reference=identity,
+                ),
+            ],
+            output_files=[
+                _output(pattern, results_url, destination, identity)
+                for pattern in ("out/*", "../std*.txt")
+            ],
+            constraints=models.BatchTaskConstraints(
+                max_task_retry_count=task_retries,
+                max_wall_clock_time=task_timeout,
+            ),
+        )
+        plans.append(TaskPlan(item, options))
+    return plans
+
+
+def _output(
+    pattern: str, container_url: str, path: str, identity: models.BatchNodeIdentityReference
+) -> models.OutputFile:
+    return models.OutputFile(
+        file_pattern=pattern,
+        destination=models.OutputFileDestination(
+            container=models.OutputFileBlobContainerDestination(
+                container_url=container_url, path=path, identity_reference=identity
+            )
+        ),
+        upload_options=models.OutputFileUploadConfiguration(upload_condition="taskcompletion"),
+    )
+
+
+def submit(clients: Clients, job_id: str, plans: Sequence[TaskPlan]) -> int:
+    """Create the job if new and add the tasks it lacks; returns how many were added."""
+    batch = clients.batch
+    try:
+        batch.create_job(
+            models.BatchJobCreateOptions(
+                id=job_id,
+                pool_info=models.BatchPoolInfo(pool_id=clients.outputs.poolId),
+                all_tasks_complete_mode="noaction",
+            )
+        )
+    except ResourceExistsError:
+        job = batch.get_job(job_id)
+        if job.pool_info is None or job.pool_info.pool_id != clients.outputs.poolId:
+            raise JobError(f"job {job_id} exists and runs on another pool") from None
+    existing = {task.id for task in batch.list_tasks(job_id, select=["id"])}
+    missing = [plan.options for plan in plans if plan.options.id not in existing]
+    if missing and batch.get_job(job_id).state != "active":
+        raise JobError(f"job {job_id} is already complete; choose another --job-id")
+    if missing:
+        result = batch.create_tasks(job_id, missing, max_concurrency=4)
+        failed = [r for r in result.result_values or [] if r.status != "success"]
+        if failed:
+            codes = ", ".join(
+                f"{r.task_id}: {r.error.code if r.error else r.status}" for r in failed[:5]
+            )
+            raise JobError(f"the service refused {len(failed)} task(s): {codes}")
+    if batch.get_job(job_id).state == "active":
+        batch.update_job(
+            job_id, models.BatchJobUpdateOptions(all_tasks_complete_mode="terminatejob")
+        )
+    return len(missing)

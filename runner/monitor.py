@@ -1,0 +1,58 @@
+"""Watching a job with a constant number of requests per poll: its task counts and state.
+
+The tutorial lists every task every second, so its requests grow with the job; here each
+poll is two small requests whatever the job's size.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from azure.batch import BatchClient
+
+
+class MonitorTimeout(RuntimeError):
+    """The job did not finish within --timeout."""
+
+
+@dataclass(frozen=True)
+class Progress:
+    active: int
+    running: int
+    succeeded: int
+    failed: int
+    elapsed: float
+
+    @property
+    def completed(self) -> int:
+        return self.succeeded + self.failed
+
+
+def watch(
+    batch: BatchClient,
+    job_id: str,
+    total: int,
+    report: Callable[[Progress], None],
+    timeout: float | None = None,
+    interval: float = 1.0,
+    sleep: Callable[[float], None] = time.sleep,
+) -> Progress:
+    """Poll until every task is complete (or the job is); report each change."""
+    started = time.monotonic()
+    last: tuple[int, ...] | None = None
+    while True:
+        counts = batch.get_job_task_counts(job_id).task_counts
+        job_state = batch.get_job(job_id, select=["state"]).state
+        elapsed = time.monotonic() - started
+        progress = Progress(counts.active, counts.running, counts.succeeded, counts.failed, elapsed)
+        key = (progress.active, progress.running, progress.succeeded, progress.failed)
+        if key != last:
+            report(progress)
+            last = key
+        if progress.completed >= total or job_state == "completed":
+            return progress
+        if timeout is not None and elapsed > timeout:
+            raise MonitorTimeout(f"job {job_id} did not finish within {timeout:.0f}s")
+        sleep(interval)

@@ -1,0 +1,73 @@
+"""Uploading what a job needs: its inputs, in parallel, and the task script, by content.
+
+An input whose blob already has the same MD5 is not sent again, so a retried submit
+uploads nothing twice. The script goes to ``scripts/<sha256>/<name>`` in the application
+container: a job always runs the script the user has, and its blob name records which
+version ran.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+from azure.core.exceptions import ResourceExistsError
+from azure.storage.blob import ContainerClient, ContentSettings
+
+from runner.inputs import Input
+
+PARALLEL_UPLOADS = 16
+
+
+@dataclass(frozen=True)
+class Staged:
+    uploaded: int  # files sent
+    skipped: int  # files already there, unchanged
+    bytes_sent: int
+
+
+def _md5(path: Path) -> bytes:
+    digest = hashlib.md5(usedforsecurity=False)
+    with open(path, "rb") as file:
+        for block in iter(lambda: file.read(1 << 20), b""):
+            digest.update(block)
+    return digest.digest()
+
+
+def upload_inputs(container: ContainerClient, prefix: str, inputs: Sequence[Input]) -> Staged:
+    existing = {
+        blob.name: bytes(blob.content_settings.content_md5 or b"")
+        for blob in container.list_blobs(name_starts_with=f"{prefix}/")
+    }
+
+    def send(item: Input) -> int:
+        md5 = _md5(item.path)
+        name = f"{prefix}/{item.name}"
+        if existing.get(name) == md5:
+            return -1
+        with open(item.path, "rb") as data:
+            container.upload_blob(
+                name,
+                data,
+                overwrite=True,
+                content_settings=ContentSettings(content_md5=bytearray(md5)),
+            )
+        return item.size
+
+    with ThreadPoolExecutor(PARALLEL_UPLOADS) as pool:
+        results = list(pool.map(send, inputs))
+    sent = [size for size in results if size >= 0]
+    return Staged(uploaded=len(sent), skipped=len(results) - len(sent), bytes_sent=sum(sent))
+
+
+def upload_script(container: ContainerClient, script: Path) -> str:
+    """Upload the script under its content hash (once); return its blob name."""
+    content = script.read_bytes()
+    name = f"scripts/{hashlib.sha256(content).hexdigest()}/{script.name}"
+    with contextlib.suppress(ResourceExistsError):  # the same content is already there
+        container.upload_blob(name, content, overwrite=False)
+    return name

@@ -1,0 +1,76 @@
+"""``submit``: inputs checked, staged, run as one Batch task each, watched, fetched.
+
+A plain function: the command line maps its exceptions to exit statuses.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from runner import jobs, monitor, results, staging
+from runner.clients import Clients
+from runner.inputs import check_inputs
+
+TOPWORDS = Path(__file__).resolve().parent.parent / "task" / "topwords.py"
+
+
+@dataclass(frozen=True)
+class Request:
+    paths: Sequence[str]
+    top: int = 3
+    job_id: str | None = None
+    out: Path | None = None
+    timeout: float | None = None
+    task_retries: int = 1
+    task_timeout: timedelta | None = None
+    poll_interval: float = 1.0
+
+
+@dataclass(frozen=True)
+class Outcome:
+    job_id: str
+    results: list[results.TaskResult]
+    staged: staging.Staged
+    added: int
+
+    @property
+    def succeeded(self) -> bool:
+        return all(result.succeeded for result in self.results)
+
+
+def new_job_id() -> str:
+    return f"topwords-{datetime.now(UTC):%Y%m%d-%H%M%S}-{secrets.token_hex(2)}"
+
+
+def run(
+    clients: Clients,
+    request: Request,
+    log: Callable[[str], None],
+    on_progress: Callable[[monitor.Progress], None],
+) -> Outcome:
+    inputs = check_inputs(request.paths)
+    job_id = request.job_id or new_job_id()
+    containers = clients.outputs.containers
+    staged = staging.upload_inputs(clients.container(containers.input), job_id, inputs)
+    log(
+        f"job {job_id}: staged {len(inputs)} inputs ({staged.uploaded} uploaded, "
+        f"{staged.skipped} unchanged, {staged.bytes_sent} bytes)"
+    )
+    script = staging.upload_script(clients.container(containers.application), TOPWORDS)
+    plans = jobs.plan_tasks(
+        clients, job_id, inputs, script, request.top, request.task_retries, request.task_timeout
+    )
+    added = jobs.submit(clients, job_id, plans)
+    log(f"job {job_id}: {added} tasks added on pool {clients.outputs.poolId}")
+    monitor.watch(
+        clients.batch, job_id, len(plans), on_progress, request.timeout, request.poll_interval
+    )
+    destination = request.out or Path("results") / job_id
+    fetched = results.download(clients.container(containers.output), job_id, destination)
+    log(f"job {job_id}: downloaded {fetched} files to {destination}")
+    collected = results.collect(clients.batch, job_id, inputs, destination)
+    return Outcome(job_id, collected, staged, added)

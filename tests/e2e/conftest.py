@@ -1,0 +1,45 @@
+"""A whole local stack (Azurite, emulator, containers, pool) for the session, via `local.up`."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from runner import local
+from runner.outputs import StackOutputs
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="session")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """The outputs file of a running local stack of the test session's own."""
+    paths = local.Paths(tmp_path_factory.mktemp("local-stack"))
+    try:
+        local.up(paths=paths)
+        yield paths.outputs
+    finally:
+        local.down(paths)
+
+
+@pytest.fixture(scope="session")
+def stack_outputs(stack: Path) -> StackOutputs:
+    return StackOutputs.read(stack)
+
+
+def runner(
+    *args: str, cwd: Path, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "runner", *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        env={**os.environ, **(env or {})},
+        timeout=300,
+    )

@@ -1,0 +1,113 @@
+"""`python -m runner submit` end to end on the local stack: the real SDKs, nothing mocked."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from azure.batch import BatchClient
+from azure.core.credentials import AzureNamedKeyCredential
+
+from tests.e2e.conftest import ROOT, runner
+from tests.task.reference import reference_top
+
+DATA = sorted((ROOT / "data").glob("*.txt"))
+
+
+def test_submit_the_sample_data(stack, stack_outputs, tmp_path):
+    result = runner(
+        "submit",
+        *map(str, DATA),
+        "--outputs",
+        str(stack),
+        "--json",
+        "--job-id",
+        "e2e-sample",
+        cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stderr
+    document = json.loads(result.stdout)
+    assert document["job_id"] == "e2e-sample"
+    assert document["succeeded"] is True
+    assert [task["input"] for task in document["tasks"]] == list(map(str, DATA))
+    for task, path in zip(document["tasks"], DATA, strict=True):
+        assert set(task) == {"input", "task_id", "state", "exit_code", "seconds", "top"}
+        assert (task["state"], task["exit_code"]) == ("completed", 0)
+        assert [tuple(pair) for pair in task["top"]] == reference_top(path.read_bytes(), 3)
+        results = tmp_path / "results" / "e2e-sample" / task["task_id"]
+        assert (results / f"{path.stem}_OUTPUT.txt").is_file()
+        assert (results / "stdout.txt").is_file()
+
+    # The same job again adds no task and uploads nothing.
+    again = runner(
+        "submit", *map(str, DATA), "--outputs", str(stack), "--job-id", "e2e-sample", cwd=tmp_path
+    )
+    assert again.returncode == 0, again.stderr
+    assert "(0 uploaded, 3 unchanged, 0 bytes)" in again.stderr
+    assert "0 tasks added" in again.stderr
+    assert "the (67)" in again.stdout
+
+    # No key or SAS anywhere: not in the task command lines, not in what the runner printed.
+    local = stack_outputs.local
+    batch = BatchClient(
+        stack_outputs.batchAccountEndpoint,
+        AzureNamedKeyCredential(stack_outputs.batchAccountName, local.batchAccountKey),
+    )
+    command_lines = [task.command_line for task in batch.list_tasks("e2e-sample")]
+    for secret in (local.batchAccountKey, local.storageAccountKey, "sig="):
+        assert not any(secret in line for line in command_lines)
+        assert secret not in result.stdout + result.stderr + again.stdout + again.stderr
+
+
+def _bad_input_cases(tmp_path: Path) -> list[list[str]]:
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    shutil.copy(DATA[0], tmp_path / "a" / "same.txt")
+    shutil.copy(DATA[1], tmp_path / "b" / "same.txt")
+    (tmp_path / "bad name.txt").write_text("x")
+    return [
+        [],
+        [str(tmp_path / "missing.txt")],
+        [str(tmp_path / "a")],
+        [str(DATA[0]), str(DATA[0])],
+        [str(tmp_path / "a" / "same.txt"), str(tmp_path / "b" / "same.txt")],
+        [str(tmp_path / "bad name.txt")],
+    ]
+
+
+@pytest.mark.parametrize("case", range(6))
+def test_bad_input_is_exit_2_before_touching_any_service(tmp_path, case):
+    args = _bad_input_cases(tmp_path)[case]
+    # An outputs file that points nowhere: reaching a service would be exit 3, not 2.
+    nowhere = tmp_path / "nowhere.json"
+    nowhere.write_text("{}")
+    result = runner("submit", *args, "--outputs", str(nowhere), cwd=tmp_path)
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.count("\n") == 1
+    assert result.stderr.startswith("error: ")
+
+
+def test_missing_or_invalid_outputs_file_is_exit_3(tmp_path):
+    missing = runner("submit", str(DATA[0]), "--outputs", str(tmp_path / "none.json"), cwd=tmp_path)
+    assert missing.returncode == 3
+    assert "no such file" in missing.stderr
+    invalid = tmp_path / "invalid.json"
+    invalid.write_text(json.dumps({"location": "x"}))
+    result = runner("submit", str(DATA[0]), "--outputs", str(invalid), cwd=tmp_path)
+    assert result.returncode == 3
+    assert "output 'resourceGroupName' is missing" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_a_wrong_key_is_exit_3(stack, tmp_path):
+    document = json.loads(stack.read_text())
+    document["local"]["batchAccountKey"] = "d3Jvbmcga2V5"
+    wrong = tmp_path / "wrong.json"
+    wrong.write_text(json.dumps(document))
+    result = runner("submit", str(DATA[0]), "--outputs", str(wrong), cwd=tmp_path)
+    assert result.returncode == 3, result.stderr
+    assert "AuthenticationFailed" in result.stderr
+    assert "d3Jvbmcga2V5" not in result.stderr
+    assert "Traceback" not in result.stderr
