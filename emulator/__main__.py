@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 from pathlib import Path
 
 import uvicorn
@@ -16,8 +17,17 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--data", type=Path, required=True, help="state and node directories")
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default loopback)")
     parser.add_argument("--account", default=DEFAULT_ACCOUNT, help="Batch account name")
-    parser.add_argument("--key", default=DEFAULT_KEY, help="the account's base64 shared key")
-    parser.add_argument("--storage", help="storage connection string, for resource files")
+    parser.add_argument(
+        "--key",
+        default=os.environ.get("EMULATOR_KEY", DEFAULT_KEY),
+        help="the account's base64 shared key (or set EMULATOR_KEY, kept out of ps)",
+    )
+    parser.add_argument(
+        "--storage",
+        default=os.environ.get("EMULATOR_STORAGE"),
+        help="storage connection string for resource and output files "
+        "(or set EMULATOR_STORAGE, kept out of ps)",
+    )
     parser.add_argument(
         "--identity", action="append", default=[], help="resource id of a pool identity"
     )

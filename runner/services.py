@@ -46,7 +46,15 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-def _start(name: str, command: list[str], port: int, log: Path, timeout: float) -> Server:
+def _start(
+    name: str,
+    command: list[str],
+    port: int,
+    log: Path,
+    timeout: float,
+    environment: dict[str, str] | None = None,
+) -> Server:
+    """Start a server in its own process group; secrets go in its environment, not argv."""
     log.parent.mkdir(parents=True, exist_ok=True)
     with open(log, "ab") as output:
         process = subprocess.Popen(
@@ -55,6 +63,7 @@ def _start(name: str, command: list[str], port: int, log: Path, timeout: float) 
             stdout=output,
             stderr=subprocess.STDOUT,
             cwd=ROOT,
+            env=environment,
             start_new_session=True,  # its own process group, so stop() reaches its children
         )
     server = Server(name, process, port, log)
@@ -89,9 +98,8 @@ def start_emulator(
     command = [sys.executable, "-m", "emulator", "--port", str(port), "--data", str(data)]
     for identity in identities:
         command += ["--identity", identity]
-    if storage:
-        command += ["--storage", storage]
-    return _start("emulator", command, port, log, timeout)
+    environment = {**os.environ, **({"EMULATOR_STORAGE": storage} if storage else {})}
+    return _start("emulator", command, port, log, timeout, environment)
 
 
 def start_azurite(data: Path, log: Path, port: int | None = None, timeout: float = 30) -> Server:
