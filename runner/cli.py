@@ -133,9 +133,22 @@ def submit(
     task_timeout: Annotated[str | None, typer.Option(help="a task's wall-clock limit")] = None,
     stack_name: Annotated[str | None, typer.Option("--stack", help="a Pulumi stack")] = None,
     outputs: Annotated[Path | None, typer.Option(help="stack outputs JSON file")] = None,
+    script: Annotated[
+        Path | None,
+        typer.Option(
+            help="your own per-file script; its arguments follow '--' ({input}, {output_dir})"
+        ),
+    ] = None,
     debug: Annotated[bool, typer.Option(help="show tracebacks")] = False,
 ) -> None:
     """Run one Batch task per input file and print the top words of each."""
+    script_arguments = tuple(_SCRIPT_ARGUMENTS)
+    if script_arguments and script is None:
+        print("error: arguments after '--' need --script", file=sys.stderr)
+        raise typer.Exit(EXIT_USAGE)
+    if script is not None and not script.is_file():
+        print(f"error: script not found: {script}", file=sys.stderr)
+        raise typer.Exit(EXIT_USAGE)
     limit = _duration(timeout, "--timeout")
     request = Request(
         paths=inputs,
@@ -145,6 +158,8 @@ def submit(
         timeout=limit.total_seconds() if limit else None,
         task_retries=task_retries,
         task_timeout=_duration(task_timeout, "--task-timeout"),
+        script=script,
+        script_arguments=script_arguments or Request.script_arguments,
     )
     try:
         check_inputs(inputs)  # before touching any service
@@ -187,9 +202,18 @@ def submit(
         raise typer.Exit(EXIT_FAILED_TASKS)
 
 
-def main() -> None:
+_SCRIPT_ARGUMENTS: list[str] = []
+"""What follows '--' on a submit command line: the --script's own arguments."""
+
+
+def main(argv: list[str] | None = None) -> None:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["submit"] and "--" in argv:
+        split = argv.index("--")
+        _SCRIPT_ARGUMENTS[:] = argv[split + 1 :]
+        argv = argv[:split]
     try:
-        app()
+        app(args=argv)
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         sys.exit(130)

@@ -10,6 +10,7 @@ identity, and results leave as output files: no SAS or key on any command line.
 
 from __future__ import annotations
 
+import shlex
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
@@ -19,6 +20,13 @@ from azure.core.exceptions import ResourceExistsError
 
 from runner.clients import Clients
 from runner.inputs import Input
+
+OUTPUT_DIR = "out"
+"""The working-directory folder a task writes its results to; its files are collected."""
+
+
+def topwords_arguments(top: int) -> list[str]:
+    return ["{input}", "--top", str(top), "--output-dir", "{output_dir}", "--workers", "1"]
 
 
 class JobError(RuntimeError):
@@ -36,10 +44,15 @@ def plan_tasks(
     job_id: str,
     inputs: Sequence[Input],
     script_blob: str,
-    top: int,
+    arguments: Sequence[str],
     task_retries: int,
     task_timeout: timedelta | None,
 ) -> list[TaskPlan]:
+    """One task per input: the staged script run on its input, with ``arguments`` after it.
+
+    In ``arguments``, ``{input}`` becomes the input's file name on the node and
+    ``{output_dir}`` the directory whose files are collected as results.
+    """
     outputs = clients.outputs
     if not outputs.poolIdentityResourceId:
         raise JobError(
@@ -51,9 +64,14 @@ def plan_tasks(
     staged = clients.container(outputs.containers.input)
     results_url = clients.container(outputs.containers.output).url
     script = script_blob.rsplit("/", 1)[-1]
+    runner = ["python3", script] if script.endswith(".py") else [f"./{script}"]
     plans = []
     for item in inputs:
-        command = f"python3 {script} {item.name} --top {top} --output-dir out --workers 1"
+        expanded = [
+            argument.replace("{input}", item.name).replace("{output_dir}", OUTPUT_DIR)
+            for argument in arguments
+        ]
+        command = shlex.join([*runner, *expanded])
         destination = f"{job_id}/{item.task_id}"
         options = models.BatchTaskCreateOptions(
             id=item.task_id,
@@ -63,6 +81,7 @@ def plan_tasks(
                 models.ResourceFile(
                     http_url=application.get_blob_client(script_blob).url,
                     file_path=script,
+                    file_mode="0755",
                     identity_reference=identity,
                 ),
                 models.ResourceFile(
@@ -73,7 +92,7 @@ def plan_tasks(
             ],
             output_files=[
                 _output(pattern, results_url, destination, identity)
-                for pattern in ("out/*", "../std*.txt")
+                for pattern in (f"{OUTPUT_DIR}/**/*", "../std*.txt")
             ],
             constraints=models.BatchTaskConstraints(
                 max_task_retry_count=task_retries,

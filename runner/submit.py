@@ -28,6 +28,8 @@ class Request:
     task_retries: int = 1
     task_timeout: timedelta | None = None
     poll_interval: float = 1.0
+    script: Path | None = None  # a user's per-file script instead of topwords
+    script_arguments: tuple[str, ...] = ("{input}", "{output_dir}")
 
 
 @dataclass(frozen=True)
@@ -60,9 +62,17 @@ def run(
         f"job {job_id}: staged {len(inputs)} inputs ({staged.uploaded} uploaded, "
         f"{staged.skipped} unchanged, {staged.bytes_sent} bytes)"
     )
-    script = staging.upload_script(clients.container(containers.application), TOPWORDS)
+    script = request.script or TOPWORDS
+    arguments = request.script_arguments if request.script else jobs.topwords_arguments(request.top)
+    staged_script = staging.upload_script(clients.container(containers.application), script)
     plans = jobs.plan_tasks(
-        clients, job_id, inputs, script, request.top, request.task_retries, request.task_timeout
+        clients,
+        job_id,
+        inputs,
+        staged_script,
+        arguments,
+        request.task_retries,
+        request.task_timeout,
     )
     added = jobs.submit(clients, job_id, plans)
     log(f"job {job_id}: {added} tasks added on pool {clients.outputs.poolId}")

@@ -146,3 +146,56 @@ def test_an_unknown_pulumi_stack_is_exit_3(tmp_path):
     result = runner("submit", str(DATA[0]), "--stack", "nope", cwd=tmp_path, env=env)
     assert result.returncode == 3
     assert "pulumi could not read stack 'nope'" in result.stderr
+
+
+CHECK_SCRIPT = """\
+import pathlib, sys
+name, out = sys.argv[1], pathlib.Path(sys.argv[2])
+if "bad" in name:
+    print("cannot handle", name, file=sys.stderr)
+    sys.exit(3)
+out.mkdir(parents=True, exist_ok=True)
+(out / (name + ".len")).write_text(str(len(pathlib.Path(name).read_text())))
+"""
+
+
+def test_a_failing_task_is_exit_1_with_its_stderr_and_the_rest_downloaded(stack, tmp_path):
+    script = tmp_path / "check.py"
+    script.write_text(CHECK_SCRIPT)
+    (tmp_path / "good.txt").write_text("twelve chars")
+    (tmp_path / "bad.txt").write_text("x")
+    result = runner(
+        "submit",
+        "good.txt",
+        "bad.txt",
+        "--outputs",
+        str(stack),
+        "--job-id",
+        "e2e-fail",
+        "--task-retries",
+        "0",
+        "--json",
+        "--script",
+        str(script),
+        "--",
+        "{input}",
+        "{output_dir}",
+        cwd=tmp_path,
+    )
+    assert result.returncode == 1, result.stderr
+    assert "cannot handle bad.txt" in result.stderr
+    document = json.loads(result.stdout)
+    good, bad = document["tasks"]
+    assert (good["state"], good["exit_code"]) == ("completed", 0)
+    assert (
+        tmp_path / "results" / "e2e-fail" / good["task_id"] / "good.txt.len"
+    ).read_text() == "12"
+    assert bad["exit_code"] == 3
+    assert bad["failure"].startswith("FailureExitCode")
+    assert bad["stderr_tail"] == ["cannot handle bad.txt"]
+
+
+def test_script_arguments_need_a_script(tmp_path):
+    result = runner("submit", str(DATA[0]), "--", "{input}", cwd=tmp_path)
+    assert result.returncode == 2
+    assert "need --script" in result.stderr
