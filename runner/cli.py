@@ -1,31 +1,32 @@
 """The command line: parsing and exit statuses only; the work is in the other modules.
 
-Exit statuses: 0 success, 2 usage or bad input, 3 stack, auth or service error,
-130 interrupted. Results go to stdout, progress and errors to stderr.
+Exit statuses: 0 success, 1 some tasks failed, 2 usage or bad input, 3 stack, auth or
+service error, 130 interrupted. Results go to stdout, progress and errors to stderr.
 """
 
 from __future__ import annotations
 
 import json
-import shlex
 import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
 from typing import Annotated
 
 import typer
-from azure.core.exceptions import AzureError
+from azure.core.exceptions import AzureError, ResourceNotFoundError
 
-from runner import jobs, local, monitor, services, stack
-from runner.clients import connect
+from runner import jobs, local, monitor, results, services, stack
+from runner.clients import Clients, connect
 from runner.inputs import InputError, check_inputs
 from runner.outputs import OutputsError
-from runner.results import TaskResult
-from runner.submit import Request, run
+from runner.submit import Request, finish, new_job_id, run
 
 EXIT_FAILED_TASKS = 1
 EXIT_USAGE = 2
 EXIT_STACK = 3
+EXIT_INTERRUPTED = 130
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__.splitlines()[0])
 local_app = typer.Typer(
@@ -33,23 +34,289 @@ local_app = typer.Typer(
 )
 app.add_typer(local_app, name="local")
 
+_SCRIPT_ARGUMENTS: list[str] = []
+"""What follows '--' on a submit command line: the --script's own arguments."""
 
-def _progress(line: str) -> None:
-    print(f"local: {line}", file=sys.stderr, flush=True)
+StackOption = Annotated[str | None, typer.Option("--stack", help="a Pulumi stack's outputs")]
+OutputsOption = Annotated[Path | None, typer.Option("--outputs", help="stack outputs JSON file")]
+DebugOption = Annotated[bool, typer.Option(help="show tracebacks")]
+OutOption = Annotated[Path | None, typer.Option(help="results directory (results/<job-id>)")]
+JsonOption = Annotated[bool, typer.Option("--json", help="one JSON document on stdout")]
+TimeoutOption = Annotated[str | None, typer.Option(help="give up waiting after (90s, 15m, 2h)")]
 
 
-def _fail(message: str) -> typer.Exit:
-    print(f"error: {message}", file=sys.stderr)
-    return typer.Exit(EXIT_STACK)
+def _log(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
+
+
+def _exit(status: int, message: str) -> typer.Exit:
+    _log(f"error: {message}")
+    return typer.Exit(status)
+
+
+@contextmanager
+def _service_errors(debug: bool, resume: Callable[[], str] | None = None) -> Iterator[None]:
+    """Map what can go wrong to an exit status and one line, with no traceback."""
+    try:
+        yield
+    except InputError as error:
+        raise _exit(EXIT_USAGE, str(error)) from None
+    except KeyboardInterrupt:
+        _log(f"interrupted; to resume: {resume()}" if resume else "interrupted")
+        raise typer.Exit(EXIT_INTERRUPTED) from None
+    except (
+        OutputsError,
+        jobs.JobError,
+        monitor.MonitorTimeout,
+        local.LocalStackError,
+        services.ServiceError,
+        AzureError,
+    ) as error:
+        if debug:
+            raise
+        text = str(error)
+        raise _exit(EXIT_STACK, text.splitlines()[0] if text else type(error).__name__) from None
+
+
+def _clients(stack_name: str | None, outputs: Path | None) -> Clients:
+    return connect(stack.resolve(stack_name, outputs, _log))
+
+
+def _duration(text: str | None, option: str) -> timedelta | None:
+    """'90s', '15m', '2h' or a number of seconds."""
+    if text is None:
+        return None
+    units = {"s": 1, "m": 60, "h": 3600}
+    number, unit = (text[:-1], text[-1]) if text[-1:] in units else (text, "s")
+    try:
+        seconds = float(number) * units[unit]
+    except ValueError:
+        seconds = -1
+    if seconds <= 0:
+        raise _exit(EXIT_USAGE, f"{option} must be a duration such as 90s, 15m or 2h, got {text!r}")
+    return timedelta(seconds=seconds)
+
+
+def _show_progress(progress: monitor.Progress) -> None:
+    _log(
+        f"active {progress.active}, running {progress.running}, succeeded {progress.succeeded}, "
+        f"failed {progress.failed} ({progress.elapsed:.0f}s)"
+    )
+
+
+def _table(collected: list[results.TaskResult]) -> str:
+    rows = [("input", "task", "result", "top words")]
+    for result in collected:
+        words = ", ".join(f"{word} ({count})" for word, count in result.top)
+        rows.append((result.input, result.task_id, "ok" if result.succeeded else "FAILED", words))
+    widths = [max(len(row[i]) for row in rows) for i in range(3)]
+    return "\n".join(
+        "  ".join(cell.ljust(width) for cell, width in zip(row[:3], widths, strict=True))
+        + "  "
+        + row[3]
+        for row in rows
+    )
+
+
+def _report(job_id: str, collected: list[results.TaskResult], as_json: bool) -> None:
+    """Results on stdout, failures on stderr; exit 1 if any task failed."""
+    succeeded = all(result.succeeded for result in collected)
+    if as_json:
+        document = {
+            "job_id": job_id,
+            "succeeded": succeeded,
+            "tasks": [result.to_dict() for result in collected],
+        }
+        print(json.dumps(document, indent=2, ensure_ascii=False))
+    else:
+        print(_table(collected))
+    for result in collected:
+        if not result.succeeded:
+            _log(f"task {result.task_id} ({result.input}) failed: {result.failure}")
+            for line in result.stderr_tail:
+                _log(f"  | {line}")
+    if not succeeded:
+        raise typer.Exit(EXIT_FAILED_TASKS)
+
+
+# --- submit and the job commands -------------------------------------------------------
+
+
+@app.command()
+def submit(
+    inputs: Annotated[list[str], typer.Argument(help="text files, one task each")] = [],  # noqa: B006
+    top: Annotated[int, typer.Option(min=1, help="words to keep per file")] = 3,
+    job_id: Annotated[str | None, typer.Option(help="job id; the same id resumes a job")] = None,
+    out: OutOption = None,
+    timeout: TimeoutOption = None,
+    as_json: JsonOption = False,
+    task_retries: Annotated[int, typer.Option(min=0, help="retries of a failing task")] = 1,
+    task_timeout: Annotated[str | None, typer.Option(help="a task's wall-clock limit")] = None,
+    script: Annotated[
+        Path | None,
+        typer.Option(
+            help="your own per-file script; its arguments follow '--' ({input}, {output_dir})"
+        ),
+    ] = None,
+    stack_name: StackOption = None,
+    outputs: OutputsOption = None,
+    debug: DebugOption = False,
+) -> None:
+    """Run one Batch task per input file and print the top words of each."""
+    script_arguments = tuple(_SCRIPT_ARGUMENTS)
+    if script_arguments and script is None:
+        raise _exit(EXIT_USAGE, "arguments after '--' need --script")
+    if script is not None and not script.is_file():
+        raise _exit(EXIT_USAGE, f"script not found: {script}")
+    limit = _duration(timeout, "--timeout")
+    request = Request(
+        paths=inputs,
+        top=top,
+        job_id=job_id or new_job_id(),
+        out=out,
+        timeout=limit.total_seconds() if limit else None,
+        task_retries=task_retries,
+        task_timeout=_duration(task_timeout, "--task-timeout"),
+        script=script,
+        script_arguments=script_arguments or Request.script_arguments,
+    )
+    resume = f"python -m runner wait {request.job_id}"
+    with _service_errors(debug, resume=lambda: resume):
+        check_inputs(inputs)  # before touching any service
+        outcome = run(_clients(stack_name, outputs), request, _log, _show_progress)
+    _report(outcome.job_id, outcome.results, as_json)
+
+
+@app.command()
+def wait(
+    job: Annotated[str, typer.Argument(help="the job id")],
+    out: OutOption = None,
+    timeout: TimeoutOption = None,
+    as_json: JsonOption = False,
+    stack_name: StackOption = None,
+    outputs: OutputsOption = None,
+    debug: DebugOption = False,
+) -> None:
+    """Resume watching a job, then download its results and print them."""
+    limit = _duration(timeout, "--timeout")
+    request = Request(paths=(), out=out, timeout=limit.total_seconds() if limit else None)
+    with _service_errors(debug, resume=lambda: f"python -m runner wait {job}"):
+        clients = _clients(stack_name, outputs)
+        expected = results.expected_from_job(clients.batch, job)
+        collected = finish(clients, job, expected, request, _show_progress, _log)
+    _report(job, collected, as_json)
+
+
+@app.command()
+def download(
+    job: Annotated[str, typer.Argument(help="the job id")],
+    out: OutOption = None,
+    stack_name: StackOption = None,
+    outputs: OutputsOption = None,
+    debug: DebugOption = False,
+) -> None:
+    """Download a job's results (only this job's) without waiting."""
+    with _service_errors(debug):
+        clients = _clients(stack_name, outputs)
+        destination = out or Path("results") / job
+        container = clients.container(clients.outputs.containers.output)
+        fetched = results.download(container, job, destination)
+    print(f"{fetched} files in {destination}")
+
+
+@app.command()
+def status(
+    job: Annotated[str, typer.Argument(help="the job id")],
+    stack_name: StackOption = None,
+    outputs: OutputsOption = None,
+    debug: DebugOption = False,
+) -> None:
+    """A job's state and task counts."""
+    with _service_errors(debug):
+        batch = _clients(stack_name, outputs).batch
+        state = batch.get_job(job, select=["state"]).state
+        counts = batch.get_job_task_counts(job).task_counts
+    print(
+        f"{job}: {getattr(state, 'value', state)}; active {counts.active}, running "
+        f"{counts.running}, succeeded {counts.succeeded}, failed {counts.failed}"
+    )
+
+
+@app.command(name="jobs")
+def list_jobs(
+    limit: Annotated[int, typer.Option(min=1, help="how many, newest first")] = 20,
+    stack_name: StackOption = None,
+    outputs: OutputsOption = None,
+    debug: DebugOption = False,
+) -> None:
+    """Recent jobs, newest first."""
+    with _service_errors(debug):
+        batch = _clients(stack_name, outputs).batch
+        found = list(batch.list_jobs(select=["id", "state", "creationTime"]))
+    found.sort(key=lambda job: job.creation_time, reverse=True)
+    for job in found[:limit]:
+        state = getattr(job.state, "value", job.state)
+        print(f"{job.id}  {state}  {job.creation_time:%Y-%m-%d %H:%M:%S}")
+
+
+@app.command()
+def logs(
+    job: Annotated[str, typer.Argument(help="the job id")],
+    task: Annotated[str, typer.Argument(help="the task id")],
+    stderr: Annotated[
+        bool, typer.Option("--stderr", help="stderr.txt instead of stdout.txt")
+    ] = False,
+    stack_name: StackOption = None,
+    outputs: OutputsOption = None,
+    debug: DebugOption = False,
+) -> None:
+    """A task's stdout (or stderr), from its node, or from the output container after."""
+    name = "stderr.txt" if stderr else "stdout.txt"
+    with _service_errors(debug):
+        clients = _clients(stack_name, outputs)
+        try:
+            content = b"".join(clients.batch.download_task_file(job, task, name))
+        except ResourceNotFoundError:
+            container = clients.container(clients.outputs.containers.output)
+            content = container.download_blob(f"{job}/{task}/{name}").readall()
+    sys.stdout.write(content.decode(errors="replace"))
+
+
+@app.command()
+def delete(
+    job: Annotated[str, typer.Argument(help="the job id")],
+    inputs: Annotated[
+        bool, typer.Option("--inputs", help="also delete its input and result blobs")
+    ] = False,
+    stack_name: StackOption = None,
+    outputs: OutputsOption = None,
+    debug: DebugOption = False,
+) -> None:
+    """Delete a job (and, with --inputs, its blobs)."""
+    with _service_errors(debug):
+        clients = _clients(stack_name, outputs)
+        clients.batch.begin_delete_job(job, polling_interval=1).result()
+        removed = 0
+        if inputs:
+            names = clients.outputs.containers
+            for container_name in (names.input, names.output):
+                container = clients.container(container_name)
+                for blob in container.list_blobs(name_starts_with=f"{job}/"):
+                    container.delete_blob(blob.name)
+                    removed += 1
+    print(f"deleted job {job}" + (f" and {removed} blobs" if inputs else ""))
+
+
+# --- the local stack -------------------------------------------------------------------
 
 
 @local_app.command("up")
 def local_up() -> None:
     """Start Azurite and the emulator (if not running), provision them, write outputs."""
     try:
-        outputs = local.up(progress=_progress)
+        outputs = local.up(progress=_log)
     except (local.LocalStackError, services.ServiceError) as error:
-        raise _fail(str(error)) from None
+        raise _exit(EXIT_STACK, str(error)) from None
     print(f"Batch:   {outputs.batchAccountEndpoint} (account {outputs.batchAccountName})")
     print(f"Storage: {outputs.blobEndpoint}")
     print(f"Pool:    {outputs.poolId}")
@@ -75,137 +342,6 @@ def local_status() -> None:
         raise typer.Exit(EXIT_STACK)
 
 
-def _duration(text: str | None, option: str) -> timedelta | None:
-    """'90s', '15m', '2h' or a number of seconds."""
-    if text is None:
-        return None
-    units = {"s": 1, "m": 60, "h": 3600}
-    number, unit = (text[:-1], text[-1]) if text[-1:] in units else (text, "s")
-    try:
-        seconds = float(number) * units[unit]
-    except ValueError:
-        seconds = -1
-    if seconds <= 0:
-        print(
-            f"error: {option} must be a duration such as 90s, 15m or 2h, got {text!r}",
-            file=sys.stderr,
-        )
-        raise typer.Exit(EXIT_USAGE)
-    return timedelta(seconds=seconds)
-
-
-def _log(line: str) -> None:
-    print(line, file=sys.stderr, flush=True)
-
-
-def _show_progress(progress: monitor.Progress) -> None:
-    _log(
-        f"active {progress.active}, running {progress.running}, succeeded {progress.succeeded}, "
-        f"failed {progress.failed} ({progress.elapsed:.0f}s)"
-    )
-
-
-def _table(results: list[TaskResult]) -> str:
-    rows = [("input", "task", "result", "top words")]
-    for result in results:
-        words = ", ".join(f"{word} ({count})" for word, count in result.top)
-        rows.append((result.input, result.task_id, "ok" if result.succeeded else "FAILED", words))
-    widths = [max(len(row[i]) for row in rows) for i in range(3)]
-    return "\n".join(
-        "  ".join(cell.ljust(width) for cell, width in zip(row[:3], widths, strict=True))
-        + "  "
-        + row[3]
-        for row in rows
-    )
-
-
-@app.command()
-def submit(
-    inputs: Annotated[list[str], typer.Argument(help="text files, one task each")] = [],  # noqa: B006
-    top: Annotated[int, typer.Option(min=1, help="words to keep per file")] = 3,
-    job_id: Annotated[str | None, typer.Option(help="job id; the same id resumes a job")] = None,
-    out: Annotated[Path | None, typer.Option(help="results directory (results/<job-id>)")] = None,
-    timeout: Annotated[
-        str | None, typer.Option(help="give up waiting after (90s, 15m, 2h)")
-    ] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="one JSON document on stdout")] = False,
-    task_retries: Annotated[int, typer.Option(min=0, help="retries of a failing task")] = 1,
-    task_timeout: Annotated[str | None, typer.Option(help="a task's wall-clock limit")] = None,
-    stack_name: Annotated[str | None, typer.Option("--stack", help="a Pulumi stack")] = None,
-    outputs: Annotated[Path | None, typer.Option(help="stack outputs JSON file")] = None,
-    script: Annotated[
-        Path | None,
-        typer.Option(
-            help="your own per-file script; its arguments follow '--' ({input}, {output_dir})"
-        ),
-    ] = None,
-    debug: Annotated[bool, typer.Option(help="show tracebacks")] = False,
-) -> None:
-    """Run one Batch task per input file and print the top words of each."""
-    script_arguments = tuple(_SCRIPT_ARGUMENTS)
-    if script_arguments and script is None:
-        print("error: arguments after '--' need --script", file=sys.stderr)
-        raise typer.Exit(EXIT_USAGE)
-    if script is not None and not script.is_file():
-        print(f"error: script not found: {script}", file=sys.stderr)
-        raise typer.Exit(EXIT_USAGE)
-    limit = _duration(timeout, "--timeout")
-    request = Request(
-        paths=inputs,
-        top=top,
-        job_id=job_id,
-        out=out,
-        timeout=limit.total_seconds() if limit else None,
-        task_retries=task_retries,
-        task_timeout=_duration(task_timeout, "--task-timeout"),
-        script=script,
-        script_arguments=script_arguments or Request.script_arguments,
-    )
-    try:
-        check_inputs(inputs)  # before touching any service
-        clients = connect(stack.resolve(stack_name, outputs, _log))
-        outcome = run(clients, request, _log, _show_progress)
-    except InputError as error:
-        print(f"error: {error}", file=sys.stderr)
-        raise typer.Exit(EXIT_USAGE) from None
-    except KeyboardInterrupt:
-        resume = ["python", "-m", "runner", "submit", *inputs, "--job-id", request.job_id or "?"]
-        _log(f"interrupted; to resume: {shlex.join(resume)}")
-        raise typer.Exit(130) from None
-    except (
-        OutputsError,
-        jobs.JobError,
-        monitor.MonitorTimeout,
-        local.LocalStackError,
-        services.ServiceError,
-        AzureError,
-    ) as error:
-        if debug:
-            raise
-        message = str(error).splitlines()[0] if str(error) else type(error).__name__
-        raise _fail(message) from None
-    if as_json:
-        document = {
-            "job_id": outcome.job_id,
-            "succeeded": outcome.succeeded,
-            "tasks": [result.to_dict() for result in outcome.results],
-        }
-        print(json.dumps(document, indent=2, ensure_ascii=False))
-    else:
-        print(_table(outcome.results))
-    for result in outcome.results:
-        if not result.succeeded:
-            _log(f"task {result.task_id} ({result.input}) failed: {result.failure}")
-            for line in result.stderr_tail:
-                _log(f"  | {line}")
-    if not outcome.succeeded:
-        raise typer.Exit(EXIT_FAILED_TASKS)
-
-
-_SCRIPT_ARGUMENTS: list[str] = []
-"""What follows '--' on a submit command line: the --script's own arguments."""
-
-
 def main(argv: list[str] | None = None) -> None:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ["submit"] and "--" in argv:
@@ -213,7 +349,7 @@ def main(argv: list[str] | None = None) -> None:
         _SCRIPT_ARGUMENTS[:] = argv[split + 1 :]
         argv = argv[:split]
     try:
-        app(args=argv)
+        app(args=argv, prog_name="python -m runner")
     except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        sys.exit(130)
+        _log("interrupted")
+        sys.exit(EXIT_INTERRUPTED)

@@ -66,20 +66,41 @@ class TaskResult:
         }
 
 
+@dataclass(frozen=True)
+class Expected:
+    """A task the job should have: its id, its input's name on the node, a label to show."""
+
+    task_id: str
+    name: str
+    label: str
+
+
+def expected_from_inputs(inputs: Sequence[Input]) -> list[Expected]:
+    return [Expected(item.task_id, item.name, str(item.path)) for item in inputs]
+
+
+def expected_from_job(batch: BatchClient, job_id: str) -> list[Expected]:
+    """For a job submitted earlier: its tasks, named by their display names (input names)."""
+    return [
+        Expected(task.id, task.display_name or task.id, task.display_name or task.id)
+        for task in batch.list_tasks(job_id, select=["id", "displayName"])
+    ]
+
+
 def collect(
-    batch: BatchClient, job_id: str, inputs: Sequence[Input], results: Path
+    batch: BatchClient, job_id: str, expected: Sequence[Expected], results: Path
 ) -> list[TaskResult]:
     """Each input's outcome, from one task listing and the downloaded files."""
     tasks = {
         task.id: task for task in batch.list_tasks(job_id, select=["id", "state", "executionInfo"])
     }
     collected = []
-    for item in inputs:
+    for item in expected:
         task = tasks.get(item.task_id)
         info = task.execution_info if task else None
         directory = results / item.task_id
         result = TaskResult(
-            input=str(item.path),
+            input=item.label,
             task_id=item.task_id,
             state=str(getattr(task.state, "value", task.state)) if task else "missing",
             exit_code=info.exit_code if info else None,

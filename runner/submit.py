@@ -76,11 +76,32 @@ def run(
     )
     added = jobs.submit(clients, job_id, plans)
     log(f"job {job_id}: {added} tasks added on pool {clients.outputs.poolId}")
-    monitor.watch(
-        clients.batch, job_id, len(plans), on_progress, request.timeout, request.poll_interval
-    )
-    destination = request.out or Path("results") / job_id
-    fetched = results.download(clients.container(containers.output), job_id, destination)
-    log(f"job {job_id}: downloaded {fetched} files to {destination}")
-    collected = results.collect(clients.batch, job_id, inputs, destination)
+    expected = results.expected_from_inputs(inputs)
+    collected = finish(clients, job_id, expected, request, on_progress, log)
     return Outcome(job_id, collected, staged, added)
+
+
+def finish(
+    clients: Clients,
+    job_id: str,
+    expected: Sequence[results.Expected],
+    request: Request,
+    on_progress: Callable[[monitor.Progress], None] | None = None,
+    log: Callable[[str], None] = lambda line: None,
+) -> list[results.TaskResult]:
+    """Watch (if asked), download this job's results and read them back."""
+    if on_progress is not None:
+        monitor.watch(
+            clients.batch,
+            job_id,
+            len(expected),
+            on_progress,
+            request.timeout,
+            request.poll_interval,
+        )
+    destination = request.out or Path("results") / job_id
+    fetched = results.download(
+        clients.container(clients.outputs.containers.output), job_id, destination
+    )
+    log(f"job {job_id}: downloaded {fetched} files to {destination}")
+    return results.collect(clients.batch, job_id, expected, destination)

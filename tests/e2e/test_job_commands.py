@@ -1,0 +1,92 @@
+"""The job commands (status, jobs, logs, download, delete) and resuming after Ctrl-C."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+
+from tests.e2e.conftest import ROOT, runner
+
+DATA = sorted((ROOT / "data").glob("*.txt"))
+
+SLOW_SCRIPT = """\
+import pathlib, sys, time
+name, out = sys.argv[1], pathlib.Path(sys.argv[2])
+time.sleep(3)
+out.mkdir(parents=True, exist_ok=True)
+(out / (name + ".done")).write_text("done")
+"""
+
+
+def test_status_jobs_logs_download_delete(stack, tmp_path):
+    submitted = runner(
+        "submit", str(DATA[0]), "--outputs", str(stack), "--job-id", "e2e-commands", cwd=tmp_path
+    )
+    assert submitted.returncode == 0, submitted.stderr
+    status = runner("status", "e2e-commands", "--outputs", str(stack), cwd=tmp_path)
+    assert status.stdout.strip() == (
+        "e2e-commands: completed; active 0, running 0, succeeded 1, failed 0"
+    )
+    listed = runner("jobs", "--outputs", str(stack), cwd=tmp_path)
+    assert "e2e-commands  completed" in listed.stdout
+    task_id = submitted.stdout.splitlines()[1].split()[1]
+    logs = runner("logs", "e2e-commands", task_id, "--outputs", str(stack), cwd=tmp_path)
+    assert logs.returncode == 0, logs.stderr
+    assert "top 3:" in logs.stdout
+    fetched = runner(
+        "download", "e2e-commands", "--out", "again", "--outputs", str(stack), cwd=tmp_path
+    )
+    assert fetched.stdout.strip() == "4 files in again"
+    assert (tmp_path / "again" / task_id / "stdout.txt").is_file()
+    deleted = runner("delete", "e2e-commands", "--inputs", "--outputs", str(stack), cwd=tmp_path)
+    assert deleted.returncode == 0, deleted.stderr
+    assert deleted.stdout.strip() == "deleted job e2e-commands and 5 blobs"
+    gone = runner("status", "e2e-commands", "--outputs", str(stack), cwd=tmp_path)
+    assert gone.returncode == 3
+    assert "JobNotFound" in gone.stderr
+
+
+def test_ctrl_c_during_monitoring_then_wait(stack, tmp_path):
+    script = tmp_path / "slow.py"
+    script.write_text(SLOW_SCRIPT)
+    for name in ("one.txt", "two.txt"):
+        (tmp_path / name).write_text(name)
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "runner",
+            "submit",
+            "one.txt",
+            "two.txt",
+            "--outputs",
+            str(stack),
+            "--job-id",
+            "e2e-interrupted",
+            "--script",
+            str(script),
+            "--",
+            "{input}",
+            "{output_dir}",
+        ],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    lines = []
+    for line in process.stderr:
+        lines.append(line)
+        if "tasks added" in line:
+            break
+    os.kill(process.pid, signal.SIGINT)
+    _, rest = process.communicate(timeout=60)
+    assert process.returncode == 130, "".join(lines) + rest
+    assert "to resume: python -m runner wait e2e-interrupted" in rest
+
+    resumed = runner("wait", "e2e-interrupted", "--outputs", str(stack), "--json", cwd=tmp_path)
+    assert resumed.returncode == 0, resumed.stderr
+    results = tmp_path / "results" / "e2e-interrupted"
+    assert sorted(p.name for p in results.glob("*/*.done")) == ["one.txt.done", "two.txt.done"]
