@@ -19,6 +19,7 @@ from azure.core.exceptions import AzureError, ResourceNotFoundError
 
 from runner import jobs, local, monitor, results, services, stack
 from runner.clients import Clients, connect
+from runner.display import ProgressDisplay
 from runner.inputs import InputError, check_inputs
 from runner.outputs import OutputsError
 from runner.submit import Request, finish, new_job_id, run
@@ -97,13 +98,6 @@ def _duration(text: str | None, option: str) -> timedelta | None:
     return timedelta(seconds=seconds)
 
 
-def _show_progress(progress: monitor.Progress) -> None:
-    _log(
-        f"active {progress.active}, running {progress.running}, succeeded {progress.succeeded}, "
-        f"failed {progress.failed} ({progress.elapsed:.0f}s)"
-    )
-
-
 def _table(collected: list[results.TaskResult]) -> str:
     rows = [("input", "task", "result", "top words")]
     for result in collected:
@@ -152,6 +146,9 @@ def submit(
     as_json: JsonOption = False,
     task_retries: Annotated[int, typer.Option(min=0, help="retries of a failing task")] = 1,
     task_timeout: Annotated[str | None, typer.Option(help="a task's wall-clock limit")] = None,
+    keep_inputs: Annotated[
+        bool, typer.Option(help="keep the uploaded inputs after a successful job")
+    ] = False,
     script: Annotated[
         Path | None,
         typer.Option(
@@ -177,13 +174,16 @@ def submit(
         timeout=limit.total_seconds() if limit else None,
         task_retries=task_retries,
         task_timeout=_duration(task_timeout, "--task-timeout"),
+        keep_inputs=keep_inputs,
         script=script,
         script_arguments=script_arguments or Request.script_arguments,
     )
     resume = f"python -m runner wait {request.job_id}"
     with _service_errors(debug, resume=lambda: resume):
-        check_inputs(inputs)  # before touching any service
-        outcome = run(_clients(stack_name, outputs), request, _log, _show_progress)
+        checked = check_inputs(inputs)  # before touching any service
+        clients = _clients(stack_name, outputs)
+        with ProgressDisplay(len(checked)) as display:
+            outcome = run(clients, request, _log, display)
     _report(outcome.job_id, outcome.results, as_json)
 
 
@@ -203,7 +203,8 @@ def wait(
     with _service_errors(debug, resume=lambda: f"python -m runner wait {job}"):
         clients = _clients(stack_name, outputs)
         expected = results.expected_from_job(clients.batch, job)
-        collected = finish(clients, job, expected, request, _show_progress, _log)
+        with ProgressDisplay(len(expected)) as display:
+            collected = finish(clients, job, expected, request, display, _log)
     _report(job, collected, as_json)
 
 

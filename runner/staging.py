@@ -71,3 +71,11 @@ def upload_script(container: ContainerClient, script: Path) -> str:
     with contextlib.suppress(ResourceExistsError):  # the same content is already there
         container.upload_blob(name, content, overwrite=False)
     return name
+
+
+def remove_inputs(container: ContainerClient, prefix: str) -> int:
+    """Delete the blobs under ``<prefix>/``; returns how many."""
+    names = [blob.name for blob in container.list_blobs(name_starts_with=f"{prefix}/")]
+    with ThreadPoolExecutor(PARALLEL_UPLOADS) as pool:
+        list(pool.map(container.delete_blob, names))
+    return len(names)

@@ -28,6 +28,7 @@ class Request:
     task_retries: int = 1
     task_timeout: timedelta | None = None
     poll_interval: float = 1.0
+    keep_inputs: bool = False  # else the job's input blobs go once every task succeeded
     script: Path | None = None  # a user's per-file script instead of topwords
     script_arguments: tuple[str, ...] = ("{input}", "{output_dir}")
 
@@ -78,6 +79,9 @@ def run(
     log(f"job {job_id}: {added} tasks added on pool {clients.outputs.poolId}")
     expected = results.expected_from_inputs(inputs)
     collected = finish(clients, job_id, expected, request, on_progress, log)
+    if not request.keep_inputs and all(result.succeeded for result in collected):
+        removed = staging.remove_inputs(clients.container(containers.input), job_id)
+        log(f"job {job_id}: removed its {removed} input blobs (--keep-inputs keeps them)")
     return Outcome(job_id, collected, staged, added)
 
 

@@ -25,6 +25,7 @@ def test_status_jobs_logs_download_delete(stack, tmp_path):
         "submit", str(DATA[0]), "--outputs", str(stack), "--job-id", "e2e-commands", cwd=tmp_path
     )
     assert submitted.returncode == 0, submitted.stderr
+    assert "removed its 1 input blobs" in submitted.stderr  # no --keep-inputs
     status = runner("status", "e2e-commands", "--outputs", str(stack), cwd=tmp_path)
     assert status.stdout.strip() == (
         "e2e-commands: completed; active 0, running 0, succeeded 1, failed 0"
@@ -42,7 +43,7 @@ def test_status_jobs_logs_download_delete(stack, tmp_path):
     assert (tmp_path / "again" / task_id / "stdout.txt").is_file()
     deleted = runner("delete", "e2e-commands", "--inputs", "--outputs", str(stack), cwd=tmp_path)
     assert deleted.returncode == 0, deleted.stderr
-    assert deleted.stdout.strip() == "deleted job e2e-commands and 5 blobs"
+    assert deleted.stdout.strip() == "deleted job e2e-commands and 4 blobs"  # its results
     gone = runner("status", "e2e-commands", "--outputs", str(stack), cwd=tmp_path)
     assert gone.returncode == 3
     assert "JobNotFound" in gone.stderr

@@ -26,6 +26,7 @@ def test_submit_the_sample_data(stack, stack_outputs, tmp_path):
         "--json",
         "--job-id",
         "e2e-sample",
+        "--keep-inputs",
         cwd=tmp_path,
     )
     assert result.returncode == 0, result.stderr
@@ -199,3 +200,30 @@ def test_script_arguments_need_a_script(tmp_path):
     result = runner("submit", str(DATA[0]), "--", "{input}", cwd=tmp_path)
     assert result.returncode == 2
     assert "need --script" in result.stderr
+
+
+def test_two_hundred_inputs_in_one_job(stack, tmp_path):
+    words = ["alpha", "beta", "gamma", "delta"]
+    names = []
+    for i in range(200):
+        path = tmp_path / f"doc{i:03d}.txt"
+        path.write_text(" ".join(words[: 1 + i % 4] * (i % 7 + 1)) + f" unique{i}")
+        names.append(path.name)
+    result = runner(
+        "submit",
+        *names,
+        "--outputs",
+        str(stack),
+        "--json",
+        "--job-id",
+        "e2e-200",
+        "--top",
+        "1",
+        cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stderr
+    document = json.loads(result.stdout)
+    assert len(document["tasks"]) == 200
+    for task, name in zip(document["tasks"], names, strict=True):
+        expected = reference_top((tmp_path / name).read_bytes(), 1)
+        assert [tuple(pair) for pair in task["top"]] == expected
