@@ -34,6 +34,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--autoscale-nodes", type=int, default=None, help="nodes of an autoscale pool (CPUs)"
     )
+    parser.add_argument("--request-log", type=Path, help="append one line per request here")
     args = parser.parse_args(argv)
     settings = Settings(
         data=args.data.resolve(),
@@ -43,6 +44,7 @@ def main(argv: list[str] | None = None) -> None:
         autoscale_nodes=args.autoscale_nodes,
         identities=tuple(args.identity),
         storage=args.storage,
+        request_log=args.request_log,
     )
     uvicorn.run(create_app(settings), host=args.host, port=args.port, log_level="warning")
 

@@ -37,6 +37,7 @@ class Settings:
     autoscale_nodes: int | None = None
     identities: tuple[str, ...] = field(default_factory=tuple)
     storage: str | None = None
+    request_log: Path | None = None
 
 
 def create_app(settings: Settings) -> Starlette:
@@ -49,7 +50,8 @@ def create_app(settings: Settings) -> Starlette:
     executor.kill_orphans(orphans)
     storage = Storage(settings.storage, settings.identities)
     scheduler = Scheduler(state, executor, storage, settings.data, settings.account)
-    api = Api(state, SharedKeyVerifier(settings.account, settings.key), settings.data)
+    request_log = open(settings.request_log, "a") if settings.request_log else None  # noqa: SIM115
+    api = Api(state, SharedKeyVerifier(settings.account, settings.key), settings.data, request_log)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -62,6 +64,8 @@ def create_app(settings: Settings) -> Starlette:
                 await loop
             await scheduler.stop()
             store.close()
+            if request_log is not None:
+                request_log.close()
 
     app = Starlette(routes=api.routes(), lifespan=lifespan)
     app.state.batch = state

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import glob
 import os
+import threading
 import urllib.error
 import urllib.request
 from collections.abc import Sequence
@@ -46,6 +47,8 @@ class AccessError(Exception):
 class Storage:
     def __init__(self, connection_string: str | None, identities: Sequence[str]) -> None:
         self.identities = {identity.lower() for identity in identities}
+        self._containers: dict[tuple[str, bool], ContainerClient] = {}
+        self._lock = threading.Lock()
         self.service: BlobServiceClient | None = None
         self.key: dict[str, str] | None = None
         if connection_string:
@@ -55,6 +58,16 @@ class Storage:
                 "account_name": credential.account_name,
                 "account_key": credential.account_key,
             }
+
+    def _container(self, url: str, credential: dict[str, str] | None) -> ContainerClient:
+        """A client per container URL and credential, kept so its connections are reused."""
+        key = (url, credential is not None)
+        with self._lock:
+            client = self._containers.get(key)
+            if client is None:
+                client = ContainerClient.from_container_url(url, credential=credential)
+                self._containers[key] = client
+        return client
 
     def _credential(self, reference: dict[str, Any] | None) -> dict[str, str] | None:
         if not reference:
@@ -98,17 +111,13 @@ class Storage:
                 with urllib.request.urlopen(file["httpUrl"], timeout=60) as response:
                     data = response.read()
             else:
-                data = (
-                    BlobClient.from_blob_url(file["httpUrl"], credential=credential)
-                    .download_blob()
-                    .readall()
-                )
+                name = BlobClient.from_blob_url(file["httpUrl"]).blob_name  # parses only
+                container_url = _without_query(file["httpUrl"])[: -len(name) - 1]
+                data = self._container(container_url, credential).download_blob(name).readall()
             _write(target, data, file.get("fileMode"))
             return
         if file.get("storageContainerUrl"):
-            container = ContainerClient.from_container_url(
-                file["storageContainerUrl"], credential=credential
-            )
+            container = self._container(file["storageContainerUrl"], credential)
         else:
             if self.service is None:
                 raise AccessError("The emulator was started without a storage account.")
@@ -136,9 +145,7 @@ class Storage:
             destination = file["destination"]["container"]
             try:
                 credential = self._credential(destination.get("identityReference"))
-                container = ContainerClient.from_container_url(
-                    destination["containerUrl"], credential=credential
-                )
+                container = self._container(destination["containerUrl"], credential)
                 for path, name in matches(file["filePattern"], working, destination.get("path")):
                     with open(path, "rb") as data:
                         container.upload_blob(name, data, overwrite=True)

@@ -13,7 +13,7 @@ import uuid
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 from urllib.parse import quote, urlencode
 
 from starlette.requests import Request
@@ -30,10 +30,17 @@ MAX_RESULTS = 1000
 
 
 class Api:
-    def __init__(self, state: BatchState, verifier: SharedKeyVerifier, data: Path) -> None:
+    def __init__(
+        self,
+        state: BatchState,
+        verifier: SharedKeyVerifier,
+        data: Path,
+        request_log: TextIO | None = None,
+    ) -> None:
         self.state = state
         self.verifier = verifier
         self.data = data
+        self.request_log = request_log  # one line per request: method, path, status
 
     # --- plumbing -----------------------------------------------------------------------
 
@@ -53,6 +60,11 @@ class Api:
             if client_request_id:
                 response.headers["client-request-id"] = client_request_id
             response.headers["DataServiceVersion"] = "3.0"
+            if self.request_log is not None:
+                self.request_log.write(
+                    f"{request.method} {request.url.path} {response.status_code}\n"
+                )
+                self.request_log.flush()
             return response
 
         return endpoint

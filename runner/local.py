@@ -192,6 +192,7 @@ def up(
     spec: infra_spec.Spec | None = None,
     progress: Callable[[str], None] = lambda line: None,
     timeout: float = 120,
+    log_requests: bool = False,
 ) -> StackOutputs:
     """Start what is not running, provision the containers and the pool, write outputs."""
     paths = paths or default_paths()
@@ -217,6 +218,7 @@ def up(
             port=_previous_port(paths, "emulator"),
             identities=(LOCAL_POOL_IDENTITY,),
             storage=connection,
+            request_log=paths.local / "logs" / "requests.log" if log_requests else None,
         )
         _remember(paths, "emulator", server)
         emulator_port = server.port

@@ -93,9 +93,12 @@ def start_emulator(
     identities: tuple[str, ...] = (),
     storage: str | None = None,
     timeout: float = 20,
+    request_log: Path | None = None,
 ) -> Server:
     port = port or free_port()
     command = [sys.executable, "-m", "emulator", "--port", str(port), "--data", str(data)]
+    if request_log:
+        command += ["--request-log", str(request_log)]
     for identity in identities:
         command += ["--identity", identity]
     environment = {**os.environ, **({"EMULATOR_STORAGE": storage} if storage else {})}

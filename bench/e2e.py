@@ -1,0 +1,161 @@
+"""Benchmark the runner end to end on the local stack, against plain local parallelism.
+
+Run by hand: ``python bench/e2e.py [--inputs 500]``. On a local stack of its own (started
+with request logging, stopped at the end) it measures, in one run:
+
+1. ``runner submit`` of N small inputs vs the same topwords.py commands run with
+   ``xargs -P <cores>``: wall seconds and their ratio (target <= 1.5);
+2. requests per monitoring poll, counted from the emulator's request log, for jobs of
+   10, 1,000 and 10,000 tasks (target: constant, <= 2).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import random
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from azure.batch import models
+
+from runner import local, monitor
+from runner.clients import connect
+from runner.outputs import StackOutputs
+
+ROOT = Path(__file__).resolve().parent.parent
+TOPWORDS = ROOT / "task" / "topwords.py"
+WORDS = (
+    "the", "of", "and", "a", "to", "in", "is", "was", "it", "for",
+    "on", "with", "as", "his", "that", "he", "at", "by", "from",
+)  # fmt: skip
+
+
+def make_inputs(directory: Path, count: int) -> list[Path]:
+    rng = random.Random(11)
+    directory.mkdir(parents=True)
+    paths = []
+    for i in range(count):
+        path = directory / f"doc{i:04d}.txt"
+        path.write_text(" ".join(rng.choices(WORDS, k=2000)))
+        paths.append(path)
+    return paths
+
+
+def time_runner(outputs: Path, inputs: list[Path], work: Path) -> float:
+    started = time.perf_counter()
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "runner",
+            "submit",
+            *[p.name for p in inputs],
+            "--outputs",
+            str(outputs),
+            "--job-id",
+            f"bench-{len(inputs)}-{os.getpid()}",
+        ],
+        cwd=inputs[0].parent,
+        check=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env={**os.environ, "CI": "1"},
+    )
+    return time.perf_counter() - started
+
+
+def time_xargs(inputs: list[Path], work: Path) -> float:
+    cores = len(os.sched_getaffinity(0))
+    started = time.perf_counter()
+    subprocess.run(
+        [
+            "xargs",
+            "-P",
+            str(cores),
+            "-n",
+            "1",
+            sys.executable,
+            str(TOPWORDS),
+            "--output-dir",
+            str(work / "xargs-out"),
+            "--workers",
+            "1",
+        ],
+        input="\n".join(str(p) for p in inputs),
+        text=True,
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
+    return time.perf_counter() - started
+
+
+def requests_per_poll(outputs: StackOutputs, log: Path, sizes: list[int], polls: int = 5) -> None:
+    clients = connect(outputs)
+    batch = clients.batch
+    # A pool with no nodes: the tasks stay active, so every job is watched for `polls` polls.
+    batch.create_pool(local.pool_body(_idle_pool()))  # type: ignore[arg-type]
+    for size in sizes:
+        job_id = f"polls-{size}"
+        batch.create_job(
+            models.BatchJobCreateOptions(id=job_id, pool_info=models.BatchPoolInfo(pool_id="idle"))
+        )
+        batch.create_tasks(
+            job_id,
+            [
+                models.BatchTaskCreateOptions(id=f"t{i}", command_line="/bin/true")
+                for i in range(size)
+            ],
+            max_concurrency=8,
+        )
+        before = len(log.read_text().splitlines())
+        count = 0
+
+        def sleep(_: float) -> None:
+            nonlocal count
+            count += 1
+            if count >= polls:
+                raise StopIteration
+
+        with contextlib.suppress(StopIteration):
+            monitor.watch(batch, job_id, size, lambda _: None, interval=0, sleep=sleep)
+        made = len(log.read_text().splitlines()) - before
+        print(f"job of {size:>6} tasks: {made / polls:.1f} requests per poll ({made} in {polls})")
+
+
+def _idle_pool():  # type: ignore[no-untyped-def]
+    import dataclasses
+
+    from infra.spec import Pool
+
+    return dataclasses.replace(Pool(), id="idle", autoscale=False, fixed_dedicated_nodes=0)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--inputs", type=int, default=500)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as scratch:
+        work = Path(scratch)
+        paths = local.Paths(work / "stack")
+        try:
+            outputs = local.up(paths=paths, log_requests=True)
+            inputs = make_inputs(work / "inputs", args.inputs)
+            runner_seconds = time_runner(paths.outputs, inputs, work)
+            xargs_seconds = time_xargs(inputs, work)
+            print(
+                f"{args.inputs} inputs: runner submit {runner_seconds:.1f} s, "
+                f"xargs -P {len(os.sched_getaffinity(0))} {xargs_seconds:.1f} s, "
+                f"ratio {runner_seconds / xargs_seconds:.2f} (target <= 1.5)"
+            )
+            requests_per_poll(outputs, paths.local / "logs" / "requests.log", [10, 1_000, 10_000])
+        finally:
+            local.down(paths)
+
+
+if __name__ == "__main__":
+    main()

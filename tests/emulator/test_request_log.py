@@ -1,0 +1,18 @@
+"""The emulator's request log, which the benchmarks count requests from."""
+
+from __future__ import annotations
+
+from runner import services
+from tests.emulator.conftest import client_for
+
+
+def test_each_request_is_one_line(tmp_path):
+    log = tmp_path / "requests.log"
+    server = services.start_emulator(tmp_path / "state", tmp_path / "emulator.log", request_log=log)
+    try:
+        client = client_for(server.url)
+        list(client.list_pools())
+        list(client.list_jobs())
+    finally:
+        services.stop(server)
+    assert log.read_text().splitlines() == ["GET /pools 200", "GET /jobs 200"]
