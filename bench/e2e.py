@@ -79,7 +79,7 @@ def time_xargs(inputs: list[Path], work: Path) -> float:
             str(cores),
             "-n",
             "1",
-            sys.executable,
+            "python3",  # the command the tasks run: python3 from PATH, as on a node
             str(TOPWORDS),
             "--output-dir",
             str(work / "xargs-out"),

@@ -85,8 +85,10 @@ class BatchState:
             self.nodes.setdefault(node["_pool"], {})[node["id"]] = node
         self.jobs: dict[str, Document] = dict(store.load("job"))
         self.tasks: dict[str, dict[str, Document]] = {job_id: {} for job_id in self.jobs}
+        self._active: dict[str, dict[str, None]] = {}  # job -> active task ids, in order
         for _, task in store.load("task"):
             self.tasks.setdefault(task["_job"], {})[task["id"]] = task
+            self._index(task)
 
     # --- helpers ------------------------------------------------------------------------
 
@@ -102,6 +104,15 @@ class BatchState:
                 document["previousStateTransitionTime"] = document["stateTransitionTime"]
             document["state"] = state
             document["stateTransitionTime"] = wire.timestamp(now)
+        if "_job" in document:  # a task: keep the index of active tasks the scheduler reads
+            self._index(document)
+
+    def _index(self, task: Document) -> None:
+        active = self._active.setdefault(task["_job"], {})
+        if task["state"] == "active":
+            active[task["id"]] = None
+        else:
+            active.pop(task["id"], None)
 
     def _save(self, kind: str, key: str, document: Document) -> None:
         self.store.put(kind, key, document)
@@ -310,6 +321,7 @@ class BatchState:
             self.store.delete("job", job_id)
         del self.jobs[job_id]
         self.tasks.pop(job_id, None)
+        self._active.pop(job_id, None)
         self.on_change()
 
     def task_counts(self, job_id: str) -> Document:
@@ -456,6 +468,7 @@ class BatchState:
         with self.store.transaction():
             self.store.delete("task", f"{job_id}/{task_id}")
             del self.tasks[job_id][task_id]
+            self._active.get(job_id, {}).pop(task_id, None)
             self._complete_job_if_done(self.jobs[job_id], self.clock())
         self.on_change()
 
@@ -566,9 +579,8 @@ class BatchState:
                 ]
                 if not nodes:
                     continue
-                for task in self.tasks[job["id"]].values():
-                    if task["state"] != "active":
-                        continue
+                for task_id in list(self._active.get(job["id"], ())):
+                    task = self.tasks[job["id"]][task_id]
                     required = task.get("requiredSlots", 1)
                     free = [
                         n for n in nodes if slots_per_node - n["runningTaskSlotsCount"] >= required
