@@ -117,6 +117,12 @@ class BatchState:
     def _save(self, kind: str, key: str, document: Document) -> None:
         self.store.put(kind, key, document)
 
+    def _save_task(self, task: Document) -> None:
+        self.store.put("task", f"{task['_job']}/{task['id']}", task)
+
+    def _save_node(self, node: Document) -> None:
+        self.store.put("node", f"{node['_pool']}/{node['id']}", node)
+
     # --- pools --------------------------------------------------------------------------
 
     def create_pool(self, body: Any) -> Document:
@@ -155,7 +161,7 @@ class BatchState:
             self.nodes[pool_id] = nodes
             self._save("pool", pool_id, pool)
             for node in nodes.values():
-                self._save("node", f"{pool_id}/{node['id']}", node)
+                self._save_node(node)
         self.on_change()
         return pool
 
@@ -388,7 +394,7 @@ class BatchState:
         task = self._new_task(job, spec, self.clock())
         with self.store.transaction():
             self.tasks[job_id][task["id"]] = task
-            self._save("task", f"{job_id}/{task['id']}", task)
+            self._save_task(task)
         self.on_change()
         return task
 
@@ -411,7 +417,7 @@ class BatchState:
                 task = self._new_task(job, spec, now)
                 existing.add(task["id"].lower())
                 self.tasks[job_id][task["id"]] = task
-                self._save("task", f"{job_id}/{task['id']}", task)
+                self._save_task(task)
                 results.append(
                     {
                         "status": "success",
@@ -484,7 +490,7 @@ class BatchState:
         task["executionInfo"] = {"retryCount": 0, "requeueCount": 0}
         self._touch(task, now)
         with self.store.transaction():
-            self._save("task", f"{job_id}/{task_id}", task)
+            self._save_task(task)
             self._save("job", job_id, job)
         self.on_change()
 
@@ -503,7 +509,7 @@ class BatchState:
         }
         self._transition(task, "completed", now)
         self._touch(task, now)
-        self._save("task", f"{task['_job']}/{task['id']}", task)
+        self._save_task(task)
 
     # --- scheduling ---------------------------------------------------------------------
 
@@ -533,7 +539,7 @@ class BatchState:
                 "startTime": wire.timestamp(now),
                 "retryCount": 0,
             }
-        self._save("node", f"{pool_id}/{node_id}", node)
+        self._save_node(node)
         self.on_change()
 
     def start_task_finished(self, pool_id: str, node_id: str, outcome: Outcome) -> None:
@@ -556,7 +562,7 @@ class BatchState:
                 self._transition(node, "starttaskfailed", now)
             elif node["state"] == "waitingforstarttask":
                 self._transition(node, "idle", now)
-        self._save("node", f"{pool_id}/{node_id}", node)
+        self._save_node(node)
         self.on_change()
 
     def assign(self) -> list[Assignment]:
@@ -608,8 +614,8 @@ class BatchState:
         }
         self._transition(task, "preparing", now)
         self._touch(task, now)
-        self._save("task", f"{task['_job']}/{task['id']}", task)
-        self._save("node", f"{pool['id']}/{node['id']}", node)
+        self._save_task(task)
+        self._save_node(node)
 
     def _release_slot(self, task: Document) -> None:
         info = task.get("nodeInfo") or {}
@@ -623,7 +629,7 @@ class BatchState:
             node["runningTaskSlotsCount"] -= task.get("requiredSlots", 1)
         if not node["_running"] and node["state"] == "running":
             self._transition(node, "idle", self.clock())
-        self._save("node", f"{node['_pool']}/{node['id']}", node)
+        self._save_node(node)
 
     def _requeue(self, task: Document, now: datetime) -> None:
         """Back to active without using a retry, as when a node is lost."""
@@ -636,7 +642,7 @@ class BatchState:
         task.pop("nodeInfo", None)
         self._transition(task, "active", now)
         self._touch(task, now)
-        self._save("task", f"{task['_job']}/{task['id']}", task)
+        self._save_task(task)
 
     def task_started(self, job_id: str, task_id: str, started: datetime) -> bool:
         """The process is about to start; False if the task was ended or deleted meanwhile."""
@@ -646,7 +652,7 @@ class BatchState:
         task["executionInfo"]["startTime"] = wire.timestamp(started)
         self._transition(task, "running", started)
         self._touch(task, started)
-        self._save("task", f"{job_id}/{task_id}", task)
+        self._save_task(task)
         return True
 
     def task_process(self, job_id: str, task_id: str, group: int) -> None:
@@ -654,7 +660,7 @@ class BatchState:
         task = self.tasks.get(job_id, {}).get(task_id)
         if task is not None:
             task["_group"] = group
-            self._save("task", f"{job_id}/{task_id}", task)
+            self._save_task(task)
 
     def task_finished(self, job_id: str, task_id: str, outcome: Outcome) -> None:
         task = self.tasks.get(job_id, {}).get(task_id)
@@ -669,7 +675,7 @@ class BatchState:
             if node is not None:
                 node["totalTasksRun"] += 1
                 node["totalTasksSucceeded"] += 1 if succeeded else 0
-                self._save("node", f"{node['_pool']}/{node['id']}", node)
+                self._save_node(node)
             retries = task["constraints"].get("maxTaskRetryCount", 0)
             can_retry = retries == -1 or info.get("retryCount", 0) < retries
             if not succeeded and can_retry and outcome.failure is None:
@@ -688,7 +694,7 @@ class BatchState:
                     info["failureInfo"] = _failure_info(outcome)
                 self._transition(task, "completed", now)
             self._touch(task, now)
-            self._save("task", f"{job_id}/{task_id}", task)
+            self._save_task(task)
             self._complete_job_if_done(self.jobs[job_id], now)
         self.on_change()
 
@@ -711,7 +717,7 @@ class BatchState:
                             }
                             orphans.append((task.pop("_group"), identity))
                         self._requeue(task, now)
-            for pool_id, nodes in self.nodes.items():
+            for nodes in self.nodes.values():
                 for node in nodes.values():
                     node["_running"] = []
                     node["runningTasksCount"] = node["runningTaskSlotsCount"] = 0
@@ -720,7 +726,7 @@ class BatchState:
                         self._transition(node, "starting", now)
                     elif node["state"] == "running":
                         self._transition(node, "idle", now)
-                    self._save("node", f"{pool_id}/{node['id']}", node)
+                    self._save_node(node)
             for pool in self.pools.values():
                 if pool["state"] == "deleting":
                     self.store.delete("pool", pool["id"])
