@@ -167,7 +167,6 @@ def submit(
         raise _exit(EXIT_USAGE, f"script not found: {script}")
     limit = _duration(timeout, "--timeout")
     request = Request(
-        paths=inputs,
         top=top,
         job_id=job_id or new_job_id(),
         out=out,
@@ -183,7 +182,7 @@ def submit(
         checked = check_inputs(inputs)  # before touching any service
         clients = _clients(stack_name, outputs)
         with ProgressDisplay(len(checked)) as display:
-            outcome = run(clients, request, _log, display)
+            outcome = run(clients, checked, request, _log, display)
     _report(outcome.job_id, outcome.results, as_json)
 
 
@@ -199,7 +198,7 @@ def wait(
 ) -> None:
     """Resume watching a job, then download its results and print them."""
     limit = _duration(timeout, "--timeout")
-    request = Request(paths=(), out=out, timeout=limit.total_seconds() if limit else None)
+    request = Request(out=out, timeout=limit.total_seconds() if limit else None)
     with _service_errors(debug, resume=lambda: f"python -m runner wait {job}"):
         clients = _clients(stack_name, outputs)
         expected = results.expected_from_job(clients.batch, job)

@@ -13,14 +13,13 @@ from pathlib import Path
 
 from runner import jobs, monitor, results, staging
 from runner.clients import Clients
-from runner.inputs import check_inputs
+from runner.inputs import Input
 
 TOPWORDS = Path(__file__).resolve().parent.parent / "task" / "topwords.py"
 
 
 @dataclass(frozen=True)
 class Request:
-    paths: Sequence[str]
     top: int = 3
     job_id: str | None = None
     out: Path | None = None
@@ -51,11 +50,12 @@ def new_job_id() -> str:
 
 def run(
     clients: Clients,
+    inputs: Sequence[Input],
     request: Request,
     log: Callable[[str], None],
     on_progress: Callable[[monitor.Progress], None],
 ) -> Outcome:
-    inputs = check_inputs(request.paths)
+    """Submit ``inputs`` (already checked by ``check_inputs``) as one job, and finish it."""
     job_id = request.job_id or new_job_id()
     containers = clients.outputs.containers
     staged = staging.upload_inputs(clients.container(containers.input), job_id, inputs)
@@ -79,10 +79,11 @@ def run(
     log(f"job {job_id}: {added} tasks added on pool {clients.outputs.poolId}")
     expected = results.expected_from_inputs(inputs)
     collected = finish(clients, job_id, expected, request, on_progress, log)
-    if not request.keep_inputs and all(result.succeeded for result in collected):
+    outcome = Outcome(job_id, collected, staged, added)
+    if not request.keep_inputs and outcome.succeeded:
         removed = staging.remove_inputs(clients.container(containers.input), job_id)
         log(f"job {job_id}: removed its {removed} input blobs (--keep-inputs keeps them)")
-    return Outcome(job_id, collected, staged, added)
+    return outcome
 
 
 def finish(
