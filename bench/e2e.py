@@ -130,9 +130,11 @@ def requests_per_poll(outputs: StackOutputs, log: Path, sizes: list[int], polls:
 def _idle_pool():  # type: ignore[no-untyped-def]
     import dataclasses
 
-    from infra.spec import Pool
+    from infra.spec import Pool, Spec
 
-    return dataclasses.replace(Pool(), id="idle", autoscale=False, fixed_dedicated_nodes=0)
+    return Spec(
+        pool=dataclasses.replace(Pool(), id="idle", autoscale=False, fixed_dedicated_nodes=0)
+    )
 
 
 def main() -> None:

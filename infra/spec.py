@@ -68,23 +68,34 @@ class Spec:
     pool: Pool = field(default_factory=Pool)
 
 
+AUTOSCALE_EVALUATION_INTERVAL = "PT5M"
+"""How often the service evaluates the formula: the shortest interval it accepts."""
+
+
 def autoscale_formula(pool: Pool) -> str:
     """Grow with the pending tasks up to the bounds, and return to 0 nodes when idle.
 
-    The local stack does not evaluate it (an autoscale pool gets a fixed local node
-    count); the infrastructure issue checks it against the service's formula rules.
+    ``$PendingTasks`` counts active and running tasks, so nodes stay while tasks run;
+    ``max(0, $PendingTasks.GetSample(1))`` (the last sample) is the form the service's
+    autoscale documentation uses; ``ceil`` is one of its formula functions. Dedicated
+    nodes come first and spot nodes, when allowed, take what exceeds their bound.
+    ``taskcompletion`` lets a running task finish before its node is removed. The local
+    stack does not evaluate formulas: an autoscale pool gets a fixed local node count.
     """
-    needed = "($pending + $slots - 1) / $slots"
-    return "\n".join(
-        [
-            "$pending = max(0, $PendingTasks.GetSample(1));",
-            f"$slots = {pool.task_slots_per_node};",
-            f"$TargetDedicatedNodes = min({pool.max_dedicated_nodes}, {needed});",
+    lines = [
+        "$pending = max(0, $PendingTasks.GetSample(1));",
+        f"$needed = ceil($pending / {pool.task_slots_per_node});",
+        f"$TargetDedicatedNodes = min({pool.max_dedicated_nodes}, $needed);",
+    ]
+    if pool.max_spot_nodes:
+        lines.append(
             f"$TargetLowPriorityNodes = min({pool.max_spot_nodes}, "
-            f"max(0, {needed} - $TargetDedicatedNodes));",
-            "$NodeDeallocationOption = taskcompletion;",
-        ]
-    )
+            "max(0, $needed - $TargetDedicatedNodes));"
+        )
+    else:
+        lines.append("$TargetLowPriorityNodes = 0;")
+    lines.append("$NodeDeallocationOption = taskcompletion;")
+    return "\n".join(lines)
 
 
 def default_spec() -> Spec:

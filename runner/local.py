@@ -70,8 +70,10 @@ def default_paths() -> Paths:
     return Paths(Path(override).resolve() if override else services.ROOT / ".local")
 
 
-def pool_body(pool: infra_spec.Pool) -> dict[str, Any]:
-    """The spec's pool as the Batch REST API's create-pool body."""
+def pool_body(spec: infra_spec.Spec, identity: str = LOCAL_POOL_IDENTITY) -> dict[str, Any]:
+    """The spec's pool as the Batch REST API's create-pool body (infra/ renders the same
+    spec for the Batch management API)."""
+    pool = spec.pool
     start = pool.start_task
     body: dict[str, Any] = {
         "id": pool.id,
@@ -100,13 +102,17 @@ def pool_body(pool: infra_spec.Pool) -> dict[str, Any]:
     }
     if start.resource_files:
         body["startTask"]["resourceFiles"] = [
-            {"autoStorageContainerName": "application", "blobPrefix": name}
+            {
+                "autoStorageContainerName": spec.containers.application,
+                "blobPrefix": name,
+                "identityReference": {"resourceId": identity},
+            }
             for name in start.resource_files
         ]
     if pool.autoscale:
         body["enableAutoScale"] = True
         body["autoScaleFormula"] = infra_spec.autoscale_formula(pool)
-        body["autoScaleEvaluationInterval"] = "PT5M"
+        body["autoScaleEvaluationInterval"] = infra_spec.AUTOSCALE_EVALUATION_INTERVAL
     else:
         body["targetDedicatedNodes"] = pool.fixed_dedicated_nodes
         body["targetLowPriorityNodes"] = pool.fixed_spot_nodes
@@ -231,7 +237,7 @@ def up(
 
     batch = BatchClient(batch_url, AzureNamedKeyCredential(DEFAULT_ACCOUNT, DEFAULT_KEY))
     with contextlib.suppress(ResourceExistsError):
-        batch.create_pool(pool_body(spec.pool))  # type: ignore[arg-type]
+        batch.create_pool(pool_body(spec))  # type: ignore[arg-type]
         progress(f"created pool {spec.pool.id}")
     _wait_for_nodes(batch, spec.pool.id, timeout)
 

@@ -15,7 +15,7 @@ from runner.local import pool_body
 
 def test_the_local_rendering_carries_the_spec():
     pool = spec.default_spec().pool
-    body = pool_body(pool)
+    body = pool_body(spec.default_spec())
     assert body["id"] == pool.id
     assert body["vmSize"] == pool.vm_size
     assert body["taskSlotsPerNode"] == pool.task_slots_per_node
@@ -31,7 +31,7 @@ def test_the_local_rendering_carries_the_spec():
 
 def test_a_fixed_pool_has_targets_and_no_formula():
     pool = dataclasses.replace(spec.Pool(), autoscale=False, fixed_dedicated_nodes=3)
-    body = pool_body(pool)
+    body = pool_body(spec.Spec(pool=pool))
     assert (body["targetDedicatedNodes"], body["targetLowPriorityNodes"]) == (3, 0)
     assert "autoScaleFormula" not in body
 
