@@ -40,18 +40,36 @@ class Settings:
         return {"project": self.project, "stack": self.stack}
 
 
+KEYS = (
+    "location",
+    "resourceGroupName",
+    "vmSize",
+    "taskSlotsPerNode",
+    "autoscale",
+    "maxDedicatedNodes",
+    "maxSpotNodes",
+    "dedicatedNodes",
+    "spotNodes",
+    "blobRetentionDays",
+    "softDeleteDays",
+    "allowSharedKey",
+    "runnerPrincipalId",
+    "runnerPrincipalType",
+)
+"""Every setting the program reads (Pulumi.example.yaml shows each with its default)."""
+
 _PRINCIPAL_TYPES = ("User", "Group", "ServicePrincipal")
 _GUID = re.compile(r"^[0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}$")
 
 
 def load(config: pulumi.Config | None = None) -> Settings:
     """Settings from the current stack's config (``pulumi config set KEY VALUE``)."""
-    config = config or pulumi.Config()
+    reader = _Known(config or pulumi.Config())
     defaults = spec.Pool()
 
     def count(key: str, default: int, low: int, high: int) -> int:
         try:
-            value = config.get_int(key)
+            value = reader.get_int(key)
         except pulumi.ConfigTypeError:
             raise ConfigError(f"config '{key}' must be a whole number") from None
         value = default if value is None else value
@@ -61,7 +79,7 @@ def load(config: pulumi.Config | None = None) -> Settings:
 
     def flag(key: str, default: bool) -> bool:
         try:
-            value = config.get_bool(key)
+            value = reader.get_bool(key)
         except pulumi.ConfigTypeError:
             raise ConfigError(f"config '{key}' must be true or false") from None
         return default if value is None else value
@@ -69,7 +87,7 @@ def load(config: pulumi.Config | None = None) -> Settings:
     autoscale = flag("autoscale", defaults.autoscale)
     pool = dataclasses.replace(
         defaults,
-        vm_size=config.get("vmSize") or defaults.vm_size,
+        vm_size=reader.get("vmSize") or defaults.vm_size,
         autoscale=autoscale,
         max_dedicated_nodes=count("maxDedicatedNodes", defaults.max_dedicated_nodes, 0, 1000),
         max_spot_nodes=count("maxSpotNodes", defaults.max_spot_nodes, 0, 1000),
@@ -82,21 +100,21 @@ def load(config: pulumi.Config | None = None) -> Settings:
     if not re.fullmatch(r"Standard_[A-Za-z0-9_]+", pool.vm_size):
         raise ConfigError(f"config 'vmSize' is not a VM size like Standard_D2s_v5: {pool.vm_size}")
 
-    principal = config.get("runnerPrincipalId")
+    principal = reader.get("runnerPrincipalId")
     if principal is not None and not _GUID.match(principal):
         raise ConfigError("config 'runnerPrincipalId' must be an object id (a GUID)")
-    principal_type = config.get("runnerPrincipalType")
+    principal_type = reader.get("runnerPrincipalType")
     if principal_type is not None and principal_type not in _PRINCIPAL_TYPES:
         raise ConfigError(
             f"config 'runnerPrincipalType' must be one of {', '.join(_PRINCIPAL_TYPES)}"
         )
 
-    location = config.get("location") or pulumi.Config("azure-native").get("location")
+    location = reader.get("location") or pulumi.Config("azure-native").get("location")
     return Settings(
         project=pulumi.get_project(),
         stack=pulumi.get_stack(),
         location=location or DEFAULT_LOCATION,
-        existing_resource_group=config.get("resourceGroupName"),
+        existing_resource_group=reader.get("resourceGroupName"),
         blob_retention_days=count("blobRetentionDays", 7, 1, 3650),
         soft_delete_days=count("softDeleteDays", 7, 1, 365),
         allow_shared_key=flag("allowSharedKey", False),
@@ -104,3 +122,25 @@ def load(config: pulumi.Config | None = None) -> Settings:
         runner_principal_type=principal_type,
         spec=spec.Spec(pool=pool),
     )
+
+
+class _Known:
+    """pulumi.Config that refuses a key missing from KEYS, so the list stays complete."""
+
+    def __init__(self, config: pulumi.Config) -> None:
+        self._config = config
+
+    def get(self, key: str) -> str | None:
+        return self._config.get(self._known(key))
+
+    def get_int(self, key: str) -> int | None:
+        return self._config.get_int(self._known(key))
+
+    def get_bool(self, key: str) -> bool | None:
+        return self._config.get_bool(self._known(key))
+
+    @staticmethod
+    def _known(key: str) -> str:
+        if key not in KEYS:
+            raise AssertionError(f"config key '{key}' is read but not listed in KEYS")
+        return key

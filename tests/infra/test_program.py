@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import dataclasses
+import re
+from pathlib import Path
 
 import pytest
+import yaml
 
 from infra import roles, spec
-from infra.config import ConfigError
+from infra.config import DEFAULT_LOCATION, KEYS, ConfigError
 from runner.local import pool_body
 from runner.outputs import StackOutputs
 
 from .program import SUBSCRIPTION, Program, run
 
+EXAMPLE = Path(__file__).resolve().parents[2] / "Pulumi.example.yaml"
 TAGGED = (
     "resources:ResourceGroup",
     "storage:StorageAccount",
@@ -280,3 +284,21 @@ def test_a_runner_principal_may_submit_jobs_and_use_the_blobs():
 def test_bad_config_names_the_key(config: dict[str, str], key: str):
     with pytest.raises(ConfigError, match=f"'{key}'"):
         run(config)
+
+
+def test_the_example_stack_config_sets_every_setting_to_its_default(default: Program):
+    """Pulumi.example.yaml documents the settings: it names every key the program reads,
+    and the values it shows are the defaults (a stack made from it is the default stack)."""
+    text = EXAMPLE.read_text(encoding="utf-8")
+    config = {
+        key.removeprefix("azure-batch-runner:"): value
+        for key, value in yaml.safe_load(text)["config"].items()
+    }
+    assert config.pop("azure-native:location") == DEFAULT_LOCATION
+    commented = set(re.findall(r"#\s*azure-batch-runner:(\w+):", text))
+    assert set(config) | commented | {"location"} == set(KEYS)
+
+    def by_name(program: Program) -> dict[str, dict[str, object]]:
+        return {f"{r.type} {r.name}": r.inputs for r in program.resources}
+
+    assert by_name(run(config)) == by_name(default)
