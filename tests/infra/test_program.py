@@ -8,9 +8,11 @@ from pathlib import Path
 
 import pytest
 import yaml
+from pulumi_policy import EnforcementLevel
 
 from infra import roles, spec
 from infra.config import DEFAULT_LOCATION, KEYS, ConfigError
+from infra.policy.rules import RULES, violations
 from runner.local import pool_body
 from runner.outputs import StackOutputs
 
@@ -302,3 +304,38 @@ def test_the_example_stack_config_sets_every_setting_to_its_default(default: Pro
         return {f"{r.type} {r.name}": r.inputs for r in program.resources}
 
     assert by_name(run(config)) == by_name(default)
+
+
+# --- the policy pack on the program's own resources --------------------------------------
+
+
+@pytest.mark.parametrize(
+    "config",
+    [
+        {},
+        {"autoscale": "false", "dedicatedNodes": "3"},
+        {"maxSpotNodes": "8", "maxDedicatedNodes": "10"},
+        {"resourceGroupName": "team-rg"},
+        {"runnerPrincipalId": "11111111-2222-3333-4444-555555555555"},
+    ],
+)
+def test_the_stack_passes_every_policy(config: dict[str, str]):
+    program = run(config)
+    assert {r.name: violations(r.type, r.inputs) for r in program.resources} == {
+        r.name: [] for r in program.resources
+    }
+
+
+def test_shared_key_on_is_reported_by_the_advisory_rules_only():
+    program = run({"allowSharedKey": "true"})
+    found = {
+        f"{r.name}: {v.split(':')[0]}"
+        for r in program.resources
+        for v in violations(r.type, r.inputs)
+    }
+    assert found == {
+        "runnerstore: storage-shared-key-off",
+        "runnerbatch: batch-account-no-shared-key",
+    }
+    advisory = {rule.name for rule in RULES if rule.enforcement_level == EnforcementLevel.ADVISORY}
+    assert {f.split(": ")[1] for f in found} <= advisory
