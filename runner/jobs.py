@@ -5,7 +5,9 @@ The job is created with onAllTasksComplete=noaction, its missing tasks are added
 terminatejob, as the service recommends: a job with no tasks yet counts as complete.
 Task ids come from the input names, so submitting the same --job-id again adds nothing.
 Inputs and the script reach the node as resource files read with the pool's managed
-identity, and results leave as output files: no SAS or key on any command line.
+identity, and results leave as output files: no SAS or key on any command line. Only a
+stack without a pool identity gets SAS URLs instead (see runner/sas.py), in those same
+resource and output file URLs; ``node_access`` makes that choice.
 """
 
 from __future__ import annotations
@@ -17,7 +19,9 @@ from datetime import timedelta
 
 from azure.batch import models
 from azure.core.exceptions import ResourceExistsError
+from azure.storage.blob import BlobClient
 
+from runner import sas
 from runner.clients import Clients
 from runner.inputs import Input
 
@@ -33,10 +37,34 @@ class JobError(RuntimeError):
     """The job cannot be submitted as asked (exit status 3)."""
 
 
+NodeAccess = models.BatchNodeIdentityReference | sas.Signer
+"""How nodes reach storage: the pool's managed identity, or else SAS URLs."""
+
+
 @dataclass(frozen=True)
 class TaskPlan:
     input: Input
     options: models.BatchTaskCreateOptions
+
+
+def node_access(
+    clients: Clients,
+    wait: timedelta | None,
+    task_timeout: timedelta | None,
+    task_retries: int,
+) -> NodeAccess:
+    """The pool's identity if the stack has one; only otherwise a SAS signer for the job.
+
+    The SAS last as long as the runner waits for the job (``wait``, its --timeout) and at
+    least as long as one task's every attempt, plus a margin: ``sas.lifetime``.
+    """
+    outputs = clients.outputs
+    if outputs.poolIdentityResourceId:
+        return models.BatchNodeIdentityReference(resource_id=outputs.poolIdentityResourceId)
+    try:
+        return sas.signer(clients.blobs, sas.lifetime(wait, task_timeout, task_retries + 1))
+    except sas.SasError as error:
+        raise JobError(str(error)) from None
 
 
 def plan_tasks(
@@ -47,22 +75,22 @@ def plan_tasks(
     arguments: Sequence[str],
     task_retries: int,
     task_timeout: timedelta | None,
+    access: NodeAccess,
 ) -> list[TaskPlan]:
     """One task per input: the staged script run on its input, with ``arguments`` after it.
 
     In ``arguments``, ``{input}`` becomes the input's file name on the node and
-    ``{output_dir}`` the directory whose files are collected as results.
+    ``{output_dir}`` the directory whose files are collected as results. The node reads
+    and writes blobs with ``access`` (from ``node_access``).
     """
     outputs = clients.outputs
-    if not outputs.poolIdentityResourceId:
-        raise JobError(
-            "the stack has no pool identity (output 'poolIdentityResourceId'); "
-            "deploy the stack from infra/ (it creates one)"
-        )
-    identity = models.BatchNodeIdentityReference(resource_id=outputs.poolIdentityResourceId)
     application = clients.container(outputs.containers.application)
     staged = clients.container(outputs.containers.input)
-    results_url = clients.container(outputs.containers.output).url
+    results = clients.container(outputs.containers.output)
+    if isinstance(access, sas.Signer):
+        results_url, identity = access.write_container(results), None
+    else:
+        results_url, identity = results.url, access
     script = script_blob.rsplit("/", 1)[-1]
     runner = ["python3", script] if script.endswith(".py") else [f"./{script}"]
     plans = []
@@ -78,17 +106,8 @@ def plan_tasks(
             display_name=item.name,
             command_line=command,
             resource_files=[
-                models.ResourceFile(
-                    http_url=application.get_blob_client(script_blob).url,
-                    file_path=script,
-                    file_mode="0755",
-                    identity_reference=identity,
-                ),
-                models.ResourceFile(
-                    http_url=staged.get_blob_client(f"{job_id}/{item.name}").url,
-                    file_path=item.name,
-                    identity_reference=identity,
-                ),
+                _resource(application.get_blob_client(script_blob), script, access, "0755"),
+                _resource(staged.get_blob_client(f"{job_id}/{item.name}"), item.name, access),
             ],
             output_files=[
                 _output(pattern, results_url, destination, identity)
@@ -103,8 +122,23 @@ def plan_tasks(
     return plans
 
 
+def _resource(
+    blob: BlobClient, file_path: str, access: NodeAccess, file_mode: str | None = None
+) -> models.ResourceFile:
+    if isinstance(access, sas.Signer):
+        return models.ResourceFile(
+            http_url=access.read_blob(blob), file_path=file_path, file_mode=file_mode
+        )
+    return models.ResourceFile(
+        http_url=blob.url, file_path=file_path, file_mode=file_mode, identity_reference=access
+    )
+
+
 def _output(
-    pattern: str, container_url: str, path: str, identity: models.BatchNodeIdentityReference
+    pattern: str,
+    container_url: str,
+    path: str,
+    identity: models.BatchNodeIdentityReference | None,
 ) -> models.OutputFile:
     return models.OutputFile(
         file_pattern=pattern,

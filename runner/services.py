@@ -105,7 +105,19 @@ def start_emulator(
     return _start("emulator", command, port, log, timeout, environment)
 
 
-def start_azurite(data: Path, log: Path, port: int | None = None, timeout: float = 30) -> Server:
+def start_azurite(
+    data: Path,
+    log: Path,
+    port: int | None = None,
+    timeout: float = 30,
+    oauth_tls: tuple[Path, Path] | None = None,
+) -> Server:
+    """Azurite's blob service over HTTP with the account key.
+
+    With ``oauth_tls`` (a certificate and its key, PEM) it serves HTTPS and also accepts
+    Entra ID bearer tokens (Azurite's basic OAuth: issuer, audience and lifetime are
+    checked, the signature is not), which the user-delegation SAS path needs.
+    """
     port = port or free_port()
     binary = ROOT / "node_modules" / ".bin" / "azurite-blob"
     if not binary.exists():
@@ -121,6 +133,9 @@ def start_azurite(data: Path, log: Path, port: int | None = None, timeout: float
         "--skipApiVersionCheck",  # azure-storage-blob can be newer than Azurite
         "--silent",
     ]
+    if oauth_tls is not None:
+        certificate, key = oauth_tls
+        command += ["--oauth", "basic", "--cert", str(certificate), "--key", str(key)]
     return _start("azurite", command, port, log, timeout)
 
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from runner import jobs, monitor, results, staging
+from runner import jobs, monitor, results, sas, staging
 from runner.clients import Clients
 from runner.inputs import Input
 
@@ -66,6 +66,14 @@ def run(
     script = request.script or TOPWORDS
     arguments = request.script_arguments if request.script else jobs.topwords_arguments(request.top)
     staged_script = staging.upload_script(clients.container(containers.application), script)
+    wait = timedelta(seconds=request.timeout) if request.timeout else None
+    access = jobs.node_access(clients, wait, request.task_timeout, request.task_retries)
+    if isinstance(access, sas.Signer):
+        log(
+            f"job {job_id}: the stack has no pool identity; nodes get {access.kind} SAS URLs "
+            "(read one blob, write the output container) valid until "
+            f"{access.expiry:%Y-%m-%d %H:%M} UTC"
+        )
     plans = jobs.plan_tasks(
         clients,
         job_id,
@@ -74,6 +82,7 @@ def run(
         arguments,
         request.task_retries,
         request.task_timeout,
+        access,
     )
     added = jobs.submit(clients, job_id, plans)
     log(f"job {job_id}: {added} tasks added on pool {clients.outputs.poolId}")

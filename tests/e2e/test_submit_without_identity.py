@@ -1,0 +1,100 @@
+"""`submit` on a stack whose pool has no managed identity: nodes get least-privilege SAS URLs."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from urllib.parse import parse_qs, urlsplit
+
+from azure.batch import BatchClient
+from azure.core.credentials import AzureNamedKeyCredential
+
+from runner import sas
+from tests.e2e.conftest import runner
+from tests.e2e.test_submit import DATA
+from tests.task.reference import reference_top
+
+
+def _query(url: str) -> dict[str, str]:
+    return {key: values[0] for key, values in parse_qs(urlsplit(url).query).items()}
+
+
+def _time(text: str) -> datetime:
+    return datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+
+
+def test_a_stack_without_a_pool_identity_gets_least_privilege_sas(stack, stack_outputs, tmp_path):
+    document = json.loads(stack.read_text())
+    document["poolIdentityResourceId"] = None
+    outputs = tmp_path / "outputs.json"
+    outputs.write_text(json.dumps(document))
+
+    before = datetime.now(UTC)
+    result = runner(
+        "submit",
+        *map(str, DATA),
+        "--outputs",
+        str(outputs),
+        "--json",
+        "--job-id",
+        "e2e-sas",
+        "--timeout",
+        "30m",
+        cwd=tmp_path,
+    )
+    after = datetime.now(UTC)
+    assert result.returncode == 0, result.stderr
+    assert "no pool identity; nodes get service SAS URLs" in result.stderr
+
+    # The same results as with the identity.
+    report = json.loads(result.stdout)
+    assert report["succeeded"] is True
+    for task, path in zip(report["tasks"], DATA, strict=True):
+        assert (task["state"], task["exit_code"]) == ("completed", 0)
+        assert [tuple(pair) for pair in task["top"]] == reference_top(path.read_bytes(), 3)
+        results = tmp_path / "results" / "e2e-sas" / task["task_id"]
+        assert (results / f"{path.stem}_OUTPUT.txt").is_file()
+        assert (results / "stdout.txt").is_file()
+
+    local = stack_outputs.local
+    batch = BatchClient(
+        stack_outputs.batchAccountEndpoint,
+        AzureNamedKeyCredential(stack_outputs.batchAccountName, local.batchAccountKey),
+    )
+    tasks = list(batch.list_tasks("e2e-sas"))
+    assert len(tasks) == len(DATA)
+    # The SAS lasts as long as the runner waits (--timeout 30m) plus the margin.
+    lifetime = timedelta(minutes=30) + sas.MARGIN
+    signatures = set()
+    for task in tasks:
+        assert "sig=" not in task.command_line
+        script, data = task.resource_files
+        assert f"/{stack_outputs.containers.application}/" in urlsplit(script.http_url).path
+        assert urlsplit(data.http_url).path.endswith(
+            f"/{stack_outputs.containers.input}/e2e-sas/{data.file_path}"
+        )
+        queries = []
+        for resource in (script, data):  # each reads its one blob, nothing more
+            assert resource.identity_reference is None
+            query = _query(resource.http_url)
+            assert (query["sp"], query["sr"]) == ("r", "b")
+            queries.append(query)
+        for output in task.output_files:  # writes into the output container, nothing more
+            container = output.destination.container
+            assert container.identity_reference is None
+            assert urlsplit(container.container_url).path.endswith(
+                f"/{stack_outputs.containers.output}"
+            )
+            query = _query(container.container_url)
+            assert (query["sp"], query["sr"]) == ("w", "c")
+            queries.append(query)
+        for query in queries:
+            expiry = _time(query["se"])
+            assert before + lifetime - timedelta(seconds=1) <= expiry <= after + lifetime
+            assert _time(query["st"]) <= before
+            signatures.add(query["sig"])
+
+    # No key or SAS in what the runner printed.
+    printed = result.stdout + result.stderr
+    for secret in (local.batchAccountKey, local.storageAccountKey, "sig=", *signatures):
+        assert secret not in printed
