@@ -211,6 +211,9 @@ def wait(
 def download(
     job: Annotated[str, typer.Argument(help="the job id")],
     out: OutOption = None,
+    logs: Annotated[
+        bool, typer.Option("--logs", help="also every task's stdout and stderr, in DIR/logs/")
+    ] = False,
     stack_name: StackOption = None,
     outputs: OutputsOption = None,
     debug: DebugOption = False,
@@ -220,7 +223,7 @@ def download(
         clients = _clients(stack_name, outputs)
         destination = out or Path("results") / job
         container = clients.container(clients.outputs.containers.output)
-        fetched = results.download(container, job, destination)
+        fetched = results.download(container, job, destination, logs=logs)
     print(f"{fetched} files in {destination}")
 
 
@@ -278,7 +281,7 @@ def logs(
             content = b"".join(clients.batch.download_task_file(job, task, name))
         except ResourceNotFoundError:
             container = clients.container(clients.outputs.containers.output)
-            content = container.download_blob(f"{job}/{task}/{name}").readall()
+            content = container.download_blob(f"{results.logs_prefix(job)}/{task}/{name}").readall()
     sys.stdout.write(content.decode(errors="replace"))
 
 
@@ -292,10 +295,16 @@ def delete(
     outputs: OutputsOption = None,
     debug: DebugOption = False,
 ) -> None:
-    """Delete a job (and, with --inputs, its blobs)."""
+    """Delete a job (and, with --inputs, its blobs, even if the job is already gone)."""
     with _service_errors(debug):
         clients = _clients(stack_name, outputs)
-        clients.batch.begin_delete_job(job, polling_interval=1).result()
+        try:
+            clients.batch.begin_delete_job(job, polling_interval=1).result()
+            done = f"deleted job {job}" + (" and its {} blobs" if inputs else "")
+        except ResourceNotFoundError:
+            if not inputs:
+                raise
+            done = f"job {job} was already deleted; deleted its {{}} blobs"
         removed = 0
         if inputs:
             names = clients.outputs.containers
@@ -304,7 +313,7 @@ def delete(
                 for blob in container.list_blobs(name_starts_with=f"{job}/"):
                     container.delete_blob(blob.name)
                     removed += 1
-    print(f"deleted job {job}" + (f" and {removed} blobs" if inputs else ""))
+    print(done.format(removed))
 
 
 # --- the local stack -------------------------------------------------------------------

@@ -24,6 +24,7 @@ from azure.storage.blob import BlobClient
 from runner import sas
 from runner.clients import Clients
 from runner.inputs import Input
+from runner.results import logs_prefix, results_prefix
 
 OUTPUT_DIR = "out"
 """The working-directory folder a task writes its results to; its files are collected."""
@@ -91,6 +92,7 @@ def plan_tasks(
         results_url, identity = access.write_container(results), None
     else:
         results_url, identity = results.url, access
+    results_at, logs_at = results_prefix(job_id), logs_prefix(job_id)
     script = script_blob.rsplit("/", 1)[-1]
     runner = ["python3", script] if script.endswith(".py") else [f"./{script}"]
     plans = []
@@ -100,7 +102,6 @@ def plan_tasks(
             for argument in arguments
         ]
         command = shlex.join([*runner, *expanded])
-        destination = f"{job_id}/{item.task_id}"
         options = models.BatchTaskCreateOptions(
             id=item.task_id,
             display_name=item.name,
@@ -110,8 +111,10 @@ def plan_tasks(
                 _resource(staged.get_blob_client(f"{job_id}/{item.name}"), item.name, access),
             ],
             output_files=[
-                _output(pattern, results_url, destination, identity)
-                for pattern in (f"{OUTPUT_DIR}/**/*", "../std*.txt")
+                _output(
+                    f"{OUTPUT_DIR}/**/*", results_url, f"{results_at}/{item.task_id}", identity
+                ),
+                _output("../std*.txt", results_url, f"{logs_at}/{item.task_id}", identity),
             ],
             constraints=models.BatchTaskConstraints(
                 max_task_retry_count=task_retries,

@@ -16,14 +16,41 @@ from runner.inputs import Input
 
 PARALLEL_DOWNLOADS = 16
 STDERR_TAIL_LINES = 10
+LOG_NAMES = ("stdout.txt", "stderr.txt")
 
 
-def download(container: ContainerClient, job_id: str, destination: Path) -> int:
-    """Download ``<job-id>/...`` from the output container; returns the files fetched."""
-    names = [blob.name for blob in container.list_blobs(name_starts_with=f"{job_id}/")]
+def results_prefix(job_id: str) -> str:
+    """Where in the output container a job's results go: ``<job>/results/<task>/...``."""
+    return f"{job_id}/results"
 
-    def fetch(name: str) -> None:
-        target = destination / name[len(job_id) + 1 :]
+
+def logs_prefix(job_id: str) -> str:
+    """Where a job's task logs go: ``<job>/logs/<task>/stdout.txt`` (and stderr.txt).
+
+    Apart from the results, so fetching results never fetches logs, and a result file
+    may have any name.
+    """
+    return f"{job_id}/logs"
+
+
+def download(container: ContainerClient, job_id: str, destination: Path, logs: bool = False) -> int:
+    """Download this job's results (and, if asked, its task logs, to ``DIR/logs/``) from
+    the output container into ``DIR/<task>/``; returns the number of files fetched."""
+    prefixes = [results_prefix(job_id)] + ([logs_prefix(job_id)] if logs else [])
+    found = [
+        (name, destination / _local_name(name, job_id))
+        for prefix in prefixes
+        for name in (blob.name for blob in container.list_blobs(name_starts_with=f"{prefix}/"))
+    ]
+    fetch_all(container, found)
+    return len(found)
+
+
+def fetch_all(container: ContainerClient, found: Sequence[tuple[str, Path]]) -> None:
+    """Download blobs in parallel, each to a temporary name renamed when complete."""
+
+    def fetch(item: tuple[str, Path]) -> None:
+        name, target = item
         target.parent.mkdir(parents=True, exist_ok=True)
         temporary = target.with_name(f".{target.name}.part")
         with open(temporary, "wb") as file:
@@ -31,8 +58,13 @@ def download(container: ContainerClient, job_id: str, destination: Path) -> int:
         temporary.replace(target)
 
     with ThreadPoolExecutor(PARALLEL_DOWNLOADS) as pool:
-        list(pool.map(fetch, names))
-    return len(names)
+        list(pool.map(fetch, found))
+
+
+def _local_name(name: str, job_id: str) -> str:
+    """``<job>/results/<task>/f`` -> ``<task>/f``; ``<job>/logs/<task>/f`` -> ``logs/<task>/f``."""
+    relative = name[len(job_id) + 1 :]
+    return relative.removeprefix("results/")
 
 
 @dataclass
@@ -88,9 +120,14 @@ def expected_from_job(batch: BatchClient, job_id: str) -> list[Expected]:
 
 
 def collect(
-    batch: BatchClient, job_id: str, expected: Sequence[Expected], results: Path
+    batch: BatchClient,
+    container: ContainerClient,
+    job_id: str,
+    expected: Sequence[Expected],
+    results: Path,
 ) -> list[TaskResult]:
-    """Each input's outcome, from one task listing and the downloaded files."""
+    """Each input's outcome, from one task listing and the downloaded results; the stderr
+    of the tasks that failed is fetched too (into ``DIR/logs/<task>/``), for its tail."""
     tasks = {
         task.id: task for task in batch.list_tasks(job_id, select=["id", "state", "executionInfo"])
     }
@@ -115,10 +152,27 @@ def collect(
             result.top = [(word, count) for word, count in json.loads(document.read_text())["top"]]
         if not result.succeeded:
             result.failure = result.failure or f"exit code {result.exit_code}"
-            stderr = directory / "stderr.txt"
-            if stderr.is_file():
-                result.stderr_tail = stderr.read_text(errors="replace").splitlines()[
-                    -STDERR_TAIL_LINES:
-                ]
         collected.append(result)
+    _read_stderr_tails(container, job_id, [r for r in collected if not r.succeeded], results)
     return collected
+
+
+def _read_stderr_tails(
+    container: ContainerClient, job_id: str, failed: Sequence[TaskResult], results: Path
+) -> None:
+    wanted = {f"{logs_prefix(job_id)}/{result.task_id}/stderr.txt": result for result in failed}
+    # One listing rather than a request per task: a task that never ran has no log.
+    present = (
+        {
+            blob.name
+            for blob in container.list_blobs(name_starts_with=f"{logs_prefix(job_id)}/")
+            if blob.name in wanted
+        }
+        if wanted
+        else set()
+    )
+    found = [(name, results / _local_name(name, job_id)) for name in sorted(present)]
+    fetch_all(container, found)
+    for name, path in found:
+        lines = path.read_text(errors="replace").splitlines()
+        wanted[name].stderr_tail = lines[-STDERR_TAIL_LINES:]

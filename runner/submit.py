@@ -114,8 +114,7 @@ def finish(
             request.poll_interval,
         )
     destination = request.out or Path("results") / job_id
-    fetched = results.download(
-        clients.container(clients.outputs.containers.output), job_id, destination
-    )
+    container = clients.container(clients.outputs.containers.output)
+    fetched = results.download(container, job_id, destination)
     log(f"job {job_id}: downloaded {fetched} files to {destination}")
-    return results.collect(clients.batch, job_id, expected, destination)
+    return results.collect(clients.batch, container, job_id, expected, destination)

@@ -39,14 +39,32 @@ def test_status_jobs_logs_download_delete(stack, tmp_path):
     fetched = runner(
         "download", "e2e-commands", "--out", "again", "--outputs", str(stack), cwd=tmp_path
     )
-    assert fetched.stdout.strip() == "4 files in again"
-    assert (tmp_path / "again" / task_id / "stdout.txt").is_file()
-    deleted = runner("delete", "e2e-commands", "--inputs", "--outputs", str(stack), cwd=tmp_path)
+    assert fetched.stdout.strip() == "2 files in again"  # the results only
+    assert sorted(p.name for p in (tmp_path / "again" / task_id).iterdir()) == [
+        "taskdata1_OUTPUT.json",
+        "taskdata1_OUTPUT.txt",
+    ]
+    with_logs = runner(
+        "download", "e2e-commands", "--logs", "--out", "all", "--outputs", str(stack), cwd=tmp_path
+    )
+    assert with_logs.stdout.strip() == "4 files in all"
+    assert "top 3:" in (tmp_path / "all" / "logs" / task_id / "stdout.txt").read_text()
+    assert (tmp_path / "all" / "logs" / task_id / "stderr.txt").is_file()
+    deleted = runner("delete", "e2e-commands", "--outputs", str(stack), cwd=tmp_path)
     assert deleted.returncode == 0, deleted.stderr
-    assert deleted.stdout.strip() == "deleted job e2e-commands and 4 blobs"  # its results
+    assert deleted.stdout.strip() == "deleted job e2e-commands"
     gone = runner("status", "e2e-commands", "--outputs", str(stack), cwd=tmp_path)
     assert gone.returncode == 3
     assert "JobNotFound" in gone.stderr
+    # With the job (and its nodes' files) gone, the logs come from the output container.
+    logs = runner("logs", "e2e-commands", task_id, "--outputs", str(stack), cwd=tmp_path)
+    assert logs.returncode == 0, logs.stderr
+    assert "top 3:" in logs.stdout
+    blobs = runner("delete", "e2e-commands", "--inputs", "--outputs", str(stack), cwd=tmp_path)
+    assert blobs.returncode == 0, blobs.stderr
+    assert blobs.stdout.strip() == (
+        "job e2e-commands was already deleted; deleted its 4 blobs"  # results and logs
+    )
 
 
 def test_ctrl_c_during_monitoring_then_wait(stack, tmp_path):

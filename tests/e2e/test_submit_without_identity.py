@@ -54,7 +54,7 @@ def test_a_stack_without_a_pool_identity_gets_least_privilege_sas(stack, stack_o
         assert [tuple(pair) for pair in task["top"]] == reference_top(path.read_bytes(), 3)
         results = tmp_path / "results" / "e2e-sas" / task["task_id"]
         assert (results / f"{path.stem}_OUTPUT.txt").is_file()
-        assert (results / "stdout.txt").is_file()
+        assert (results / f"{path.stem}_OUTPUT.json").is_file()
 
     local = stack_outputs.local
     batch = BatchClient(
