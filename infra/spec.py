@@ -19,7 +19,12 @@ class Containers:
 
 @dataclass(frozen=True)
 class Image:
-    """Ubuntu 24.04 LTS from the marketplace, with its matching Batch node agent."""
+    """Ubuntu 24.04 LTS from the marketplace, with its matching Batch node agent.
+
+    The pair comes from the Batch service's list of supported images (``az batch pool
+    supported-images list``, or the SDK's ``list_supported_images``): the image
+    canonical/ubuntu-24_04-lts/server is verified with node agent "batch.node.ubuntu 24.04".
+    """
 
     publisher: str = "canonical"
     offer: str = "ubuntu-24_04-lts"

@@ -8,6 +8,7 @@ cross-resource references resolve. Nothing of ours is replaced.
 from __future__ import annotations
 
 import runpy
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -124,8 +125,11 @@ class AzureMocks(pulumi.runtime.Mocks):
         raise NotImplementedError(args.token)
 
 
-def run(config: dict[str, str] | None = None) -> Program:
-    """The program's resources and resolved stack outputs for a stack with this config."""
+def run(config: dict[str, str] | None = None, declare: Callable[[], None] | None = None) -> Program:
+    """The program's resources and resolved stack outputs for a stack with this config.
+
+    ``declare``, if given, runs instead of infra/__main__.py (to build the component with
+    settings no config produces)."""
     program = Program()
     settings.ROOT.set(None)
     pulumi.runtime.set_mocks(AzureMocks(program), project=PROJECT, stack=STACK, preview=False)
@@ -133,7 +137,10 @@ def run(config: dict[str, str] | None = None) -> Program:
 
     @pulumi.runtime.test
     def main() -> pulumi.Output[None]:
-        runpy.run_path(str(MAIN), run_name="__main__")
+        if declare is None:
+            runpy.run_path(str(MAIN), run_name="__main__")
+        else:
+            declare()
         root = settings.get_root_resource()
         exported = root.outputs  # type: ignore[union-attr]
         return pulumi.Output.from_input(exported).apply(program.outputs.update)

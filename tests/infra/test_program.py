@@ -10,7 +10,9 @@ import pytest
 import yaml
 from pulumi_policy import EnforcementLevel
 
+from infra import config as stack_config
 from infra import roles, spec
+from infra.batch_stack import BatchStack
 from infra.config import DEFAULT_LOCATION, KEYS, ConfigError
 from infra.policy.rules import RULES, violations
 from runner.local import pool_body
@@ -193,6 +195,32 @@ def test_the_local_stack_and_azure_render_the_same_pool(default: Program):
         == local["startTask"]["userIdentity"]["autoUser"]["elevationLevel"]
     )
     assert azure["scaleSettings"]["autoScale"]["formula"] == local["autoScaleFormula"]
+
+
+def test_start_task_resource_files_render_alike():
+    """No config sets them yet; the component and the local stack render them the same."""
+    start = spec.StartTask(resource_files=("setup.sh", "tools/"))
+    pool = dataclasses.replace(spec.Pool(), start_task=start)
+
+    def declare() -> None:
+        BatchStack("runner", dataclasses.replace(stack_config.load(), spec=spec.Spec(pool=pool)))
+
+    program = run(declare=declare)
+    azure = program.one("batch:Pool").inputs["startTask"]["resourceFiles"]
+    identity = program.one("batch:Pool").inputs["identity"]["userAssignedIdentities"][0]
+    local = pool_body(spec.Spec(pool=pool), identity=identity)["startTask"]["resourceFiles"]
+    assert (
+        azure
+        == local
+        == [
+            {
+                "autoStorageContainerName": "application",
+                "blobPrefix": name,
+                "identityReference": {"resourceId": identity},
+            }
+            for name in ("setup.sh", "tools/")
+        ]
+    )
 
 
 # --- config ----------------------------------------------------------------------------
