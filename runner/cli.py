@@ -17,7 +17,7 @@ from typing import Annotated
 import typer
 from azure.core.exceptions import AzureError, ResourceNotFoundError
 
-from runner import jobs, local, monitor, results, services, stack
+from runner import jobs, local, monitor, results, services, stack, staging
 from runner.clients import Clients, connect
 from runner.display import ProgressDisplay
 from runner.inputs import InputError, check_inputs
@@ -309,10 +309,7 @@ def delete(
         if inputs:
             names = clients.outputs.containers
             for container_name in (names.input, names.output):
-                container = clients.container(container_name)
-                for blob in container.list_blobs(name_starts_with=f"{job}/"):
-                    container.delete_blob(blob.name)
-                    removed += 1
+                removed += staging.remove_blobs(clients.container(container_name), job)
     print(done.format(removed))
 
 

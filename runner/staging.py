@@ -73,8 +73,8 @@ def upload_script(container: ContainerClient, script: Path) -> str:
     return name
 
 
-def remove_inputs(container: ContainerClient, prefix: str) -> int:
-    """Delete the blobs under ``<prefix>/``; returns how many."""
+def remove_blobs(container: ContainerClient, prefix: str) -> int:
+    """Delete the blobs under ``<prefix>/``, in parallel; returns how many."""
     names = [blob.name for blob in container.list_blobs(name_starts_with=f"{prefix}/")]
     with ThreadPoolExecutor(PARALLEL_UPLOADS) as pool:
         list(pool.map(container.delete_blob, names))

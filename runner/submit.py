@@ -90,7 +90,7 @@ def run(
     collected = finish(clients, job_id, expected, request, on_progress, log)
     outcome = Outcome(job_id, collected, staged, added)
     if not request.keep_inputs and outcome.succeeded:
-        removed = staging.remove_inputs(clients.container(containers.input), job_id)
+        removed = staging.remove_blobs(clients.container(containers.input), job_id)
         log(f"job {job_id}: removed its {removed} input blobs (--keep-inputs keeps them)")
     return outcome
 
