@@ -221,7 +221,7 @@ def download(
     """Download a job's results (only this job's) without waiting."""
     with _service_errors(debug):
         clients = _clients(stack_name, outputs)
-        destination = out or Path("results") / job
+        destination = results.destination(job, out)
         container = clients.container(clients.outputs.containers.output)
         fetched = results.download(container, job, destination, logs=logs)
     print(f"{fetched} files in {destination}")
@@ -298,19 +298,22 @@ def delete(
     """Delete a job (and, with --inputs, its blobs, even if the job is already gone)."""
     with _service_errors(debug):
         clients = _clients(stack_name, outputs)
+        already_gone = False
         try:
             clients.batch.begin_delete_job(job, polling_interval=1).result()
-            done = f"deleted job {job}" + (" and its {} blobs" if inputs else "")
         except ResourceNotFoundError:
             if not inputs:
                 raise
-            done = f"job {job} was already deleted; deleted its {{}} blobs"
-        removed = 0
-        if inputs:
-            names = clients.outputs.containers
-            for container_name in (names.input, names.output):
-                removed += staging.remove_blobs(clients.container(container_name), job)
-    print(done.format(removed))
+            already_gone = True
+        names = clients.outputs.containers
+        removed = sum(
+            staging.remove_blobs(clients.container(name), job)
+            for name in ((names.input, names.output) if inputs else ())
+        )
+    if already_gone:
+        print(f"job {job} was already deleted; deleted its {removed} blobs")
+    else:
+        print(f"deleted job {job}" + (f" and its {removed} blobs" if inputs else ""))
 
 
 # --- the local stack -------------------------------------------------------------------

@@ -10,13 +10,18 @@ from pathlib import Path
 from typing import Any
 
 from azure.batch import BatchClient
+from azure.core.exceptions import ResourceNotFoundError
 from azure.storage.blob import ContainerClient
 
 from runner.inputs import Input
 
 PARALLEL_DOWNLOADS = 16
 STDERR_TAIL_LINES = 10
-LOG_NAMES = ("stdout.txt", "stderr.txt")
+
+
+def destination(job_id: str, out: Path | None = None) -> Path:
+    """Where a job's results are downloaded to: ``out``, or ``results/<job-id>/``."""
+    return out or Path("results") / job_id
 
 
 def results_prefix(job_id: str) -> str:
@@ -46,19 +51,34 @@ def download(container: ContainerClient, job_id: str, destination: Path, logs: b
     return len(found)
 
 
-def fetch_all(container: ContainerClient, found: Sequence[tuple[str, Path]]) -> None:
-    """Download blobs in parallel, each to a temporary name renamed when complete."""
+def fetch_all(
+    container: ContainerClient, found: Sequence[tuple[str, Path]], missing_ok: bool = False
+) -> list[tuple[str, Path]]:
+    """Download blobs in parallel, each to a temporary name renamed when complete, so no
+    half-written file is left; returns those fetched (all, unless ``missing_ok`` skips
+    blobs that do not exist)."""
 
-    def fetch(item: tuple[str, Path]) -> None:
+    def fetch(item: tuple[str, Path]) -> bool:
         name, target = item
         target.parent.mkdir(parents=True, exist_ok=True)
         temporary = target.with_name(f".{target.name}.part")
-        with open(temporary, "wb") as file:
-            container.download_blob(name).readinto(file)
+        try:
+            with open(temporary, "wb") as file:
+                container.download_blob(name).readinto(file)
+        except ResourceNotFoundError:
+            temporary.unlink(missing_ok=True)
+            if missing_ok:
+                return False
+            raise
+        except BaseException:
+            temporary.unlink(missing_ok=True)
+            raise
         temporary.replace(target)
+        return True
 
     with ThreadPoolExecutor(PARALLEL_DOWNLOADS) as pool:
-        list(pool.map(fetch, found))
+        fetched = list(pool.map(fetch, found))
+    return [item for item, ok in zip(found, fetched, strict=True) if ok]
 
 
 def _local_name(name: str, job_id: str) -> str:
@@ -161,18 +181,9 @@ def _read_stderr_tails(
     container: ContainerClient, job_id: str, failed: Sequence[TaskResult], results: Path
 ) -> None:
     wanted = {f"{logs_prefix(job_id)}/{result.task_id}/stderr.txt": result for result in failed}
-    # One listing rather than a request per task: a task that never ran has no log.
-    present = (
-        {
-            blob.name
-            for blob in container.list_blobs(name_starts_with=f"{logs_prefix(job_id)}/")
-            if blob.name in wanted
-        }
-        if wanted
-        else set()
-    )
-    found = [(name, results / _local_name(name, job_id)) for name in sorted(present)]
-    fetch_all(container, found)
-    for name, path in found:
+    found = [(name, results / _local_name(name, job_id)) for name in wanted]
+    # A request per failed task, not a listing of every task's logs; a task that never
+    # ran has no stderr blob.
+    for name, path in fetch_all(container, found, missing_ok=True):
         lines = path.read_text(errors="replace").splitlines()
         wanted[name].stderr_tail = lines[-STDERR_TAIL_LINES:]

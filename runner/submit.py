@@ -113,7 +113,7 @@ def finish(
             request.timeout,
             request.poll_interval,
         )
-    destination = request.out or Path("results") / job_id
+    destination = results.destination(job_id, request.out)
     container = clients.container(clients.outputs.containers.output)
     fetched = results.download(container, job_id, destination)
     log(f"job {job_id}: downloaded {fetched} files to {destination}")

@@ -1,0 +1,34 @@
+"""Fetching blobs into the results directory, against Azurite."""
+
+from __future__ import annotations
+
+import pytest
+from azure.core.exceptions import ResourceNotFoundError
+from azure.storage.blob import BlobServiceClient
+
+from runner import results
+
+
+@pytest.fixture
+def container(storage_connection, request):
+    blobs = BlobServiceClient.from_connection_string(storage_connection)
+    client = blobs.create_container(f"fetch-{request.node.name.replace('_', '-')[:40]}")
+    client.upload_blob("job/logs/t1/stderr.txt", b"boom\n")
+    yield client
+    client.delete_container()
+
+
+def test_missing_blobs_are_skipped_when_allowed_and_leave_nothing_behind(container, tmp_path):
+    found = [
+        ("job/logs/t1/stderr.txt", tmp_path / "t1" / "stderr.txt"),
+        ("job/logs/t2/stderr.txt", tmp_path / "t2" / "stderr.txt"),
+    ]
+    assert results.fetch_all(container, found, missing_ok=True) == found[:1]
+    assert (tmp_path / "t1" / "stderr.txt").read_bytes() == b"boom\n"
+    assert list((tmp_path / "t2").iterdir()) == []  # no half-written .part file
+
+
+def test_a_missing_blob_is_an_error_otherwise(container, tmp_path):
+    with pytest.raises(ResourceNotFoundError):
+        results.fetch_all(container, [("job/nothing.txt", tmp_path / "nothing.txt")])
+    assert list(tmp_path.iterdir()) == []
