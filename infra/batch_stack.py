@@ -199,6 +199,7 @@ class BatchStack(pulumi.ComponentResource):
             scale_settings=scale,
             start_task=batch.StartTaskArgs(
                 command_line=start.command_line,
+                # The pool-scoped auto-user, NonAdmin unless the spec's start task needs root.
                 user_identity=batch.UserIdentityArgs(
                     auto_user=batch.AutoUserSpecificationArgs(
                         scope=batch.AutoUserScope.POOL,

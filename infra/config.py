@@ -85,20 +85,26 @@ def load(config: pulumi.Config | None = None) -> Settings:
         return default if value is None else value
 
     autoscale = flag("autoscale", defaults.autoscale)
+    vm_size = reader.get("vmSize") or defaults.vm_size
+    if not re.fullmatch(r"Standard_[A-Za-z0-9_-]+", vm_size):
+        raise ConfigError(f"config 'vmSize' is not a VM size like Standard_D2s_v5: {vm_size}")
+    slots = count("taskSlotsPerNode", defaults.task_slots_per_node, 1, spec.MAX_TASK_SLOTS_PER_NODE)
+    # Batch allows at most 4 x the size's vCPUs (and 256); spec.vcpus knows the common sizes.
+    problem = spec.task_slots_problem(vm_size, slots)
+    if problem is not None:
+        raise ConfigError(f"config 'taskSlotsPerNode' is {slots}, but {problem}")
     pool = dataclasses.replace(
         defaults,
-        vm_size=reader.get("vmSize") or defaults.vm_size,
+        vm_size=vm_size,
         autoscale=autoscale,
         max_dedicated_nodes=count("maxDedicatedNodes", defaults.max_dedicated_nodes, 0, 1000),
         max_spot_nodes=count("maxSpotNodes", defaults.max_spot_nodes, 0, 1000),
         fixed_dedicated_nodes=count("dedicatedNodes", defaults.fixed_dedicated_nodes, 0, 1000),
         fixed_spot_nodes=count("spotNodes", defaults.fixed_spot_nodes, 0, 1000),
-        task_slots_per_node=count("taskSlotsPerNode", defaults.task_slots_per_node, 1, 256),
+        task_slots_per_node=slots,
     )
     if autoscale and pool.max_dedicated_nodes + pool.max_spot_nodes == 0:
         raise ConfigError("config 'maxDedicatedNodes' and 'maxSpotNodes' are both 0: no node")
-    if not re.fullmatch(r"Standard_[A-Za-z0-9_]+", pool.vm_size):
-        raise ConfigError(f"config 'vmSize' is not a VM size like Standard_D2s_v5: {pool.vm_size}")
 
     principal = reader.get("runnerPrincipalId")
     if principal is not None and not _GUID.match(principal):

@@ -334,6 +334,14 @@ def test_every_rule_has_a_failing_case() -> None:
     ("text", "caps"),
     [
         (FORMULA, {"$TargetDedicatedNodes": 4, "$TargetLowPriorityNodes": 0}),
+        (
+            spec.autoscale_formula(spec.Pool()),
+            {"$TargetDedicatedNodes": 4, "$TargetLowPriorityNodes": 0},
+        ),
+        (
+            spec.autoscale_formula(spec.Pool(max_dedicated_nodes=10, max_spot_nodes=8)),
+            {"$TargetDedicatedNodes": 10, "$TargetLowPriorityNodes": 8},
+        ),
         ("$TargetDedicatedNodes=min( 3 ,$x)", {"$TargetDedicatedNodes": 3}),
         ("$TargetDedicatedNodes = min(8, 5, $x);", {"$TargetDedicatedNodes": 5}),
         ("$TargetDedicatedNodes = MIN(2, $x);", {"$TargetDedicatedNodes": 2}),

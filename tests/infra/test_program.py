@@ -142,7 +142,10 @@ def test_the_pool_autoscales_from_zero_with_the_spec_image_and_identity(default:
     assert pool["taskSlotsPerNode"] == 2
     assert pool["scaleSettings"] == {
         "autoScale": {
-            "formula": "$pending = max(0, $PendingTasks.GetSample(1));\n"
+            "formula": "$samples = $PendingTasks.GetSamplePercent(TimeInterval_Minute * 5);\n"
+            "$pending = $samples < 70 ? max(0, $PendingTasks.GetSample(1)) : "
+            "max(0, $PendingTasks.GetSample(1), "
+            "max($PendingTasks.GetSample(TimeInterval_Minute * 5)));\n"
             "$needed = ceil($pending / 2);\n"
             "$TargetDedicatedNodes = min(4, $needed);\n"
             "$TargetLowPriorityNodes = 0;\n"
@@ -152,7 +155,7 @@ def test_the_pool_autoscales_from_zero_with_the_spec_image_and_identity(default:
     }
     start = pool["startTask"]
     assert start["commandLine"] == spec.START_TASK_COMMAND
-    assert start["userIdentity"] == {"autoUser": {"scope": "Pool", "elevationLevel": "Admin"}}
+    assert start["userIdentity"] == {"autoUser": {"scope": "Pool", "elevationLevel": "NonAdmin"}}
     assert start["waitForSuccess"] is True
     assert start["maxTaskRetryCount"] == 1
 
@@ -190,11 +193,30 @@ def test_the_local_stack_and_azure_render_the_same_pool(default: Program):
     )
     assert azure["taskSlotsPerNode"] == local["taskSlotsPerNode"]
     assert azure["vmSize"] == local["vmSize"]
-    assert (
-        azure["startTask"]["userIdentity"]["autoUser"]["elevationLevel"].lower()
-        == local["startTask"]["userIdentity"]["autoUser"]["elevationLevel"]
-    )
+    assert azure["startTask"]["userIdentity"] == {
+        "autoUser": {"scope": "Pool", "elevationLevel": "NonAdmin"}
+    }
+    assert local["startTask"]["userIdentity"] == {
+        "autoUser": {"scope": "pool", "elevationLevel": "nonadmin"}
+    }
     assert azure["scaleSettings"]["autoScale"]["formula"] == local["autoScaleFormula"]
+    assert (
+        azure["scaleSettings"]["autoScale"]["evaluationInterval"]
+        == local["autoScaleEvaluationInterval"]
+    )
+
+
+def test_a_start_task_that_needs_root_runs_as_the_admin_auto_user():
+    """Kept for a start task that installs system packages: both renderings follow it."""
+    pool = dataclasses.replace(spec.Pool(), start_task=spec.StartTask(elevated=True))
+
+    def declare() -> None:
+        BatchStack("runner", dataclasses.replace(stack_config.load(), spec=spec.Spec(pool=pool)))
+
+    azure = run(declare=declare).one("batch:Pool").inputs["startTask"]["userIdentity"]
+    local = pool_body(spec.Spec(pool=pool))["startTask"]["userIdentity"]
+    assert azure == {"autoUser": {"scope": "Pool", "elevationLevel": "Admin"}}
+    assert local == {"autoUser": {"scope": "pool", "elevationLevel": "admin"}}
 
 
 def test_start_task_resource_files_render_alike():
@@ -296,6 +318,56 @@ def test_a_runner_principal_may_submit_jobs_and_use_the_blobs():
     assert blobs["scope"].endswith(
         "/providers/Microsoft.Storage/storageAccounts/runnerstore1a2b3c4d"
     )
+
+
+@pytest.mark.parametrize(
+    ("vm_size", "slots"),
+    [
+        ("Standard_D2s_v5", 8),  # 4 x 2 vCPUs
+        ("Standard_D16s_v5", 64),  # 4 x 16 vCPUs
+        ("Standard_E8-4s_v5", 16),  # constrained to 4 of its 8 vCPUs: 4 x 4
+        ("Standard_NC24ads_A100_v4", 256),  # vCPUs not known here: only the 256 bound
+    ],
+)
+def test_task_slots_up_to_the_batch_limit_of_the_vm_size(vm_size: str, slots: int):
+    program = run({"vmSize": vm_size, "taskSlotsPerNode": str(slots)})
+    pool = program.one("batch:Pool").inputs
+    assert (pool["vmSize"], pool["taskSlotsPerNode"]) == (vm_size, slots)
+    assert f"$needed = ceil($pending / {slots});" in pool["scaleSettings"]["autoScale"]["formula"]
+
+
+@pytest.mark.parametrize(
+    ("vm_size", "slots", "message"),
+    [
+        (
+            "Standard_D2s_v5",
+            9,
+            "config 'taskSlotsPerNode' is 9, but Batch allows at most 4 x the vCPUs of "
+            "Standard_D2s_v5 (2 vCPUs): 8",
+        ),
+        (
+            "Standard_D16s_v5",
+            65,
+            "config 'taskSlotsPerNode' is 65, but Batch allows at most 4 x the vCPUs of "
+            "Standard_D16s_v5 (16 vCPUs): 64",
+        ),
+        (
+            "Standard_E8-4s_v5",
+            17,
+            "config 'taskSlotsPerNode' is 17, but Batch allows at most 4 x the vCPUs of "
+            "Standard_E8-4s_v5 (4 vCPUs): 16",
+        ),
+        (
+            "Standard_NC24ads_A100_v4",
+            257,
+            "config 'taskSlotsPerNode' must be between 1 and 256, not 257",
+        ),
+    ],
+)
+def test_task_slots_above_the_batch_limit_are_refused(vm_size: str, slots: int, message: str):
+    with pytest.raises(ConfigError) as refused:
+        run({"vmSize": vm_size, "taskSlotsPerNode": str(slots)})
+    assert str(refused.value) == message
 
 
 @pytest.mark.parametrize(
