@@ -17,7 +17,7 @@ from typing import Annotated
 import typer
 from azure.core.exceptions import AzureError, ResourceNotFoundError
 
-from runner import jobs, local, monitor, results, services, stack, staging
+from runner import jobs, local, monitor, results, services, stack, staging, summary
 from runner.clients import Clients, connect
 from runner.display import ProgressDisplay
 from runner.inputs import InputError, check_inputs
@@ -28,6 +28,13 @@ EXIT_FAILED_TASKS = 1
 EXIT_USAGE = 2
 EXIT_STACK = 3
 EXIT_INTERRUPTED = 130
+EXIT_MEANINGS = {
+    0: "success",
+    EXIT_FAILED_TASKS: "some tasks failed",
+    EXIT_USAGE: "usage or bad input",
+    EXIT_STACK: "stack, auth or service error",
+    EXIT_INTERRUPTED: "interrupted",
+}
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__.splitlines()[0])
 local_app = typer.Typer(
@@ -314,6 +321,25 @@ def delete(
         print(f"job {job} was already deleted; deleted its {removed} blobs")
     else:
         print(f"deleted job {job}" + (f" and its {removed} blobs" if inputs else ""))
+
+
+@app.command(name="summary")
+def markdown_summary(
+    document: Annotated[Path, typer.Argument(help="what 'submit --json' wrote")],
+    exit_status: Annotated[
+        int | None,
+        typer.Option(help="the runner's exit status, to explain a missing or partial document"),
+    ] = None,
+) -> None:
+    """A job's results as Markdown, for a pipeline's job summary."""
+    try:
+        found = summary.read(document)
+    except summary.SummaryError as error:
+        raise _exit(EXIT_USAGE, str(error)) from None
+    if found is None and exit_status is None:
+        raise _exit(EXIT_USAGE, f"{document}: no such results document")
+    meaning = EXIT_MEANINGS.get(exit_status or 0, "unexpected")
+    sys.stdout.write(summary.render(found, exit_status, meaning))
 
 
 # --- the local stack -------------------------------------------------------------------
