@@ -7,7 +7,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 PACKAGES := runner task infra emulator
 
-.PHONY: help run test lint typecheck pytest setup clean
+.PHONY: help run test lint workflows typecheck pytest setup venv clean
 
 help:
 	@echo "make run    run the main job on the sample data (data/*.txt)"
@@ -15,6 +15,10 @@ help:
 	@echo "make clean  remove the virtual environment, node_modules and results"
 
 setup: $(VENV)/.installed node_modules/.installed
+
+# The Python half only (the runner, the Pulumi program and its policy pack): what a
+# pipeline that talks to Azure needs; no Azurite.
+venv: $(VENV)/.installed
 
 # Recreated when pyproject.toml changes; needs Python 3.11 or newer.
 $(VENV)/.installed: pyproject.toml
@@ -35,9 +39,15 @@ node_modules/.installed: package.json package-lock.json
 run: setup
 	$(BIN)/python -m runner submit data/*.txt
 
-lint: setup
+lint: setup workflows
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+
+# The pipelines: valid against GitHub's schemas, and zizmor's audits pass (offline).
+workflows: $(VENV)/.installed
+	$(BIN)/check-jsonschema --builtin-schema vendor.github-workflows .github/workflows/*.yml
+	$(BIN)/check-jsonschema --builtin-schema vendor.dependabot .github/dependabot.yml
+	$(BIN)/zizmor --offline --no-progress .github
 
 typecheck: setup
 	$(BIN)/mypy $(PACKAGES)

@@ -43,3 +43,19 @@ def runner(
         env={**os.environ, **(env or {})},
         timeout=300,
     )
+
+
+def fake_pulumi(directory: Path, stdout: str, status: int = 0) -> dict[str, str]:
+    """A `pulumi` executable that answers `stack output --json` with known outputs."""
+    directory.mkdir()
+    script = directory / "pulumi"
+    (directory / "answer.json").write_text(stdout)
+    script.write_text(
+        "#!/bin/sh\n"
+        f'echo "$@" > "{directory}/args"\n'
+        f"[ {status} -eq 0 ] || "
+        f"{{ echo \"error: no stack named '$6' found\" >&2; exit {status}; }}\n"
+        f'cat "{directory}/answer.json"\n'
+    )
+    script.chmod(0o755)
+    return {"PATH": f"{directory}:{os.environ['PATH']}"}

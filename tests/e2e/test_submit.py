@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import shutil
 from pathlib import Path
 
@@ -11,7 +10,7 @@ import pytest
 from azure.batch import BatchClient
 from azure.core.credentials import AzureNamedKeyCredential
 
-from tests.e2e.conftest import ROOT, runner
+from tests.e2e.conftest import ROOT, fake_pulumi, runner
 from tests.task.reference import reference_top
 
 DATA = sorted((ROOT / "data").glob("*.txt"))
@@ -115,24 +114,8 @@ def test_a_wrong_key_is_exit_3(stack, tmp_path):
     assert "Traceback" not in result.stderr
 
 
-def _fake_pulumi(directory: Path, stdout: str, status: int = 0) -> dict[str, str]:
-    """A `pulumi` executable that answers `stack output --json` with known outputs."""
-    directory.mkdir()
-    script = directory / "pulumi"
-    (directory / "answer.json").write_text(stdout)
-    script.write_text(
-        "#!/bin/sh\n"
-        f'echo "$@" > "{directory}/args"\n'
-        f"[ {status} -eq 0 ] || "
-        f"{{ echo \"error: no stack named '$6' found\" >&2; exit {status}; }}\n"
-        f'cat "{directory}/answer.json"\n'
-    )
-    script.chmod(0o755)
-    return {"PATH": f"{directory}:{os.environ['PATH']}"}
-
-
 def test_stack_outputs_come_from_pulumi(stack, tmp_path):
-    env = _fake_pulumi(tmp_path / "bin", stack.read_text())
+    env = fake_pulumi(tmp_path / "bin", stack.read_text())
     result = runner(
         "submit", str(DATA[2]), "--stack", "dev", "--job-id", "e2e-stack", cwd=tmp_path, env=env
     )
@@ -143,7 +126,7 @@ def test_stack_outputs_come_from_pulumi(stack, tmp_path):
 
 
 def test_an_unknown_pulumi_stack_is_exit_3(tmp_path):
-    env = _fake_pulumi(tmp_path / "bin", "", status=255)
+    env = fake_pulumi(tmp_path / "bin", "", status=255)
     result = runner("submit", str(DATA[0]), "--stack", "nope", cwd=tmp_path, env=env)
     assert result.returncode == 3
     assert "pulumi could not read stack 'nope'" in result.stderr

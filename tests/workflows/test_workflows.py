@@ -1,0 +1,227 @@
+"""The pipelines, read as GitHub reads them: every command a step runs exists, and each
+workflow does what docs/gitops.md says it does. (Schema and zizmor: ``make workflows``.)"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import pytest
+import typer
+
+from runner.cli import app
+from tests.workflows.reading import (
+    GITHUB,
+    ROOT,
+    Command,
+    Step,
+    action_files,
+    commands,
+    jq_fields,
+    load,
+    steps,
+    workflow_files,
+)
+
+SHELL_UTILITIES = {"echo", "exit", "shopt", "mkdir", "[", "jq"}
+"""What a script may call besides make, the runner and pulumi: shell builtins, coreutils
+and jq, all on GitHub's Ubuntu runners."""
+
+PULUMI_COMMANDS = {("stack", "output"): {"--json", "--stack"}}
+"""The pulumi CLI commands the scripts use (the rest goes through pulumi/actions)."""
+
+ACTION_PIN = re.compile(r"uses: ([\w.-]+/[\w.-]+)@([0-9a-f]{40}) # v\d+\.\d+\.\d+$")
+
+
+def make_targets() -> set[str]:
+    text = (ROOT / "Makefile").read_text()
+    return set(re.findall(r"^([A-Za-z][\w-]*):(?!=)", text, re.MULTILINE))
+
+
+def _runner_command(words: list[str]) -> tuple[Any, list[str]]:
+    """The runner's (sub)command a command line names (as the CLI defines it: typer's
+    click command tree), and the words after it."""
+    command = typer.main.get_command(app)
+    rest = words[3:]
+    while hasattr(command, "commands"):  # a group: the next word names a command
+        assert rest, f"no runner command in {words}"
+        found = command.commands.get(rest[0])
+        assert found is not None, f"the runner has no command {rest[0]!r}: {words}"
+        command, rest = found, rest[1:]
+    return command, rest
+
+
+def check_runner_call(words: list[str]) -> None:
+    """The subcommand exists and accepts every option given (and each option's value is
+    there), parsed by the runner's own CLI definition."""
+    command, rest = _runner_command(words)
+    options = {
+        opt: parameter
+        for parameter in command.params
+        if parameter.param_type_name == "option"
+        for opt in parameter.opts + parameter.secondary_opts
+    }
+    i = 0
+    while i < len(rest):
+        word = rest[i]
+        if word == "--":
+            break
+        if word.startswith("--"):
+            name = word.split("=", 1)[0]
+            assert name in options, f"'{command.name}' has no option {name}: {words}"
+            takes_value = not options[name].is_flag and "=" not in word
+            if takes_value:
+                assert i + 1 < len(rest), f"{name} needs a value: {words}"
+                i += 1
+        i += 1
+
+
+def check_command(command: Command, where: str) -> None:
+    first, words = command.words[0], command.words
+    if first == "make":
+        targets = [word for word in words[1:] if not word.startswith("-") and "=" not in word]
+        assert targets, f"{where}: make with no target"
+        assert set(targets) <= make_targets(), f"{where}: no such make target in {targets}"
+    elif first.endswith(("python", "python3")) and words[1:3] == ["-m", "runner"]:
+        check_runner_call(words)
+    elif first == "pulumi":
+        allowed = PULUMI_COMMANDS.get(tuple(words[1:3]))  # type: ignore[arg-type]
+        assert allowed is not None, f"{where}: pulumi {' '.join(words[1:3])} is not expected"
+        options = {word for word in words[3:] if word.startswith("-")}
+        assert options <= allowed, f"{where}: pulumi options {options - allowed}"
+    else:
+        assert first in SHELL_UTILITIES, f"{where}: runs {first!r}, which no test covers"
+
+
+def run_steps() -> list[Step]:
+    return [step for step in steps() if "run" in step.step]
+
+
+def test_the_pipelines_are_there():
+    names = {path.name for path in workflow_files()}
+    assert names == {"ci.yml", "infra.yml", "run-job.yml"}
+    assert (GITHUB / "dependabot.yml").is_file()
+    assert len(run_steps()) >= 5
+
+
+@pytest.mark.parametrize("step", run_steps(), ids=lambda step: step.where)
+def test_every_run_step_calls_commands_that_exist(step: Step):
+    script = step.step["run"]
+    assert "${{" not in script, f"{step.where}: pass values through env:, not ${{{{ }}}}"
+    found = commands(script)
+    assert found, step.where
+    for command in found:
+        check_command(command, step.where)
+
+
+@pytest.mark.parametrize(
+    "words",
+    [
+        ["python", "-m", "runner", "submitt", "data/a.txt"],
+        ["python", "-m", "runner", "submit", "data/a.txt", "--top-n", "3"],
+        ["python", "-m", "runner", "submit", "data/a.txt", "--top"],
+        ["python", "-m", "runner", "local", "start"],
+    ],
+)
+def test_the_runner_check_refuses_what_the_cli_refuses(words):
+    with pytest.raises(AssertionError):
+        check_runner_call(words)
+
+
+def test_the_command_check_refuses_unknown_commands_and_targets():
+    for words in (["make", "deploy"], ["curl", "https://example.org"], ["pulumi", "up"]):
+        with pytest.raises(AssertionError):
+            check_command(Command(words, []), "test")
+    check_command(Command(["python", "-m", "runner", "local", "up"], []), "test")
+    check_command(Command(["make", "venv"], []), "test")
+
+
+def test_actions_are_pinned_by_commit_with_their_version():
+    for path in [*workflow_files(), *action_files()]:
+        for line in path.read_text().splitlines():
+            if "uses:" in line and "uses: $/" not in line:
+                assert ACTION_PIN.search(line.strip()), f"{path.name}: {line.strip()}"
+
+
+def _jobs(name: str) -> dict[str, Any]:
+    return load(GITHUB / "workflows" / name)["jobs"]  # type: ignore[no-any-return]
+
+
+def _uses(job: dict[str, Any], action: str) -> list[dict[str, Any]]:
+    return [step for step in job.get("steps", []) if step.get("uses", "").startswith(action)]
+
+
+def test_least_privilege_and_no_dangerous_triggers():
+    for path in workflow_files():
+        workflow = load(path)
+        assert workflow["permissions"] == {}, path.name
+        assert not {"pull_request_target", "workflow_run"} & set(workflow["on"]), path.name
+        for job_id, job in workflow["jobs"].items():
+            for checkout in _uses(job, "actions/checkout@"):
+                assert checkout["with"]["persist-credentials"] is False, (path.name, job_id)
+            logs_in = bool(_uses(job, "$/.github/actions/prepare")) or "uses" in job
+            has_token = job.get("permissions", {}).get("id-token") == "write"
+            assert has_token == logs_in, f"{path.name} {job_id}: id-token only to log in"
+    prepare = load(GITHUB / "actions" / "prepare" / "action.yml")["runs"]["steps"]
+    assert not any("cache" in step.get("with", {}) for step in prepare)  # no cache near keys
+
+
+def test_ci_runs_make_test_with_caches_keyed_on_the_lock_files():
+    workflow = load(GITHUB / "workflows" / "ci.yml")
+    assert {"push", "pull_request"} <= set(workflow["on"])
+    (job,) = workflow["jobs"].values()
+    assert [step["run"] for step in job["steps"] if "run" in step] == ["make test"]
+    python = _uses(job, "actions/setup-python@")[0]["with"]
+    node = _uses(job, "actions/setup-node@")[0]["with"]
+    assert (python["cache"], python["cache-dependency-path"]) == ("pip", "pyproject.toml")
+    assert (node["cache"], node["cache-dependency-path"]) == ("npm", "package-lock.json")
+
+
+def test_infra_previews_pull_requests_and_deploys_main_in_the_protected_environment():
+    jobs = _jobs("infra.yml")
+    preview = _uses(jobs["preview"], "pulumi/actions@")[-1]["with"]
+    assert preview["command"] == "preview"
+    assert preview["comment-on-pr"] is True
+    assert preview["policyPacks"] == "infra/policy"
+    assert {"stack-name", "work-dir", "cloud-url"} <= set(preview)
+    assert jobs["preview"]["permissions"]["pull-requests"] == "write"
+    for name, command in (("deploy", "up"), ("destroy", "destroy")):
+        job = jobs[name]
+        assert job["environment"], name  # its reviewers approve the run
+        assert job["concurrency"]["cancel-in-progress"] is False
+        assert job["concurrency"]["group"] == jobs["deploy"]["concurrency"]["group"]
+        assert _uses(job, "pulumi/actions@")[-1]["with"]["command"] == command
+        assert "refs/heads/main" in job["if"]
+    assert _uses(jobs["deploy"], "pulumi/actions@")[-1]["with"]["policyPacks"] == "infra/policy"
+    assert "destroy" in jobs["destroy"]["if"]
+    assert "workflow_dispatch" in jobs["destroy"]["if"]
+    smoke = jobs["smoke"]
+    assert smoke["needs"] == "deploy"
+    assert smoke["uses"] == "$/.github/workflows/run-job.yml"
+    assert smoke["with"]["inputs"] == "data/*.txt"
+
+
+def test_run_job_submits_with_json_keeps_the_results_and_fails_on_the_runner_status():
+    workflow = load(GITHUB / "workflows" / "run-job.yml")
+    assert set(workflow["on"]["workflow_dispatch"]["inputs"]) == {"stack", "inputs", "top"}
+    (job,) = workflow["jobs"].values()
+    scripts = {step.get("id") or step.get("name"): step for step in job["steps"]}
+    submit = next(
+        command
+        for command in commands(scripts["submit"]["run"])
+        if command.words[:4] == [".venv/bin/python", "-m", "runner", "submit"]
+    )
+    assert {"--json", "--outputs", "--out"} <= set(submit.words)
+    (document,) = submit.stdout_to
+    summary = commands(scripts["Job summary"]["run"])[0]
+    assert summary.words[3:5] == ["summary", document]
+    assert summary.stdout_to == ["$GITHUB_STEP_SUMMARY"]
+    artifact = _uses(job, "actions/upload-artifact@")[0]
+    assert document.startswith(artifact["with"]["path"])
+    verdict = scripts["Fail unless every task succeeded"]
+    assert commands(verdict["run"])[-1].words == ["exit", "$STATUS"]
+    assert "!= '0'" in verdict["if"]
+
+
+def test_the_jq_field_reader_sees_keys_not_text():
+    assert jq_fields('"a.b=\\(.c)", .d | has("e")') == {"c", "d", "e"}
