@@ -5,7 +5,7 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-PACKAGES := runner task infra emulator
+PACKAGES := contract runner task infra emulator
 
 .PHONY: help run test lint workflows typecheck pytest setup venv clean
 

@@ -23,9 +23,10 @@ from pathlib import Path
 
 from azure.batch import models
 
+from contract.outputs import StackOutputs
+from contract.rest import pool_body
 from runner import local, monitor
 from runner.clients import connect
-from runner.outputs import StackOutputs
 
 ROOT = Path(__file__).resolve().parent.parent
 TOPWORDS = ROOT / "task" / "topwords.py"
@@ -98,7 +99,7 @@ def requests_per_poll(outputs: StackOutputs, log: Path, sizes: list[int], polls:
     clients = connect(outputs)
     batch = clients.batch
     # A pool with no nodes: the tasks stay active, so every job is watched for `polls` polls.
-    batch.create_pool(local.pool_body(_idle_pool()))  # type: ignore[arg-type]
+    batch.create_pool(pool_body(_idle_pool()))  # type: ignore[arg-type]
     for size in sizes:
         job_id = f"polls-{size}"
         batch.create_job(
@@ -130,7 +131,7 @@ def requests_per_poll(outputs: StackOutputs, log: Path, sizes: list[int], polls:
 def _idle_pool():  # type: ignore[no-untyped-def]
     import dataclasses
 
-    from infra.spec import Pool, Spec
+    from contract.spec import Pool, Spec
 
     return Spec(
         pool=dataclasses.replace(Pool(), id="idle", autoscale=False, fixed_dedicated_nodes=0)

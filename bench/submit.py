@@ -24,6 +24,7 @@ from azure.batch import BatchClient, models
 from azure.core.credentials import AzureNamedKeyCredential
 from azure.storage.blob import BlobServiceClient, ContainerSasPermissions, generate_container_sas
 
+from contract import local as local_keys
 from emulator.app import DEFAULT_ACCOUNT, DEFAULT_KEY
 from runner import services
 
@@ -75,9 +76,9 @@ def creation_and_listing(client: BatchClient, tasks: int, concurrency: int) -> N
 
 def _sas(container: str, permission: ContainerSasPermissions) -> str:
     return generate_container_sas(
-        services.AZURITE_ACCOUNT,
+        local_keys.STORAGE_ACCOUNT,
         container,
-        account_key=services.AZURITE_KEY,
+        account_key=local_keys.STORAGE_KEY,
         permission=permission,
         expiry=datetime.now(UTC) + timedelta(hours=1),
     )

@@ -20,6 +20,7 @@ from pathlib import Path
 
 from azure.storage.blob import BlobServiceClient
 
+from contract import local as local_keys
 from runner import services, staging
 from runner.inputs import check_inputs
 
@@ -88,10 +89,10 @@ def main() -> None:
         try:
             proxy = DelayProxy(azurite.port, args.delay_ms / 1000)
             blobs = BlobServiceClient(
-                f"http://127.0.0.1:{proxy.port}/{services.AZURITE_ACCOUNT}",
+                f"http://127.0.0.1:{proxy.port}/{local_keys.STORAGE_ACCOUNT}",
                 credential={
-                    "account_name": services.AZURITE_ACCOUNT,
-                    "account_key": services.AZURITE_KEY,
+                    "account_name": local_keys.STORAGE_ACCOUNT,
+                    "account_key": local_keys.STORAGE_KEY,
                 },
             )
             container = blobs.create_container("input")

@@ -1,6 +1,6 @@
 """The Pulumi program (``main: infra/`` in Pulumi.yaml): the Batch stack and its outputs.
 
-The outputs are the contract the runner reads (runner.outputs.StackOutputs); exporting
+The outputs are the contract the runner reads (contract.outputs.StackOutputs); exporting
 anything else, or missing a key, stops the program here rather than at the first job.
 """
 
@@ -10,9 +10,9 @@ import dataclasses
 
 import pulumi
 
+from contract.outputs import StackOutputs
 from infra import config
 from infra.batch_stack import BatchStack
-from runner.outputs import StackOutputs
 
 CONTRACT = tuple(f.name for f in dataclasses.fields(StackOutputs) if f.name != "local")
 

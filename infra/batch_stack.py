@@ -13,7 +13,8 @@ from typing import Any
 import pulumi
 from pulumi_azure_native import authorization, batch, managedidentity, resources
 
-from infra import roles, spec
+from contract import spec
+from infra import roles
 from infra import storage as storage_module
 from infra.config import Settings
 
@@ -156,7 +157,7 @@ class BatchStack(pulumi.ComponentResource):
         )
 
     def _pool(self, pool: spec.Pool, grants: list[authorization.RoleAssignment]) -> batch.Pool:
-        """The spec's pool, rendered for the Batch management API (as runner.local renders it
+        """The spec's pool, rendered for the Batch management API (as contract.rest renders it
         for the emulator)."""
         start = pool.start_task
         if pool.autoscale:
@@ -227,7 +228,7 @@ class BatchStack(pulumi.ComponentResource):
         )
 
     def outputs(self) -> dict[str, Any]:
-        """The stack outputs, keyed as runner.outputs.StackOutputs reads them."""
+        """The stack outputs, keyed as contract.outputs.StackOutputs reads them."""
         containers = self.storage.containers
         return {
             "location": self._settings.location,

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import pulumi
 
-from infra import spec
+from contract import spec
 
 DEFAULT_LOCATION = "westeurope"
 

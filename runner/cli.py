@@ -17,11 +17,11 @@ from typing import Annotated
 import typer
 from azure.core.exceptions import AzureError, ResourceNotFoundError
 
+from contract.outputs import OutputsError
 from runner import jobs, local, monitor, results, services, stack, staging, summary
 from runner.clients import Clients, connect
 from runner.display import ProgressDisplay
 from runner.inputs import InputError, check_inputs
-from runner.outputs import OutputsError
 from runner.submit import Request, finish, new_job_id, run
 
 EXIT_FAILED_TASKS = 1

@@ -13,7 +13,7 @@ from azure.batch import BatchClient
 from azure.core.credentials import AzureNamedKeyCredential
 from azure.storage.blob import BlobServiceClient, ContainerClient
 
-from runner.outputs import StackOutputs
+from contract.outputs import StackOutputs
 
 
 @dataclass(frozen=True)

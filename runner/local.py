@@ -29,16 +29,11 @@ from azure.core.credentials import AzureNamedKeyCredential
 from azure.core.exceptions import ResourceExistsError
 from azure.storage.blob import BlobServiceClient
 
-from emulator.app import DEFAULT_ACCOUNT, DEFAULT_KEY
-from infra import spec as infra_spec
+from contract import local as local_keys
+from contract import spec as contract_spec
+from contract.outputs import ContainerNames, LocalKeys, StackOutputs
+from contract.rest import pool_body
 from runner import services
-from runner.outputs import ContainerNames, LocalKeys, StackOutputs
-
-LOCAL_POOL_IDENTITY = (
-    "/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/local/providers/"
-    "Microsoft.ManagedIdentity/userAssignedIdentities/batch-runner-pool"
-)
-"""The pool identity the emulator is told to honour, as ARM would attach it on Azure."""
 
 
 class LocalStackError(RuntimeError):
@@ -68,55 +63,6 @@ def default_paths() -> Paths:
     """``.local/`` in the project, or the directory RUNNER_LOCAL_DIR names."""
     override = os.environ.get("RUNNER_LOCAL_DIR")
     return Paths(Path(override).resolve() if override else services.ROOT / ".local")
-
-
-def pool_body(spec: infra_spec.Spec, identity: str = LOCAL_POOL_IDENTITY) -> dict[str, Any]:
-    """The spec's pool as the Batch REST API's create-pool body (infra/ renders the same
-    spec for the Batch management API)."""
-    pool = spec.pool
-    start = pool.start_task
-    body: dict[str, Any] = {
-        "id": pool.id,
-        "vmSize": pool.vm_size,
-        "virtualMachineConfiguration": {
-            "imageReference": {
-                "publisher": pool.image.publisher,
-                "offer": pool.image.offer,
-                "sku": pool.image.sku,
-                "version": pool.image.version,
-            },
-            "nodeAgentSKUId": pool.image.node_agent_sku_id,
-        },
-        "taskSlotsPerNode": pool.task_slots_per_node,
-        "startTask": {
-            "commandLine": start.command_line,
-            "userIdentity": {
-                "autoUser": {
-                    "scope": "pool",
-                    "elevationLevel": "admin" if start.elevated else "nonadmin",
-                }
-            },
-            "waitForSuccess": start.wait_for_success,
-            "maxTaskRetryCount": start.max_task_retry_count,
-        },
-    }
-    if start.resource_files:
-        body["startTask"]["resourceFiles"] = [
-            {
-                "autoStorageContainerName": spec.containers.application,
-                "blobPrefix": name,
-                "identityReference": {"resourceId": identity},
-            }
-            for name in start.resource_files
-        ]
-    if pool.autoscale:
-        body["enableAutoScale"] = True
-        body["autoScaleFormula"] = infra_spec.autoscale_formula(pool)
-        body["autoScaleEvaluationInterval"] = infra_spec.AUTOSCALE_EVALUATION_INTERVAL
-    else:
-        body["targetDedicatedNodes"] = pool.fixed_dedicated_nodes
-        body["targetLowPriorityNodes"] = pool.fixed_spot_nodes
-    return body
 
 
 # --- process bookkeeping --------------------------------------------------------------
@@ -195,14 +141,14 @@ def _stop_pid(pid: int, grace: float = 5) -> None:
 
 def up(
     paths: Paths | None = None,
-    spec: infra_spec.Spec | None = None,
+    spec: contract_spec.Spec | None = None,
     progress: Callable[[str], None] = lambda line: None,
     timeout: float = 120,
     log_requests: bool = False,
 ) -> StackOutputs:
     """Start what is not running, provision the containers and the pool, write outputs."""
     paths = paths or default_paths()
-    spec = spec or infra_spec.default_spec()
+    spec = spec or contract_spec.default_spec()
     paths.local.mkdir(parents=True, exist_ok=True)
 
     azurite_port = _running(paths, "azurite")
@@ -222,7 +168,7 @@ def up(
             paths.local / "emulator",
             paths.log("emulator"),
             port=_previous_port(paths, "emulator"),
-            identities=(LOCAL_POOL_IDENTITY,),
+            identities=(local_keys.POOL_IDENTITY,),
             storage=connection,
             request_log=paths.local / "logs" / "requests.log" if log_requests else None,
         )
@@ -235,7 +181,9 @@ def up(
         with contextlib.suppress(ResourceExistsError):
             blobs.create_container(name)
 
-    batch = BatchClient(batch_url, AzureNamedKeyCredential(DEFAULT_ACCOUNT, DEFAULT_KEY))
+    batch = BatchClient(
+        batch_url, AzureNamedKeyCredential(local_keys.BATCH_ACCOUNT, local_keys.BATCH_KEY)
+    )
     with contextlib.suppress(ResourceExistsError):
         batch.create_pool(pool_body(spec))  # type: ignore[arg-type]
         progress(f"created pool {spec.pool.id}")
@@ -244,16 +192,18 @@ def up(
     outputs = StackOutputs(
         location="local",
         resourceGroupName="local",
-        storageAccountName=services.AZURITE_ACCOUNT,
-        blobEndpoint=f"http://127.0.0.1:{azurite_port}/{services.AZURITE_ACCOUNT}",
+        storageAccountName=local_keys.STORAGE_ACCOUNT,
+        blobEndpoint=f"http://127.0.0.1:{azurite_port}/{local_keys.STORAGE_ACCOUNT}",
         containers=ContainerNames(
             spec.containers.application, spec.containers.input, spec.containers.output
         ),
-        batchAccountName=DEFAULT_ACCOUNT,
+        batchAccountName=local_keys.BATCH_ACCOUNT,
         batchAccountEndpoint=batch_url,
         poolId=spec.pool.id,
-        poolIdentityResourceId=LOCAL_POOL_IDENTITY,
-        local=LocalKeys(batchAccountKey=DEFAULT_KEY, storageAccountKey=services.AZURITE_KEY),
+        poolIdentityResourceId=local_keys.POOL_IDENTITY,
+        local=LocalKeys(
+            batchAccountKey=local_keys.BATCH_KEY, storageAccountKey=local_keys.STORAGE_KEY
+        ),
     )
     _write_json(paths.outputs, outputs.to_dict())
     return outputs
@@ -307,7 +257,7 @@ def status(paths: Paths | None = None) -> Status:
         outputs = StackOutputs.read(paths.outputs)
         batch = BatchClient(
             f"http://127.0.0.1:{emulator_port}",
-            AzureNamedKeyCredential(DEFAULT_ACCOUNT, DEFAULT_KEY),
+            AzureNamedKeyCredential(local_keys.BATCH_ACCOUNT, local_keys.BATCH_KEY),
         )
         with contextlib.suppress(Exception):
             nodes = {

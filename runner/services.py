@@ -16,12 +16,9 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from contract import local as local_keys
+
 ROOT = Path(__file__).resolve().parent.parent
-AZURITE_ACCOUNT = "devstoreaccount1"
-AZURITE_KEY = (
-    "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
-)
-"""Azurite's documented well-known development key: public, and valid only for Azurite."""
 
 
 class ServiceError(RuntimeError):
@@ -97,11 +94,16 @@ def start_emulator(
 ) -> Server:
     port = port or free_port()
     command = [sys.executable, "-m", "emulator", "--port", str(port), "--data", str(data)]
+    command += ["--account", local_keys.BATCH_ACCOUNT]
     if request_log:
         command += ["--request-log", str(request_log)]
     for identity in identities:
         command += ["--identity", identity]
-    environment = {**os.environ, **({"EMULATOR_STORAGE": storage} if storage else {})}
+    environment = {
+        **os.environ,
+        "EMULATOR_KEY": local_keys.BATCH_KEY,
+        **({"EMULATOR_STORAGE": storage} if storage else {}),
+    }
     return _start("emulator", command, port, log, timeout, environment)
 
 
@@ -141,8 +143,8 @@ def start_azurite(
 
 def azurite_connection_string(port: int) -> str:
     return (
-        f"DefaultEndpointsProtocol=http;AccountName={AZURITE_ACCOUNT};AccountKey={AZURITE_KEY};"
-        f"BlobEndpoint=http://127.0.0.1:{port}/{AZURITE_ACCOUNT};"
+        f"DefaultEndpointsProtocol=http;AccountName={local_keys.STORAGE_ACCOUNT};AccountKey={local_keys.STORAGE_KEY};"
+        f"BlobEndpoint=http://127.0.0.1:{port}/{local_keys.STORAGE_ACCOUNT};"
     )
 
 

@@ -8,8 +8,8 @@ import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
+from contract.outputs import OutputsError, StackOutputs
 from runner import local
-from runner.outputs import OutputsError, StackOutputs
 
 
 def pulumi_outputs(stack: str) -> StackOutputs:

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from contract.outputs import StackOutputs
 from runner import local
-from runner.outputs import StackOutputs
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -15,7 +15,7 @@ from azure.storage.blob import (
     generate_container_sas,
 )
 
-from runner import services
+from contract import local as local_keys
 from tests.emulator.conftest import POOL_IDENTITY, read_file, wait_for_task
 
 IDENTITY = models.BatchNodeIdentityReference(resource_id=POOL_IDENTITY)
@@ -39,10 +39,10 @@ def _expiry():
 
 def _blob_sas_url(container, name):
     sas = generate_blob_sas(
-        services.AZURITE_ACCOUNT,
+        local_keys.STORAGE_ACCOUNT,
         container.container_name,
         name,
-        account_key=services.AZURITE_KEY,
+        account_key=local_keys.STORAGE_KEY,
         permission=BlobSasPermissions(read=True),
         expiry=_expiry(),
     )
@@ -51,9 +51,9 @@ def _blob_sas_url(container, name):
 
 def _container_sas_url(container, **permissions):
     sas = generate_container_sas(
-        services.AZURITE_ACCOUNT,
+        local_keys.STORAGE_ACCOUNT,
         container.container_name,
-        account_key=services.AZURITE_KEY,
+        account_key=local_keys.STORAGE_KEY,
         permission=ContainerSasPermissions(**permissions),
         expiry=_expiry(),
     )

@@ -33,7 +33,7 @@ from pulumi_policy import (
 from pulumi_policy.deserialize import deserialize_properties
 from pulumi_policy.proxy import UNKNOWN_STRING_VALUE, UnknownValueError, unknown_checking_proxy
 
-from infra import spec
+from contract import spec
 from infra.policy import rules
 from infra.policy.rules import (
     BATCH_ACCOUNT,
@@ -57,7 +57,7 @@ ACCOUNT_IDENTITY_ID = (
 )
 STORAGE_ID = f"{GROUP_ID}/providers/Microsoft.Storage/storageAccounts/runnersa1a2b3c4d"
 
-# The formula the brief describes; the program's own comes from infra.spec.
+# The formula the brief describes; the program's own comes from contract.spec.
 FORMULA = """\
 $pending = max(0, $PendingTasks.GetSample(1));
 $slots = 2;

@@ -10,13 +10,14 @@ import pytest
 import yaml
 from pulumi_policy import EnforcementLevel
 
+from contract import spec
+from contract.outputs import StackOutputs
+from contract.rest import pool_body
 from infra import config as stack_config
-from infra import roles, spec
+from infra import roles
 from infra.batch_stack import BatchStack
 from infra.config import DEFAULT_LOCATION, KEYS, ConfigError
 from infra.policy.rules import RULES, violations
-from runner.local import pool_body
-from runner.outputs import StackOutputs
 
 from .program import SUBSCRIPTION, Program, run
 

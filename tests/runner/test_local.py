@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from runner.outputs import StackOutputs
+from contract.outputs import StackOutputs
 
 
 def runner(*args: str, home: Path) -> subprocess.CompletedProcess[str]:

@@ -28,6 +28,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
+from contract import local as local_keys
 from runner import sas, services
 
 NOW = datetime(2030, 1, 2, 3, 4, 5, tzinfo=UTC)
@@ -126,7 +127,7 @@ def test_a_service_sas_with_the_account_key(storage_connection):
     for url in (read_url, write_url):
         assert "skoid" not in _query(url)
         assert "spr" not in _query(url)  # Azurite here is plain HTTP
-    assert services.AZURITE_KEY not in repr(signer)
+    assert local_keys.STORAGE_KEY not in repr(signer)
 
 
 def test_a_service_sas_is_refused_once_expired(storage_connection):
@@ -210,7 +211,7 @@ def oauth_azurite(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[st
         data / "blobs", data / "azurite.log", oauth_tls=(certificate, key)
     )
     try:
-        yield f"https://127.0.0.1:{server.port}/{services.AZURITE_ACCOUNT}", certificate
+        yield f"https://127.0.0.1:{server.port}/{local_keys.STORAGE_ACCOUNT}", certificate
     finally:
         services.stop(server)
 

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from infra import spec
-from runner.local import pool_body
+from contract import spec
+from contract.rest import pool_body
 
 
 def test_the_local_rendering_carries_the_spec():

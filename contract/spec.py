@@ -1,6 +1,6 @@
 """The single description of the stack's storage containers and Batch pool: plain data.
 
-No Pulumi here. The local stack renders this spec for its emulator (``runner.local``);
+No Pulumi here. The local stack renders this spec for its emulator (``contract.rest``);
 the Pulumi program renders the same spec for Azure, so nothing about the pool is
 written twice. A ``Pool`` with more task slots per node than Batch allows for its VM size
 cannot be made (``task_slots_problem``), so neither rendering can carry one.

@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from runner.outputs import OutputsError, StackOutputs
+from contract.outputs import OutputsError, StackOutputs
 
 COMPLETE = {
     "location": "westeurope",
