@@ -25,7 +25,8 @@ from azure.batch import models
 
 from contract.outputs import StackOutputs
 from contract.rest import pool_body
-from runner import local, monitor
+from local_stack import stack as local_stack
+from runner import monitor
 from runner.clients import connect
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -144,9 +145,9 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as scratch:
         work = Path(scratch)
-        paths = local.Paths(work / "stack")
+        paths = local_stack.Paths(work / "stack")
         try:
-            outputs = local.up(paths=paths, log_requests=True)
+            outputs = local_stack.up(paths=paths, log_requests=True)
             inputs = make_inputs(work / "inputs", args.inputs)
             runner_seconds = time_runner(paths.outputs, inputs, work)
             xargs_seconds = time_xargs(inputs, work)
@@ -157,7 +158,7 @@ def main() -> None:
             )
             requests_per_poll(outputs, paths.local / "logs" / "requests.log", [10, 1_000, 10_000])
         finally:
-            local.down(paths)
+            local_stack.down(paths)
 
 
 if __name__ == "__main__":

@@ -26,7 +26,7 @@ from azure.storage.blob import BlobServiceClient, ContainerSasPermissions, gener
 
 from contract import local as local_keys
 from emulator.app import DEFAULT_ACCOUNT, DEFAULT_KEY
-from runner import services
+from local_stack import servers
 
 
 def _pool(client: BatchClient, pool_id: str, nodes: int, slots: int) -> None:
@@ -160,10 +160,10 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as scratch:
         root = Path(scratch)
-        azurite = services.start_azurite(root / "azurite", root / "azurite.log")
+        azurite = servers.start_azurite(root / "azurite", root / "azurite.log")
         try:
-            connection = services.azurite_connection_string(azurite.port)
-            emulator = services.start_emulator(
+            connection = servers.azurite_connection_string(azurite.port)
+            emulator = servers.start_emulator(
                 root / "emulator", root / "emulator.log", storage=connection
             )
             try:
@@ -175,9 +175,9 @@ def main() -> None:
                     client, BlobServiceClient.from_connection_string(connection), args.overhead
                 )
             finally:
-                services.stop(emulator)
+                servers.stop(emulator)
         finally:
-            services.stop(azurite)
+            servers.stop(azurite)
 
 
 if __name__ == "__main__":

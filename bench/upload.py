@@ -21,7 +21,8 @@ from pathlib import Path
 from azure.storage.blob import BlobServiceClient
 
 from contract import local as local_keys
-from runner import services, staging
+from local_stack import servers
+from runner import staging
 from runner.inputs import check_inputs
 
 
@@ -31,7 +32,7 @@ class DelayProxy:
     def __init__(self, target_port: int, delay: float) -> None:
         self.target_port = target_port
         self.delay = delay
-        self.port = services.free_port()
+        self.port = servers.free_port()
         self._loop = asyncio.new_event_loop()
         self._started = threading.Event()
         threading.Thread(target=self._run, daemon=True).start()
@@ -85,7 +86,7 @@ def main() -> None:
         for i in range(args.files):
             (folder / f"f{i:05d}.txt").write_bytes(os.urandom(args.kb * 512).hex().encode())
         inputs = check_inputs([str(p) for p in sorted(folder.iterdir())])
-        azurite = services.start_azurite(root / "azurite", root / "azurite.log")
+        azurite = servers.start_azurite(root / "azurite", root / "azurite.log")
         try:
             proxy = DelayProxy(azurite.port, args.delay_ms / 1000)
             blobs = BlobServiceClient(
@@ -127,7 +128,7 @@ def main() -> None:
                 f"({second.skipped} unchanged)"
             )
         finally:
-            services.stop(azurite)
+            servers.stop(azurite)
 
 
 if __name__ == "__main__":

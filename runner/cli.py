@@ -18,7 +18,7 @@ import typer
 from azure.core.exceptions import AzureError, ResourceNotFoundError
 
 from contract.outputs import OutputsError
-from runner import jobs, local, monitor, results, services, stack, staging, summary
+from runner import jobs, local, monitor, results, stack, staging, summary
 from runner.clients import Clients, connect
 from runner.display import ProgressDisplay
 from runner.inputs import InputError, check_inputs
@@ -76,8 +76,6 @@ def _service_errors(debug: bool, resume: Callable[[], str] | None = None) -> Ite
         OutputsError,
         jobs.JobError,
         monitor.MonitorTimeout,
-        local.LocalStackError,
-        services.ServiceError,
         AzureError,
     ) as error:
         if debug:
@@ -348,33 +346,19 @@ def markdown_summary(
 @local_app.command("up")
 def local_up() -> None:
     """Start Azurite and the emulator (if not running), provision them, write outputs."""
-    try:
-        outputs = local.up(progress=_log)
-    except (local.LocalStackError, services.ServiceError) as error:
-        raise _exit(EXIT_STACK, str(error)) from None
-    print(f"Batch:   {outputs.batchAccountEndpoint} (account {outputs.batchAccountName})")
-    print(f"Storage: {outputs.blobEndpoint}")
-    print(f"Pool:    {outputs.poolId}")
-    print(f"Outputs: {local.default_paths().outputs}")
+    raise typer.Exit(local.run("up"))
 
 
 @local_app.command("down")
 def local_down() -> None:
     """Stop Azurite and the emulator. Their data stays in .local/."""
-    stopped = local.down()
-    print("stopped: " + ", ".join(stopped) if stopped else "nothing was running")
+    raise typer.Exit(local.run("down"))
 
 
 @local_app.command("status")
 def local_status() -> None:
     """Show the endpoints and the pool's node states."""
-    state = local.status()
-    for name, port in (("azurite", state.azurite), ("emulator", state.emulator)):
-        print(f"{name:<9} " + (f"running on http://127.0.0.1:{port}" if port else "stopped"))
-    for node_id, node_state in sorted(state.nodes.items()):
-        print(f"  node {node_id}: {node_state}")
-    if state.azurite is None or state.emulator is None:
-        raise typer.Exit(EXIT_STACK)
+    raise typer.Exit(local.run("status"))
 
 
 def main(argv: list[str] | None = None) -> None:

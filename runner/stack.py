@@ -38,9 +38,4 @@ def resolve(
         return pulumi_outputs(stack)
     if outputs_file:
         return StackOutputs.read(outputs_file)
-    status = local.status()
-    paths = local.default_paths()
-    if status.azurite is None or status.emulator is None or not paths.outputs.exists():
-        log("the local stack is not running: starting it (python -m runner local up)")
-        return local.up(progress=log)
-    return StackOutputs.read(paths.outputs)
+    return local.outputs(log)

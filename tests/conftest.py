@@ -6,19 +6,19 @@ from collections.abc import Iterator
 
 import pytest
 
-from runner import services
+from local_stack import servers
 
 
 @pytest.fixture(scope="session")
-def azurite(tmp_path_factory: pytest.TempPathFactory) -> Iterator[services.Server]:
+def azurite(tmp_path_factory: pytest.TempPathFactory) -> Iterator[servers.Server]:
     data = tmp_path_factory.mktemp("azurite")
-    server = services.start_azurite(data / "blobs", data / "azurite.log")
+    server = servers.start_azurite(data / "blobs", data / "azurite.log")
     try:
         yield server
     finally:
-        services.stop(server)
+        servers.stop(server)
 
 
 @pytest.fixture(scope="session")
-def storage_connection(azurite: services.Server) -> str:
-    return services.azurite_connection_string(azurite.port)
+def storage_connection(azurite: servers.Server) -> str:
+    return servers.azurite_connection_string(azurite.port)

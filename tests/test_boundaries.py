@@ -10,13 +10,14 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-PARTS = ("contract", "runner", "infra", "emulator", "task")
+PARTS = ("contract", "runner", "infra", "emulator", "local_stack", "task")
 
 ALLOWED = {
     "contract": set(),  # the shared contract depends on nothing of ours
-    "runner": {"contract"},
+    "runner": {"contract"},  # and the local stack as a program: python -m local_stack
     "infra": {"contract"},
     "emulator": set(),  # a product of its own: usable without this project
+    "local_stack": {"contract"},  # drives the emulator as a program, never imports it
     "task": set(),  # runs on the nodes: the standard library only
 }
 

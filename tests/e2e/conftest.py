@@ -1,4 +1,4 @@
-"""A whole local stack (Azurite, emulator, containers, pool) for the session, via `local.up`."""
+"""A whole local stack (Azurite, emulator, containers, pool) for the session."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from contract.outputs import StackOutputs
-from runner import local
+from local_stack import stack as local_stack
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -19,12 +19,12 @@ ROOT = Path(__file__).resolve().parents[2]
 @pytest.fixture(scope="session")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     """The outputs file of a running local stack of the test session's own."""
-    paths = local.Paths(tmp_path_factory.mktemp("local-stack"))
+    paths = local_stack.Paths(tmp_path_factory.mktemp("local-stack"))
     try:
-        local.up(paths=paths)
+        local_stack.up(paths=paths)
         yield paths.outputs
     finally:
-        local.down(paths)
+        local_stack.down(paths)
 
 
 @pytest.fixture(scope="session")

@@ -13,7 +13,7 @@ from azure.core.credentials import AzureNamedKeyCredential
 from azure.core.exceptions import HttpResponseError
 
 from emulator.app import DEFAULT_ACCOUNT, DEFAULT_KEY
-from runner import services
+from local_stack import servers
 
 POOL_IDENTITY = (
     "/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/local/providers/"
@@ -24,9 +24,9 @@ POOL_IDENTITY = (
 @pytest.fixture(scope="session")
 def emulator(
     tmp_path_factory: pytest.TempPathFactory, storage_connection: str
-) -> Iterator[services.Server]:
+) -> Iterator[servers.Server]:
     data = tmp_path_factory.mktemp("emulator")
-    server = services.start_emulator(
+    server = servers.start_emulator(
         data / "state",
         data / "emulator.log",
         identities=(POOL_IDENTITY,),
@@ -35,7 +35,7 @@ def emulator(
     try:
         yield server
     finally:
-        services.stop(server)
+        servers.stop(server)
 
 
 def client_for(
@@ -45,7 +45,7 @@ def client_for(
 
 
 @pytest.fixture(scope="session")
-def batch(emulator: services.Server) -> BatchClient:
+def batch(emulator: servers.Server) -> BatchClient:
     return client_for(emulator.url)
 
 

@@ -8,7 +8,7 @@ import subprocess
 
 from azure.batch import models
 
-from runner import services
+from local_stack import servers
 from tests.emulator.conftest import client_for, pool_options, wait_for
 
 
@@ -21,7 +21,7 @@ def _pids(pattern: str) -> set[str]:
 def test_state_survives_a_kill_and_running_tasks_are_requeued(tmp_path):
     data, log = tmp_path / "state", tmp_path / "emulator.log"
     runs = tmp_path / "runs"
-    server = services.start_emulator(data, log)
+    server = servers.start_emulator(data, log)
     try:
         batch = client_for(server.url)
         batch.create_pool(pool_options("durable", target_dedicated_nodes=1, task_slots_per_node=2))
@@ -52,9 +52,9 @@ def test_state_survives_a_kill_and_running_tasks_are_requeued(tmp_path):
         os.kill(server.process.pid, signal.SIGKILL)
         server.process.wait()
     finally:
-        services.stop(server)
+        servers.stop(server)
 
-    server = services.start_emulator(data, log, port=server.port)
+    server = servers.start_emulator(data, log, port=server.port)
     try:
         batch = client_for(server.url)
         assert batch.get_pool("durable").id == "durable"
@@ -78,4 +78,4 @@ def test_state_survives_a_kill_and_running_tasks_are_requeued(tmp_path):
         content = b"".join(batch.download_task_file("job", "quick0", "stdout.txt"))
         assert content == b""
     finally:
-        services.stop(server)
+        servers.stop(server)

@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-from runner import services
+from local_stack import servers
 from tests.emulator.conftest import client_for
 
 
 def test_each_request_is_one_line(tmp_path):
     log = tmp_path / "requests.log"
-    server = services.start_emulator(tmp_path / "state", tmp_path / "emulator.log", request_log=log)
+    server = servers.start_emulator(tmp_path / "state", tmp_path / "emulator.log", request_log=log)
     try:
         client = client_for(server.url)
         list(client.list_pools())
         list(client.list_jobs())
     finally:
-        services.stop(server)
+        servers.stop(server)
     assert log.read_text().splitlines() == ["GET /pools 200", "GET /jobs 200"]

@@ -15,9 +15,9 @@ from pathlib import Path
 import pytest
 
 from emulator.app import DEFAULT_ACCOUNT, DEFAULT_KEY
-from runner import services
+from local_stack import servers
 
-VENV = services.ROOT / ".local" / "sdk14-venv"
+VENV = servers.ROOT / ".local" / "sdk14-venv"
 
 SCRIPT = r"""
 import json, sys, time

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
 from pathlib import Path
 
 from contract.outputs import StackOutputs
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def runner(*args: str, home: Path) -> subprocess.CompletedProcess[str]:
@@ -16,6 +19,7 @@ def runner(*args: str, home: Path) -> subprocess.CompletedProcess[str]:
         capture_output=True,
         text=True,
         env={**os.environ, "RUNNER_LOCAL_DIR": str(home)},
+        cwd=home.parent,
         timeout=180,
     )
 
@@ -55,5 +59,36 @@ def test_up_status_down(tmp_path: Path):
         assert restarted.returncode == 0, restarted.stderr
         # The servers come back on their ports, so stored URLs stay valid.
         assert StackOutputs.read(home / "outputs.json") == outputs
+
+        # With no stack given, a job runs on the local stack: as it is when it runs...
+        sample = str(ROOT / "data" / "taskdata3.txt")
+        used = runner("submit", sample, "--json", home=home)
+        assert used.returncode == 0, used.stderr
+        assert "not running" not in used.stderr
+        # ...and started first when it is not.
+        runner("local", "down", home=home)
+        started = runner("submit", sample, "--json", home=home)
+        assert started.returncode == 0, started.stderr
+        assert "the local stack is not running: starting it" in started.stderr
+        assert "starting the Batch emulator" in started.stderr
+        assert json.loads(started.stdout)["succeeded"] is True
     finally:
         runner("local", "down", home=home)
+
+
+def test_the_local_stack_program_speaks_json(tmp_path: Path):
+    """`python -m local_stack status --json` when nothing runs: exit 3 and nulls."""
+    result = subprocess.run(
+        [sys.executable, "-m", "local_stack", "status", "--json"],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "RUNNER_LOCAL_DIR": str(tmp_path / "local")},
+        timeout=60,
+    )
+    assert result.returncode == 3
+    assert json.loads(result.stdout) == {
+        "azurite": None,
+        "emulator": None,
+        "nodes": {},
+        "outputs": None,
+    }

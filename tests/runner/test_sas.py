@@ -29,7 +29,8 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from contract import local as local_keys
-from runner import sas, services
+from local_stack import servers
+from runner import sas
 
 NOW = datetime(2030, 1, 2, 3, 4, 5, tzinfo=UTC)
 
@@ -207,13 +208,13 @@ def oauth_azurite(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[st
     """An Azurite serving HTTPS and accepting Entra ID tokens: its account URL and its CA."""
     data = tmp_path_factory.mktemp("azurite-oauth")
     certificate, key = _certificate(data)
-    server = services.start_azurite(
+    server = servers.start_azurite(
         data / "blobs", data / "azurite.log", oauth_tls=(certificate, key)
     )
     try:
         yield f"https://127.0.0.1:{server.port}/{local_keys.STORAGE_ACCOUNT}", certificate
     finally:
-        services.stop(server)
+        servers.stop(server)
 
 
 def test_a_user_delegation_sas_with_an_entra_id_token(oauth_azurite):

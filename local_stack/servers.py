@@ -1,7 +1,9 @@
-"""Start and stop the local stack's servers: the Batch emulator and Azurite.
+"""Start, probe and stop the local stack's servers: the Batch emulator and Azurite.
 
-Both bind 127.0.0.1 on a free port. ``stop`` sends SIGTERM, then SIGKILL after a grace
-period (Azurite has been seen to outlive a SIGTERM), to the server's whole process group.
+Both bind 127.0.0.1 on a free port, each in a process group of its own. ``listening``
+is the one port probe and ``stop_group`` the one way to stop a server, whether this
+process started it or a pid file names it: SIGTERM to the whole group, then SIGKILL
+after a grace period (Azurite has been seen to outlive a SIGTERM).
 """
 
 from __future__ import annotations
@@ -37,6 +39,39 @@ class Server:
         return f"http://127.0.0.1:{self.port}"
 
 
+def listening(port: int) -> bool:
+    """Whether something accepts connections on 127.0.0.1:port."""
+    with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.2):
+        return True
+    return False
+
+
+def alive(pid: int) -> bool:
+    """Whether the process exists (a child of ours that exited is reaped first)."""
+    with contextlib.suppress(ChildProcessError):
+        if os.waitpid(pid, os.WNOHANG)[0] == pid:
+            return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def stop_group(pid: int, grace: float = 5) -> None:
+    """SIGTERM the process group ``pid`` leads, then SIGKILL what is left after ``grace``."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(pid, signal.SIGTERM)
+    deadline = time.monotonic() + grace
+    while time.monotonic() < deadline and alive(pid):
+        time.sleep(0.05)
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(pid, signal.SIGKILL)  # stragglers in the group, if any
+    alive(pid)  # reap it, if it was our child
+
+
 def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
         probe.bind(("127.0.0.1", 0))
@@ -68,7 +103,7 @@ def _start(
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise ServiceError(f"{name} exited with status {process.returncode}: {_tail(log)}")
-        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.2):
+        if listening(port):
             return server
         time.sleep(0.05)
     stop(server)
@@ -142,21 +177,15 @@ def start_azurite(
 
 
 def azurite_connection_string(port: int) -> str:
+    account, key = local_keys.STORAGE_ACCOUNT, local_keys.STORAGE_KEY
     return (
-        f"DefaultEndpointsProtocol=http;AccountName={local_keys.STORAGE_ACCOUNT};AccountKey={local_keys.STORAGE_KEY};"
-        f"BlobEndpoint=http://127.0.0.1:{port}/{local_keys.STORAGE_ACCOUNT};"
+        f"DefaultEndpointsProtocol=http;AccountName={account};AccountKey={key};"
+        f"BlobEndpoint=http://127.0.0.1:{port}/{account};"
     )
 
 
 def stop(server: Server, grace: float = 5) -> None:
-    """SIGTERM the server's process group, then SIGKILL whatever is left after ``grace``."""
-    process = server.process
-    if process.poll() is None:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGTERM)
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            process.wait(grace)
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(process.pid, signal.SIGKILL)  # stragglers in the group, if any
+    """Stop a server this process started (see ``stop_group``)."""
+    stop_group(server.process.pid, grace)
     with contextlib.suppress(subprocess.TimeoutExpired):
-        process.wait(grace)
+        server.process.wait(grace)
