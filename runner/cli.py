@@ -1,4 +1,4 @@
-"""The command line: parsing and exit statuses only; the work is in the other modules.
+"""The command line: parse, call the verb's module, print. No work happens here.
 
 Exit statuses: 0 success, 1 some tasks failed, 2 usage or bad input, 3 stack, auth or
 service error, 130 interrupted. Results go to stdout, progress and errors to stderr.
@@ -6,23 +6,30 @@ service error, 130 interrupted. Results go to stdout, progress and errors to std
 
 from __future__ import annotations
 
+import functools
+import inspect
 import json
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
-from azure.core.exceptions import AzureError, ResourceNotFoundError
+from azure.core.exceptions import AzureError
 
 from contract.outputs import OutputsError
-from runner import jobs, local, monitor, results, stack, staging, summary
+from runner import batch_job, delete, download, jobs, local, logs, monitor, stack, status, summary
+from runner import wait as waiting
 from runner.clients import Clients, connect
 from runner.display import ProgressDisplay
+from runner.durations import parse_duration
 from runner.inputs import InputError, check_inputs
-from runner.submit import Request, finish, new_job_id, run
+from runner.program import Program, Script, TopWords
+from runner.results import TaskResult
+from runner.submit import Request, run
 
 EXIT_FAILED_TASKS = 1
 EXIT_USAGE = 2
@@ -36,21 +43,21 @@ EXIT_MEANINGS = {
     EXIT_INTERRUPTED: "interrupted",
 }
 
-app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__.splitlines()[0])
+app = typer.Typer(
+    no_args_is_help=True,
+    add_completion=False,
+    help="Run a program on every input file as one Azure Batch task each (on an Azure "
+    "stack, or on the local stack by default), watch the job, and collect the results.",
+)
 local_app = typer.Typer(
     no_args_is_help=True, help="The local stack: Azurite and the Batch emulator."
 )
 app.add_typer(local_app, name="local")
 
-_SCRIPT_ARGUMENTS: list[str] = []
-"""What follows '--' on a submit command line: the --script's own arguments."""
-
-StackOption = Annotated[str | None, typer.Option("--stack", help="a Pulumi stack's outputs")]
-OutputsOption = Annotated[Path | None, typer.Option("--outputs", help="stack outputs JSON file")]
-DebugOption = Annotated[bool, typer.Option(help="show tracebacks")]
 OutOption = Annotated[Path | None, typer.Option(help="results directory (results/<job-id>)")]
 JsonOption = Annotated[bool, typer.Option("--json", help="one JSON document on stdout")]
 TimeoutOption = Annotated[str | None, typer.Option(help="give up waiting after (90s, 15m, 2h)")]
+JobArgument = Annotated[str, typer.Argument(help="the job id")]
 
 
 def _log(line: str) -> None:
@@ -62,52 +69,87 @@ def _exit(status: int, message: str) -> typer.Exit:
     return typer.Exit(status)
 
 
+# --- the options every command on a stack takes, declared once --------------------------
+
+
+@dataclass(frozen=True)
+class Target:
+    """The stack a command works on (--stack or --outputs; else the local stack), and
+    whether errors show their traceback (--debug)."""
+
+    stack: str | None = None
+    outputs: Path | None = None
+    debug: bool = False
+
+    def clients(self) -> Clients:
+        return connect(stack.resolve(self.stack, self.outputs, _log))
+
+
+StackOption = Annotated[str | None, typer.Option("--stack", help="a Pulumi stack's outputs")]
+OutputsOption = Annotated[Path | None, typer.Option("--outputs", help="stack outputs JSON file")]
+DebugOption = Annotated[bool, typer.Option("--debug", help="show tracebacks")]
+_TARGET_OPTIONS = [
+    inspect.Parameter(
+        "stack", inspect.Parameter.KEYWORD_ONLY, default=None, annotation=StackOption
+    ),
+    inspect.Parameter(
+        "outputs", inspect.Parameter.KEYWORD_ONLY, default=None, annotation=OutputsOption
+    ),
+    inspect.Parameter(
+        "debug", inspect.Parameter.KEYWORD_ONLY, default=False, annotation=DebugOption
+    ),
+]
+
+
+def on_a_stack(command: Callable[..., None]) -> Callable[..., None]:
+    """Give a command --stack, --outputs and --debug (after its own options, as typer
+    lists them); it receives them together as its ``target`` parameter."""
+    own = inspect.signature(command, eval_str=True).parameters
+
+    @functools.wraps(command)
+    def with_target(
+        *args: Any, stack: str | None = None, outputs: Path | None = None, debug: bool = False,
+        **kwargs: Any,
+    ) -> None:  # fmt: skip
+        command(*args, target=Target(stack, outputs, debug), **kwargs)
+
+    parameters = [p for name, p in own.items() if name != "target"] + _TARGET_OPTIONS
+    setattr(with_target, "__signature__", inspect.Signature(parameters))  # noqa: B010
+    with_target.__annotations__ = {p.name: p.annotation for p in parameters}
+    return with_target
+
+
 @contextmanager
-def _service_errors(debug: bool, resume: Callable[[], str] | None = None) -> Iterator[None]:
+def _errors(target: Target, resume: str | None = None) -> Iterator[None]:
     """Map what can go wrong to an exit status and one line, with no traceback."""
     try:
         yield
     except InputError as error:
         raise _exit(EXIT_USAGE, str(error)) from None
     except KeyboardInterrupt:
-        _log(f"interrupted; to resume: {resume()}" if resume else "interrupted")
+        _log(f"interrupted; to resume: {resume}" if resume else "interrupted")
         raise typer.Exit(EXIT_INTERRUPTED) from None
-    except (
-        OutputsError,
-        jobs.JobError,
-        monitor.MonitorTimeout,
-        AzureError,
-    ) as error:
-        if debug:
+    except (OutputsError, batch_job.JobError, monitor.MonitorTimeout, AzureError) as error:
+        if target.debug:
             raise
         text = str(error)
         raise _exit(EXIT_STACK, text.splitlines()[0] if text else type(error).__name__) from None
 
 
-def _clients(stack_name: str | None, outputs: Path | None) -> Clients:
-    return connect(stack.resolve(stack_name, outputs, _log))
-
-
 def _duration(text: str | None, option: str) -> timedelta | None:
-    """'90s', '15m', '2h' or a number of seconds."""
     if text is None:
         return None
-    units = {"s": 1, "m": 60, "h": 3600}
-    number, unit = (text[:-1], text[-1]) if text[-1:] in units else (text, "s")
     try:
-        seconds = float(number) * units[unit]
-    except ValueError:
-        seconds = -1
-    if seconds <= 0:
-        raise _exit(EXIT_USAGE, f"{option} must be a duration such as 90s, 15m or 2h, got {text!r}")
-    return timedelta(seconds=seconds)
+        return parse_duration(text)
+    except ValueError as error:
+        raise _exit(EXIT_USAGE, f"{option}: {error}") from None
 
 
-def _table(collected: list[results.TaskResult]) -> str:
-    rows = [("input", "task", "result", "top words")]
+def _table(collected: list[TaskResult], program: Program) -> str:
+    rows = [("input", "task", "result", program.column)]
     for result in collected:
-        words = ", ".join(f"{word} ({count})" for word, count in result.top)
-        rows.append((result.input, result.task_id, "ok" if result.succeeded else "FAILED", words))
+        outcome = "ok" if result.succeeded else "FAILED"
+        rows.append((result.input, result.task_id, outcome, program.cell(result.output)))
     widths = [max(len(row[i]) for row in rows) for i in range(3)]
     return "\n".join(
         "  ".join(cell.ljust(width) for cell, width in zip(row[:3], widths, strict=True))
@@ -117,7 +159,7 @@ def _table(collected: list[results.TaskResult]) -> str:
     )
 
 
-def _report(job_id: str, collected: list[results.TaskResult], as_json: bool) -> None:
+def _report(job_id: str, collected: list[TaskResult], program: Program, as_json: bool) -> None:
     """Results on stdout, failures on stderr; exit 1 if any task failed."""
     succeeded = all(result.succeeded for result in collected)
     if as_json:
@@ -128,7 +170,7 @@ def _report(job_id: str, collected: list[results.TaskResult], as_json: bool) -> 
         }
         print(json.dumps(document, indent=2, ensure_ascii=False))
     else:
-        print(_table(collected))
+        print(_table(collected, program))
     for result in collected:
         if not result.succeeded:
             _log(f"task {result.task_id} ({result.input}) failed: {result.failure}")
@@ -138,12 +180,14 @@ def _report(job_id: str, collected: list[results.TaskResult], as_json: bool) -> 
         raise typer.Exit(EXIT_FAILED_TASKS)
 
 
-# --- submit and the job commands -------------------------------------------------------
+# --- the verbs -----------------------------------------------------------------------------
 
 
 @app.command()
+@on_a_stack
 def submit(
-    inputs: Annotated[list[str], typer.Argument(help="text files, one task each")] = [],  # noqa: B006
+    context: typer.Context,
+    inputs: Annotated[list[str], typer.Argument(help="input files, one task each")] = [],  # noqa: B006
     top: Annotated[int, typer.Option(min=1, help="words to keep per file")] = 3,
     job_id: Annotated[str | None, typer.Option(help="job id; the same id resumes a job")] = None,
     out: OutOption = None,
@@ -160,165 +204,132 @@ def submit(
             help="your own per-file script; its arguments follow '--' ({input}, {output_dir})"
         ),
     ] = None,
-    stack_name: StackOption = None,
-    outputs: OutputsOption = None,
-    debug: DebugOption = False,
+    *,
+    target: Target,
 ) -> None:
-    """Run one Batch task per input file and print the top words of each."""
-    script_arguments = tuple(_SCRIPT_ARGUMENTS)
+    """Run one Batch task per input file: the top words of each, or your --script."""
+    script_arguments: tuple[str, ...] = tuple((context.obj or {}).get("script_arguments", ()))
     if script_arguments and script is None:
         raise _exit(EXIT_USAGE, "arguments after '--' need --script")
     if script is not None and not script.is_file():
         raise _exit(EXIT_USAGE, f"script not found: {script}")
+    program: Program = TopWords(top) if script is None else Script(script, script_arguments)
     limit = _duration(timeout, "--timeout")
     request = Request(
-        top=top,
-        job_id=job_id or new_job_id(),
+        program=program,
+        job_id=job_id or program.new_job_id(),
         out=out,
         timeout=limit.total_seconds() if limit else None,
         task_retries=task_retries,
         task_timeout=_duration(task_timeout, "--task-timeout"),
         keep_inputs=keep_inputs,
-        script=script,
-        script_arguments=script_arguments or Request.script_arguments,
     )
-    resume = f"python -m runner wait {request.job_id}"
-    with _service_errors(debug, resume=lambda: resume):
+    with _errors(target, resume=f"python -m runner wait {request.job_id}"):
         checked = check_inputs(inputs)  # before touching any service
-        clients = _clients(stack_name, outputs)
+        clients = target.clients()
         with ProgressDisplay(len(checked)) as display:
             outcome = run(clients, checked, request, _log, display)
-    _report(outcome.job_id, outcome.results, as_json)
+    _report(outcome.job_id, outcome.results, program, as_json)
 
 
 @app.command()
+@on_a_stack
 def wait(
-    job: Annotated[str, typer.Argument(help="the job id")],
+    job: JobArgument,
     out: OutOption = None,
     timeout: TimeoutOption = None,
     as_json: JsonOption = False,
-    stack_name: StackOption = None,
-    outputs: OutputsOption = None,
-    debug: DebugOption = False,
+    *,
+    target: Target,
 ) -> None:
     """Resume watching a job, then download its results and print them."""
     limit = _duration(timeout, "--timeout")
     request = Request(out=out, timeout=limit.total_seconds() if limit else None)
-    with _service_errors(debug, resume=lambda: f"python -m runner wait {job}"):
-        clients = _clients(stack_name, outputs)
-        expected = results.expected_from_job(clients.batch, job)
+    with _errors(target, resume=f"python -m runner wait {job}"):
+        clients = target.clients()
+        expected, program = waiting.submitted(clients, job)
         with ProgressDisplay(len(expected)) as display:
-            collected = finish(clients, job, expected, request, display, _log)
-    _report(job, collected, as_json)
+            collected = waiting.finish(clients, job, expected, program, request, display, _log)
+    _report(job, collected, program, as_json)
 
 
-@app.command()
-def download(
-    job: Annotated[str, typer.Argument(help="the job id")],
+@app.command(name="download")
+@on_a_stack
+def download_results(
+    job: JobArgument,
     out: OutOption = None,
-    logs: Annotated[
+    with_logs: Annotated[
         bool, typer.Option("--logs", help="also every task's stdout and stderr, in DIR/logs/")
     ] = False,
-    stack_name: StackOption = None,
-    outputs: OutputsOption = None,
-    debug: DebugOption = False,
+    *,
+    target: Target,
 ) -> None:
     """Download a job's results (only this job's) without waiting."""
-    with _service_errors(debug):
-        clients = _clients(stack_name, outputs)
-        destination = results.destination(job, out)
-        container = clients.container(clients.outputs.containers.output)
-        fetched = results.download(container, job, destination, logs=logs)
-    print(f"{fetched} files in {destination}")
+    with _errors(target):
+        fetched = download.download(target.clients(), job, out, with_logs)
+    print(f"{fetched.files} files in {fetched.destination}")
 
 
-@app.command()
-def status(
-    job: Annotated[str, typer.Argument(help="the job id")],
-    stack_name: StackOption = None,
-    outputs: OutputsOption = None,
-    debug: DebugOption = False,
-) -> None:
+@app.command(name="status")
+@on_a_stack
+def job_status(job: JobArgument, *, target: Target) -> None:
     """A job's state and task counts."""
-    with _service_errors(debug):
-        batch = _clients(stack_name, outputs).batch
-        state = batch.get_job(job, select=["state"]).state
-        counts = batch.get_job_task_counts(job).task_counts
+    with _errors(target):
+        found = status.job_status(target.clients(), job)
     print(
-        f"{job}: {getattr(state, 'value', state)}; active {counts.active}, running "
-        f"{counts.running}, succeeded {counts.succeeded}, failed {counts.failed}"
+        f"{job}: {found.state}; active {found.active}, running {found.running}, "
+        f"succeeded {found.succeeded}, failed {found.failed}"
     )
 
 
 @app.command(name="jobs")
+@on_a_stack
 def list_jobs(
     limit: Annotated[int, typer.Option(min=1, help="how many, newest first")] = 20,
-    stack_name: StackOption = None,
-    outputs: OutputsOption = None,
-    debug: DebugOption = False,
+    *,
+    target: Target,
 ) -> None:
     """Recent jobs, newest first."""
-    with _service_errors(debug):
-        batch = _clients(stack_name, outputs).batch
-        found = list(batch.list_jobs(select=["id", "state", "creationTime"]))
-    found.sort(key=lambda job: job.creation_time, reverse=True)
-    for job in found[:limit]:
-        state = getattr(job.state, "value", job.state)
-        print(f"{job.id}  {state}  {job.creation_time:%Y-%m-%d %H:%M:%S}")
+    with _errors(target):
+        found = jobs.recent(target.clients(), limit)
+    for job in found:
+        print(f"{job.job_id}  {job.state}  {job.created:%Y-%m-%d %H:%M:%S}")
 
 
-@app.command()
-def logs(
-    job: Annotated[str, typer.Argument(help="the job id")],
+@app.command(name="logs")
+@on_a_stack
+def task_logs(
+    job: JobArgument,
     task: Annotated[str, typer.Argument(help="the task id")],
     stderr: Annotated[
         bool, typer.Option("--stderr", help="stderr.txt instead of stdout.txt")
     ] = False,
-    stack_name: StackOption = None,
-    outputs: OutputsOption = None,
-    debug: DebugOption = False,
+    *,
+    target: Target,
 ) -> None:
     """A task's stdout (or stderr), from its node, or from the output container after."""
-    name = "stderr.txt" if stderr else "stdout.txt"
-    with _service_errors(debug):
-        clients = _clients(stack_name, outputs)
-        try:
-            content = b"".join(clients.batch.download_task_file(job, task, name))
-        except ResourceNotFoundError:
-            container = clients.container(clients.outputs.containers.output)
-            content = container.download_blob(f"{results.logs_prefix(job)}/{task}/{name}").readall()
+    with _errors(target):
+        content = logs.task_log(target.clients(), job, task, stderr)
     sys.stdout.write(content.decode(errors="replace"))
 
 
-@app.command()
-def delete(
-    job: Annotated[str, typer.Argument(help="the job id")],
+@app.command(name="delete")
+@on_a_stack
+def delete_job(
+    job: JobArgument,
     inputs: Annotated[
         bool, typer.Option("--inputs", help="also delete its input and result blobs")
     ] = False,
-    stack_name: StackOption = None,
-    outputs: OutputsOption = None,
-    debug: DebugOption = False,
+    *,
+    target: Target,
 ) -> None:
     """Delete a job (and, with --inputs, its blobs, even if the job is already gone)."""
-    with _service_errors(debug):
-        clients = _clients(stack_name, outputs)
-        already_gone = False
-        try:
-            clients.batch.begin_delete_job(job, polling_interval=1).result()
-        except ResourceNotFoundError:
-            if not inputs:
-                raise
-            already_gone = True
-        names = clients.outputs.containers
-        removed = sum(
-            staging.remove_blobs(clients.container(name), job)
-            for name in ((names.input, names.output) if inputs else ())
-        )
-    if already_gone:
-        print(f"job {job} was already deleted; deleted its {removed} blobs")
+    with _errors(target):
+        deleted = delete.delete(target.clients(), job, inputs)
+    if not deleted.job_was_there:
+        print(f"job {job} was already deleted; deleted its {deleted.blobs} blobs")
     else:
-        print(f"deleted job {job}" + (f" and its {removed} blobs" if inputs else ""))
+        print(f"deleted job {job}" + (f" and its {deleted.blobs} blobs" if inputs else ""))
 
 
 @app.command(name="summary")
@@ -340,7 +351,7 @@ def markdown_summary(
     sys.stdout.write(summary.render(found, exit_status, meaning))
 
 
-# --- the local stack -------------------------------------------------------------------
+# --- the local stack: a program of its own, which these hand over to ----------------------
 
 
 @local_app.command("up")
@@ -362,13 +373,19 @@ def local_status() -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
+    """What follows '--' on a submit command line is the --script's own arguments: kept
+    out of the parsing and handed to the command through its context."""
     argv = list(sys.argv[1:] if argv is None else argv)
+    script_arguments: list[str] = []
     if argv[:1] == ["submit"] and "--" in argv:
         split = argv.index("--")
-        _SCRIPT_ARGUMENTS[:] = argv[split + 1 :]
-        argv = argv[:split]
+        argv, script_arguments = argv[:split], argv[split + 1 :]
     try:
-        app(args=argv, prog_name="python -m runner")
+        app(
+            args=argv,
+            prog_name="python -m runner",
+            obj={"script_arguments": script_arguments},
+        )
     except KeyboardInterrupt:
         _log("interrupted")
         sys.exit(EXIT_INTERRUPTED)

@@ -8,6 +8,7 @@ laptop, OIDC in CI, a managed identity on a VM). Everything after this is the sa
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from azure.batch import BatchClient
 from azure.core.credentials import AzureNamedKeyCredential
@@ -46,3 +47,8 @@ def connect(outputs: StackOutputs) -> Clients:
         batch = BatchClient(outputs.batchAccountEndpoint, credential)
         blobs = BlobServiceClient(outputs.blobEndpoint, credential=credential)
     return Clients(batch=batch, blobs=blobs, outputs=outputs)
+
+
+def state_name(state: Any) -> str:
+    """A state the SDK gives as an enum member or, for a value it does not know, a string."""
+    return str(getattr(state, "value", state))

@@ -38,14 +38,15 @@ def watch(
     timeout: float | None = None,
     interval: float = 1.0,
     sleep: Callable[[float], None] = time.sleep,
+    clock: Callable[[], float] = time.monotonic,
 ) -> Progress:
     """Poll until every task is complete (or the job is); report each change."""
-    started = time.monotonic()
+    started = clock()
     last: tuple[int, ...] | None = None
     while True:
         counts = batch.get_job_task_counts(job_id).task_counts
         job_state = batch.get_job(job_id, select=["state"]).state
-        elapsed = time.monotonic() - started
+        elapsed = clock() - started
         progress = Progress(counts.active, counts.running, counts.succeeded, counts.failed, elapsed)
         key = (progress.active, progress.running, progress.succeeded, progress.failed)
         if key != last:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -13,7 +12,9 @@ from azure.batch import BatchClient
 from azure.core.exceptions import ResourceNotFoundError
 from azure.storage.blob import ContainerClient
 
+from runner.clients import state_name
 from runner.inputs import Input
+from runner.program import Program
 
 PARALLEL_DOWNLOADS = 16
 STDERR_TAIL_LINES = 10
@@ -94,7 +95,7 @@ class TaskResult:
     state: str
     exit_code: int | None
     seconds: float | None
-    top: list[tuple[str, int]] = field(default_factory=list)
+    output: dict[str, Any] = field(default_factory=dict)  # what its program read
     failure: str | None = None
     stderr_tail: list[str] = field(default_factory=list)
 
@@ -109,7 +110,7 @@ class TaskResult:
             "state": self.state,
             "exit_code": self.exit_code,
             "seconds": self.seconds,
-            "top": [[word, count] for word, count in self.top],
+            **self.output,
             **(
                 {"failure": self.failure, "stderr_tail": self.stderr_tail}
                 if not self.succeeded
@@ -131,20 +132,13 @@ def expected_from_inputs(inputs: Sequence[Input]) -> list[Expected]:
     return [Expected(item.task_id, item.name, str(item.path)) for item in inputs]
 
 
-def expected_from_job(batch: BatchClient, job_id: str) -> list[Expected]:
-    """For a job submitted earlier: its tasks, named by their display names (input names)."""
-    return [
-        Expected(task.id, task.display_name or task.id, task.display_name or task.id)
-        for task in batch.list_tasks(job_id, select=["id", "displayName"])
-    ]
-
-
 def collect(
     batch: BatchClient,
     container: ContainerClient,
     job_id: str,
     expected: Sequence[Expected],
     results: Path,
+    program: Program,
 ) -> list[TaskResult]:
     """Each input's outcome, from one task listing and the downloaded results; the stderr
     of the tasks that failed is fetched too (into ``DIR/logs/<task>/``), for its tail."""
@@ -159,7 +153,7 @@ def collect(
         result = TaskResult(
             input=item.label,
             task_id=item.task_id,
-            state=str(getattr(task.state, "value", task.state)) if task else "missing",
+            state=state_name(task.state) if task else "missing",
             exit_code=info.exit_code if info else None,
             seconds=(info.end_time - info.start_time).total_seconds()
             if info and info.start_time and info.end_time
@@ -167,9 +161,7 @@ def collect(
         )
         if info and info.failure_info:
             result.failure = f"{info.failure_info.code}: {info.failure_info.message}"
-        document = directory / f"{Path(item.name).stem}_OUTPUT.json"
-        if document.is_file():
-            result.top = [(word, count) for word, count in json.loads(document.read_text())["top"]]
+        result.output = program.read(directory, item.name)
         if not result.succeeded:
             result.failure = result.failure or f"exit code {result.exit_code}"
         collected.append(result)

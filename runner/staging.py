@@ -19,6 +19,7 @@ from azure.core.exceptions import ResourceExistsError
 from azure.storage.blob import ContainerClient, ContentSettings
 
 from runner.inputs import Input
+from runner.program import script_blob_name
 
 PARALLEL_UPLOADS = 16
 
@@ -66,10 +67,9 @@ def upload_inputs(container: ContainerClient, prefix: str, inputs: Sequence[Inpu
 
 def upload_script(container: ContainerClient, script: Path) -> str:
     """Upload the script under its content hash (once); return its blob name."""
-    content = script.read_bytes()
-    name = f"scripts/{hashlib.sha256(content).hexdigest()}/{script.name}"
+    name = script_blob_name(script)
     with contextlib.suppress(ResourceExistsError):  # the same content is already there
-        container.upload_blob(name, content, overwrite=False)
+        container.upload_blob(name, script.read_bytes(), overwrite=False)
     return name
 
 

@@ -73,14 +73,21 @@ def render(document: Mapping[str, Any] | None, exit_status: int | None, meaning:
         heading = f":x: Job {job}: the runner exited with status {exit_status} ({meaning})"
     else:
         heading = f":white_check_mark: Job {job}: {len(tasks)} of {len(tasks)} tasks succeeded"
+    # What each task's program wrote: topwords' top words, or a script's output files.
+    files = any("files" in task for task in tasks)
+    column = "output files" if files else "top words"
     rows = [
         f"### {heading}",
         "",
-        "| input | task | result | exit code | seconds | top words |",
+        f"| input | task | result | exit code | seconds | {column} |",
         "|---|---|---|--:|--:|---|",
     ]
     for task in tasks:
-        words = ", ".join(f"{word} ({count})" for word, count in task.get("top") or [])
+        words = (
+            ", ".join(str(name) for name in task.get("files") or [])
+            if files
+            else ", ".join(f"{word} ({count})" for word, count in task.get("top") or [])
+        )
         seconds = task.get("seconds")
         rows.append(
             "| "

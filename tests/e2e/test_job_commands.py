@@ -109,3 +109,42 @@ def test_ctrl_c_during_monitoring_then_wait(stack, tmp_path):
     assert resumed.returncode == 0, resumed.stderr
     results = tmp_path / "results" / "e2e-interrupted"
     assert sorted(p.name for p in results.glob("*/*.done")) == ["one.txt.done", "two.txt.done"]
+
+
+COUNT_SCRIPT = """\
+import pathlib, sys
+name, out = sys.argv[1], pathlib.Path(sys.argv[2])
+out.mkdir(parents=True, exist_ok=True)
+(out / (name + ".len")).write_text(str(len(pathlib.Path(name).read_text())))
+"""
+
+
+def test_a_script_job_shows_its_output_files_and_wait_knows_it(stack, tmp_path):
+    """The table comes from the task program: a --script job lists the files each task
+    wrote (no empty top-words column), its job is named after the script, and `wait`
+    tells the program from the job itself."""
+    script = tmp_path / "count_chars.py"
+    script.write_text(COUNT_SCRIPT)
+    (tmp_path / "one.txt").write_text("twelve chars")
+    submitted = runner(
+        "submit", "one.txt", "--outputs", str(stack), "--script", str(script),
+        "--", "{input}", "{output_dir}",
+        cwd=tmp_path,
+    )  # fmt: skip
+    assert submitted.returncode == 0, submitted.stderr
+    header, row = submitted.stdout.splitlines()
+    assert header.split() == ["input", "task", "result", "output", "files"]
+    assert row.split()[2:] == ["ok", "one.txt.len"]
+    job_id = submitted.stderr.split("job ", 1)[1].split(":", 1)[0]
+    assert job_id.startswith("count-chars-")
+
+    waited = runner("wait", job_id, "--outputs", str(stack), "--out", "again", cwd=tmp_path)
+    assert waited.returncode == 0, waited.stderr
+    assert waited.stdout == submitted.stdout
+    words = runner(
+        "submit", "one.txt", "--outputs", str(stack), "--job-id", "e2e-words", cwd=tmp_path
+    )
+    assert words.returncode == 0, words.stderr
+    again = runner("wait", "e2e-words", "--outputs", str(stack), cwd=tmp_path)
+    assert again.stdout.splitlines()[0].split()[-2:] == ["top", "words"]
+    assert again.stdout == words.stdout

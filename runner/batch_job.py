@@ -1,0 +1,184 @@
+"""The Batch job for a submit: one task per input, idempotent under a retried submit.
+
+The job is created with onAllTasksComplete=noaction, its missing tasks are added with
+``create_tasks`` (any number, chunked and concurrent), and only then is it switched to
+terminatejob, as the service recommends: a job with no tasks yet counts as complete.
+Task ids come from the input names, so submitting the same --job-id again adds nothing.
+Inputs and the script reach the node as resource files read with the pool's managed
+identity, and results leave as output files: no SAS or key on any command line. Only a
+stack without a pool identity gets SAS URLs instead (see runner/sas.py), in those same
+resource and output file URLs; ``node_access`` makes that choice.
+"""
+
+from __future__ import annotations
+
+import shlex
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+
+from azure.batch import models
+from azure.core.exceptions import ResourceExistsError
+from azure.storage.blob import BlobClient
+
+from runner import sas
+from runner.clients import Clients
+from runner.inputs import Input
+from runner.results import logs_prefix, results_prefix
+
+OUTPUT_DIR = "out"
+"""The working-directory folder a task writes its results to; its files are collected."""
+
+
+class JobError(RuntimeError):
+    """The job cannot be submitted as asked (exit status 3)."""
+
+
+NodeAccess = models.BatchNodeIdentityReference | sas.Signer
+"""How nodes reach storage: the pool's managed identity, or else SAS URLs."""
+
+
+@dataclass(frozen=True)
+class TaskPlan:
+    input: Input
+    options: models.BatchTaskCreateOptions
+
+
+def node_access(
+    clients: Clients,
+    wait: timedelta | None,
+    task_timeout: timedelta | None,
+    task_retries: int,
+) -> NodeAccess:
+    """The pool's identity if the stack has one; only otherwise a SAS signer for the job.
+
+    The SAS last as long as the runner waits for the job (``wait``, its --timeout) and at
+    least as long as one task's every attempt, plus a margin: ``sas.lifetime``.
+    """
+    outputs = clients.outputs
+    if outputs.poolIdentityResourceId:
+        return models.BatchNodeIdentityReference(resource_id=outputs.poolIdentityResourceId)
+    try:
+        return sas.signer(clients.blobs, sas.lifetime(wait, task_timeout, task_retries + 1))
+    except sas.SasError as error:
+        raise JobError(str(error)) from None
+
+
+def plan_tasks(
+    clients: Clients,
+    job_id: str,
+    inputs: Sequence[Input],
+    script_blob: str,
+    arguments: Sequence[str],
+    task_retries: int,
+    task_timeout: timedelta | None,
+    access: NodeAccess,
+) -> list[TaskPlan]:
+    """One task per input: the staged script run on its input, with ``arguments`` after it.
+
+    In ``arguments``, ``{input}`` becomes the input's file name on the node and
+    ``{output_dir}`` the directory whose files are collected as results. The node reads
+    and writes blobs with ``access`` (from ``node_access``).
+    """
+    outputs = clients.outputs
+    application = clients.container(outputs.containers.application)
+    staged = clients.container(outputs.containers.input)
+    results = clients.container(outputs.containers.output)
+    if isinstance(access, sas.Signer):
+        results_url, identity = access.write_container(results), None
+    else:
+        results_url, identity = results.url, access
+    results_at, logs_at = results_prefix(job_id), logs_prefix(job_id)
+    script = script_blob.rsplit("/", 1)[-1]
+    runner = ["python3", script] if script.endswith(".py") else [f"./{script}"]
+    plans = []
+    for item in inputs:
+        expanded = [
+            argument.replace("{input}", item.name).replace("{output_dir}", OUTPUT_DIR)
+            for argument in arguments
+        ]
+        command = shlex.join([*runner, *expanded])
+        options = models.BatchTaskCreateOptions(
+            id=item.task_id,
+            display_name=item.name,
+            command_line=command,
+            resource_files=[
+                _resource(application.get_blob_client(script_blob), script, access, "0755"),
+                _resource(staged.get_blob_client(f"{job_id}/{item.name}"), item.name, access),
+            ],
+            output_files=[
+                _output(
+                    f"{OUTPUT_DIR}/**/*", results_url, f"{results_at}/{item.task_id}", identity
+                ),
+                _output("../std*.txt", results_url, f"{logs_at}/{item.task_id}", identity),
+            ],
+            constraints=models.BatchTaskConstraints(
+                max_task_retry_count=task_retries,
+                max_wall_clock_time=task_timeout,
+            ),
+        )
+        plans.append(TaskPlan(item, options))
+    return plans
+
+
+def _resource(
+    blob: BlobClient, file_path: str, access: NodeAccess, file_mode: str | None = None
+) -> models.ResourceFile:
+    if isinstance(access, sas.Signer):
+        return models.ResourceFile(
+            http_url=access.read_blob(blob), file_path=file_path, file_mode=file_mode
+        )
+    return models.ResourceFile(
+        http_url=blob.url, file_path=file_path, file_mode=file_mode, identity_reference=access
+    )
+
+
+def _output(
+    pattern: str,
+    container_url: str,
+    path: str,
+    identity: models.BatchNodeIdentityReference | None,
+) -> models.OutputFile:
+    return models.OutputFile(
+        file_pattern=pattern,
+        destination=models.OutputFileDestination(
+            container=models.OutputFileBlobContainerDestination(
+                container_url=container_url, path=path, identity_reference=identity
+            )
+        ),
+        upload_options=models.OutputFileUploadConfiguration(upload_condition="taskcompletion"),
+    )
+
+
+def submit(clients: Clients, job_id: str, plans: Sequence[TaskPlan]) -> int:
+    """Create the job if new and add the tasks it lacks; returns how many were added."""
+    batch = clients.batch
+    try:
+        batch.create_job(
+            models.BatchJobCreateOptions(
+                id=job_id,
+                pool_info=models.BatchPoolInfo(pool_id=clients.outputs.poolId),
+                all_tasks_complete_mode="noaction",
+            )
+        )
+    except ResourceExistsError:
+        job = batch.get_job(job_id)
+        if job.pool_info is None or job.pool_info.pool_id != clients.outputs.poolId:
+            raise JobError(f"job {job_id} exists and runs on another pool") from None
+    existing = {task.id for task in batch.list_tasks(job_id, select=["id"])}
+    missing = [plan.options for plan in plans if plan.options.id not in existing]
+    if missing and batch.get_job(job_id).state != "active":
+        raise JobError(f"job {job_id} is already complete; choose another --job-id")
+    if missing:
+        result = batch.create_tasks(job_id, missing, max_concurrency=4)
+        failed = [r for r in result.result_values or [] if r.status != "success"]
+        if failed:
+            codes = ", ".join(
+                f"{r.task_id}: {r.error.code if r.error else r.status}" for r in failed[:5]
+            )
+            raise JobError(f"the service refused {len(failed)} task(s): {codes}")
+    if batch.get_job(job_id).state == "active":
+        batch.update_job(
+            job_id, models.BatchJobUpdateOptions(all_tasks_complete_mode="terminatejob")
+        )
+    return len(missing)

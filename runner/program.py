@@ -1,0 +1,93 @@
+"""What each task runs: a task program. ``TopWords`` (the tutorial's workload, the
+default) or ``Script``, a user's own per-file script (``--script``).
+
+A program names its jobs, gives its script and the arguments it runs with (``{input}``:
+the input's name on the node, ``{output_dir}``: the folder whose files come back), and
+reads a task's downloaded results into what the table and ``--json`` show.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import secrets
+from abc import ABC, abstractmethod
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+TOPWORDS_SCRIPT = Path(__file__).resolve().parent.parent / "task" / "topwords.py"
+
+
+def script_blob_name(script: Path) -> str:
+    """Where a script is staged in the application container: under its content hash."""
+    digest = hashlib.sha256(script.read_bytes()).hexdigest()
+    return f"scripts/{digest}/{script.name}"
+
+
+class Program(ABC):
+    name: str  # the prefix of its jobs' ids
+    script: Path
+    arguments: tuple[str, ...]
+    column: str  # the results table's last column
+
+    def new_job_id(self) -> str:
+        return f"{self.name}-{datetime.now(UTC):%Y%m%d-%H%M%S}-{secrets.token_hex(2)}"
+
+    @abstractmethod
+    def read(self, directory: Path, input_name: str) -> dict[str, Any]:
+        """A task's results (downloaded to ``directory``) as the fields --json shows."""
+
+    @abstractmethod
+    def cell(self, output: dict[str, Any]) -> str:
+        """Those fields as the text of the table's last column."""
+
+
+class TopWords(Program):
+    """task/topwords.py: the top words of each file, as ``<stem>_OUTPUT.json``."""
+
+    name = "topwords"
+    script = TOPWORDS_SCRIPT
+    column = "top words"
+
+    def __init__(self, top: int = 3) -> None:
+        self.arguments = ("{input}", "--top", str(top), "--output-dir", "{output_dir}")
+        self.arguments += ("--workers", "1")  # a task per file; the node's slots share its cores
+
+    def read(self, directory: Path, input_name: str) -> dict[str, Any]:
+        document = directory / f"{Path(input_name).stem}_OUTPUT.json"
+        if not document.is_file():
+            return {"top": []}
+        return {"top": [[word, count] for word, count in json.loads(document.read_text())["top"]]}
+
+    def cell(self, output: dict[str, Any]) -> str:
+        return ", ".join(f"{word} ({count})" for word, count in output.get("top", []))
+
+
+class Script(Program):
+    """A user's script, run once per input; its results are the files it writes. Its jobs
+    are named after it (``clean.py`` runs as ``clean-...``)."""
+
+    column = "output files"
+
+    def __init__(self, script: Path, arguments: tuple[str, ...] = ()) -> None:
+        self.script = script
+        self.arguments = arguments or ("{input}", "{output_dir}")
+        self.name = re.sub(r"[^A-Za-z0-9]+", "-", script.stem).strip("-")[:24].lower() or "script"
+
+    def read(self, directory: Path, input_name: str) -> dict[str, Any]:
+        files = directory.rglob("*") if directory.is_dir() else iter(())
+        return {"files": sorted(str(p.relative_to(directory)) for p in files if p.is_file())}
+
+    def cell(self, output: dict[str, Any]) -> str:
+        files = output.get("files", [])
+        return ", ".join(files[:5]) + (f" (+{len(files) - 5} more)" if len(files) > 5 else "")
+
+
+def for_script_blob(blob_name: str) -> Program:
+    """The program a job was submitted with, from the name its script was staged under:
+    what ``wait`` needs to read the results of a job submitted earlier."""
+    if blob_name == script_blob_name(TOPWORDS_SCRIPT):
+        return TopWords()
+    return Script(Path(blob_name.rsplit("/", 1)[-1]))
