@@ -32,7 +32,8 @@ $(VENV)/.installed: pyproject.toml
 
 # Azurite, the storage half of the local stack, pinned by package-lock.json.
 node_modules/.installed: package.json package-lock.json
-	@command -v npm >/dev/null || { echo "error: Node.js 18+ with npm is needed (for Azurite)." >&2; exit 1; }
+	@command -v npm >/dev/null && node -e 'process.exit(parseInt(process.versions.node) < 20 ? 1 : 0)' || \
+		{ echo "error: Node.js 20 or newer with npm is needed (for Azurite)." >&2; exit 1; }
 	npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
