@@ -1,7 +1,9 @@
 """The composition root: settings in, a Starlette application out.
 
-``create_app`` builds the store, the state, the executor and the scheduler, wires them
-together and starts the scheduler in the application's lifespan.
+``create_app`` builds the store, the state, the executor and the scheduler and hands each
+the others it needs through its constructor: the state gets the executor's ``kill`` and
+the scheduler's ``wake`` event, the scheduler gets the state, the executor and the
+clock. Tests pass their own executor and clock; the scheduler runs in the lifespan.
 """
 
 from __future__ import annotations
@@ -16,11 +18,11 @@ from pathlib import Path
 from starlette.applications import Starlette
 
 from emulator.auth import SharedKeyVerifier
-from emulator.executor import Executor
+from emulator.executor import Executor, ProcessExecutor
 from emulator.files import Storage
 from emulator.routes import Api
 from emulator.scheduler import Scheduler
-from emulator.state import BatchState
+from emulator.state import BatchState, Clock
 from emulator.store import Store
 
 DEFAULT_ACCOUNT = "devbatch"
@@ -40,18 +42,40 @@ class Settings:
     request_log: Path | None = None
 
 
-def create_app(settings: Settings) -> Starlette:
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def create_app(
+    settings: Settings, executor: Executor | None = None, clock: Clock | None = None
+) -> Starlette:
+    """The emulator as an ASGI app; local processes and the system clock unless given."""
+    executor = executor or ProcessExecutor()
+    clock = clock or utc_now
     store = Store(settings.data / "batch.sqlite")
+    wake = asyncio.Event()
     state = BatchState(
-        store, lambda: datetime.now(UTC), settings.url, autoscale_nodes=settings.autoscale_nodes
+        store,
+        clock,
+        settings.url,
+        kill=executor.kill,
+        wake=wake.set,
+        autoscale_nodes=settings.autoscale_nodes,
     )
-    orphans = state.recover()
-    executor = Executor()
-    executor.kill_orphans(orphans)
-    storage = Storage(settings.storage, settings.identities)
-    scheduler = Scheduler(state, executor, storage, settings.data, settings.account)
+    executor.kill_orphans(state.recover())
+    scheduler = Scheduler(
+        state.scheduling,
+        executor,
+        Storage(settings.storage, settings.identities),
+        wake,
+        clock,
+        data=settings.data,
+        account_name=settings.account,
+        account_url=state.account_url,
+    )
     request_log = open(settings.request_log, "a") if settings.request_log else None  # noqa: SIM115
-    api = Api(state, SharedKeyVerifier(settings.account, settings.key), settings.data, request_log)
+    verifier = SharedKeyVerifier(settings.account, settings.key)
+    api = Api(state, verifier, settings.data, request_log)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -67,6 +91,4 @@ def create_app(settings: Settings) -> Starlette:
             if request_log is not None:
                 request_log.close()
 
-    app = Starlette(routes=api.routes(), lifespan=lifespan)
-    app.state.batch = state
-    return app
+    return Starlette(routes=api.routes(), lifespan=lifespan)

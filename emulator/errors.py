@@ -7,7 +7,8 @@ Raise one anywhere below the routes; ``render`` writes the body the real service
      "message": {"lang": "en-US", "value": "The specified pool does not exist.\\nRequestId:…\\nTime:…"},
      "values": [{"key": "…", "value": "…"}]}
 
-Codes and messages follow Batch's table of status and error codes.
+Codes and messages follow Batch's table of status and error codes; only the codes the
+emulator raises are defined. Task failures (failureInfo) are not errors: see ``failures``.
 """
 
 from __future__ import annotations
@@ -51,14 +52,8 @@ def _error(code: str, status: int, message: str) -> type[BatchServiceError]:
 
 
 # Common REST API errors
-MissingRequiredHeader = _error(
-    "MissingRequiredHeader", 400, "A required HTTP header was not specified."
-)
 MissingRequiredProperty = _error(
     "MissingRequiredProperty", 400, "A required property was not specified in the request body."
-)
-InvalidHeaderValue = _error(
-    "InvalidHeaderValue", 400, "The value for one of the HTTP headers is not in the correct format."
 )
 InvalidPropertyValue = _error(
     "InvalidPropertyValue",
@@ -69,11 +64,6 @@ MissingRequiredQueryParameter = _error(
     "MissingRequiredQueryParameter",
     400,
     "A query parameter that's mandatory for this request is not specified.",
-)
-UnsupportedQueryParameter = _error(
-    "UnsupportedQueryParameter",
-    400,
-    "One of the query parameters specified in the request URI is not supported.",
 )
 InvalidQueryParameterValue = _error(
     "InvalidQueryParameterValue",
@@ -104,9 +94,6 @@ AuthenticationFailed = _error(
 UnsupportedHttpVerb = _error(
     "UnsupportedHttpVerb", 405, "The resource doesn't support specified Http Verb."
 )
-ConditionNotMet = _error(
-    "ConditionNotMet", 412, "The condition specified using HTTP conditional header(s) is not met."
-)
 RequestBodyTooLarge = _error(
     "RequestBodyTooLarge",
     413,
@@ -126,18 +113,7 @@ JobNotFound = _error("JobNotFound", 404, "The specified job does not exist.")
 TaskNotFound = _error("TaskNotFound", 404, "The specified task does not exist.")
 FileNotFound = _error("FileNotFound", 404, "The specified file does not exist.")
 PoolExists = _error("PoolExists", 409, "The specified pool already exists.")
-PoolBeingDeleted = _error(
-    "PoolBeingDeleted",
-    409,
-    "The specified pool has been marked for deletion and is being reclaimed.",
-)
 JobExists = _error("JobExists", 409, "The specified job already exists.")
-JobBeingDeleted = _error(
-    "JobBeingDeleted",
-    409,
-    "The specified job has been marked for deletion and is being garbage collected.",
-)
-JobBeingTerminated = _error("JobBeingTerminated", 409, "The specified job is being terminated.")
 JobCompleted = _error("JobCompleted", 409, "The specified job is already in a completed state.")
 TaskExists = _error("TaskExists", 409, "The specified task already exists.")
 TaskCompleted = _error("TaskCompleted", 409, "The specified task is already in a completed state.")
@@ -150,11 +126,6 @@ TaskSucceeded = _error(
     "TaskSucceeded",
     409,
     "The specified task has already completed successfully, and the requested operation cannot be performed on successful tasks.",
-)
-OperationInvalidForCurrentState = _error(
-    "OperationInvalidForCurrentState",
-    409,
-    "The specified operation is not valid for the current state of the resource.",
 )
 
 

@@ -26,8 +26,11 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Protocol
 
-from emulator.state import Outcome
+from emulator import failures
+from emulator.failures import Outcome
+from emulator.records import RunKey
 
 _PASSED_THROUGH = ("PATH", "LANG", "LC_ALL", "TZ", "SYSTEMROOT")
 
@@ -36,12 +39,30 @@ _PASSED_THROUGH = ("PATH", "LANG", "LC_ALL", "TZ", "SYSTEMROOT")
 class Launch:
     """One process to run: what, where, with which environment and time limit."""
 
-    key: tuple[str, str, str]  # ("task", job, task) or ("start", pool, node)
+    key: RunKey
     command_line: str
     directory: Path  # holds stdout.txt and stderr.txt; the process runs in directory/wd
     environment: dict[str, str]
     max_wall_clock: timedelta | None = None
     on_spawn: Callable[[int], None] | None = None  # told the process (group) id
+
+
+class Executor(Protocol):
+    """What the scheduler and the state need of an executor (tests use a fake)."""
+
+    async def run(self, launch: Launch) -> Outcome:
+        """Run to the end; a run that could not start is an Outcome with a failure."""
+        ...
+
+    def kill(self, key: RunKey) -> None:
+        """End a run, now or as soon as it has started; unknown keys are ignored."""
+        ...
+
+    def kill_all(self) -> None: ...
+
+    def kill_orphans(self, groups: Iterable[tuple[int, dict[str, str]]]) -> None:
+        """End what a previous emulator left running (see ``recover``)."""
+        ...
 
 
 def node_root(data: Path, pool_id: str, node_id: str) -> Path:
@@ -52,16 +73,19 @@ def task_directory(root: Path, job_id: str, task_id: str) -> Path:
     return root / "workitems" / job_id / "job-1" / task_id
 
 
-class Executor:
-    def __init__(self) -> None:
-        self._processes: dict[tuple[str, str, str], asyncio.subprocess.Process | None] = {}
-        self._killed: set[tuple[str, str, str]] = set()
+def base_environment() -> dict[str, str]:
+    """What every run inherits from the emulator's own environment."""
+    environment = {name: os.environ[name] for name in _PASSED_THROUGH if name in os.environ}
+    environment.setdefault("PATH", "/usr/local/bin:/usr/bin:/bin")
+    return environment
 
-    @staticmethod
-    def base_environment() -> dict[str, str]:
-        environment = {name: os.environ[name] for name in _PASSED_THROUGH if name in os.environ}
-        environment.setdefault("PATH", "/usr/local/bin:/usr/bin:/bin")
-        return environment
+
+class ProcessExecutor:
+    """Runs each launch as a local process leading its own process group."""
+
+    def __init__(self) -> None:
+        self._processes: dict[RunKey, asyncio.subprocess.Process | None] = {}
+        self._killed: set[RunKey] = set()
 
     async def run(self, launch: Launch) -> Outcome:
         working = launch.directory / "wd"
@@ -70,74 +94,56 @@ class Executor:
         try:
             argv = shlex.split(launch.command_line)
         except ValueError as error:
-            return Outcome(None, ("usererror", "CommandLaunchFailed", str(error)), started, started)
+            return Outcome(None, failures.COMMAND_LAUNCH_FAILED(str(error)), started, started)
         if not argv:
-            return Outcome(None, ("usererror", "CommandLaunchFailed", "The command line is empty."))
+            return Outcome(None, failures.COMMAND_LAUNCH_FAILED())
         self._processes[launch.key] = None  # reserved: a kill during spawn is remembered
         try:
-            with (
-                open(launch.directory / "stdout.txt", "wb") as stdout,
-                open(launch.directory / "stderr.txt", "wb") as stderr,
-            ):
-                try:
-                    process = await asyncio.create_subprocess_exec(
-                        *argv,
-                        cwd=working,
-                        env=launch.environment,
-                        stdin=asyncio.subprocess.DEVNULL,
-                        stdout=stdout,
-                        stderr=stderr,
-                        start_new_session=True,
-                    )
-                except FileNotFoundError:
-                    return Outcome(
-                        None,
-                        (
-                            "usererror",
-                            "CommandProgramNotFound",
-                            "The specified command program is not found.",
-                        ),
-                        started,
-                        datetime.now(UTC),
-                    )
-                except OSError as error:
-                    return Outcome(
-                        None,
-                        (
-                            "usererror",
-                            "CommandLaunchFailed",
-                            f"Failed to launch the command line: {error.strerror}",
-                        ),
-                        started,
-                        datetime.now(UTC),
-                    )
-                self._processes[launch.key] = process
-                if launch.on_spawn:
-                    launch.on_spawn(process.pid)
-                if launch.key in self._killed:
-                    self._kill_group(process)
-                timeout = launch.max_wall_clock.total_seconds() if launch.max_wall_clock else None
-                try:
-                    code = await asyncio.wait_for(process.wait(), timeout)
-                except TimeoutError:
-                    self._kill_group(process)
-                    code = await process.wait()
-                    return Outcome(
-                        code,
-                        (
-                            "usererror",
-                            "TaskEnded",  # the documented code for a task the service ended
-                            "The task exceeded its maximum wall clock time and was ended.",
-                        ),
-                        started,
-                        datetime.now(UTC),
-                    )
-                return Outcome(code, None, started, datetime.now(UTC))
+            return await self._spawn_and_wait(launch, argv, working, started)
         finally:
             self._processes.pop(launch.key, None)
             self._killed.discard(launch.key)
 
-    def kill(self, key: tuple[str, str, str]) -> None:
+    async def _spawn_and_wait(
+        self, launch: Launch, argv: list[str], working: Path, started: datetime
+    ) -> Outcome:
+        with (
+            open(launch.directory / "stdout.txt", "wb") as stdout,
+            open(launch.directory / "stderr.txt", "wb") as stderr,
+        ):
+            try:
+                process = await asyncio.create_subprocess_exec(
+                    *argv,
+                    cwd=working,
+                    env=launch.environment,
+                    stdin=asyncio.subprocess.DEVNULL,
+                    stdout=stdout,
+                    stderr=stderr,
+                    start_new_session=True,
+                )
+            except FileNotFoundError:
+                failure = failures.COMMAND_PROGRAM_NOT_FOUND()
+                return Outcome(None, failure, started, datetime.now(UTC))
+            except OSError as error:
+                message = f"Failed to launch the command line: {error.strerror}"
+                failure = failures.COMMAND_LAUNCH_FAILED(message)
+                return Outcome(None, failure, started, datetime.now(UTC))
+            self._processes[launch.key] = process
+            if launch.on_spawn:
+                launch.on_spawn(process.pid)
+            if launch.key in self._killed:
+                self._kill_group(process)
+            timeout = launch.max_wall_clock.total_seconds() if launch.max_wall_clock else None
+            try:
+                code = await asyncio.wait_for(process.wait(), timeout)
+            except TimeoutError:
+                self._kill_group(process)
+                code = await process.wait()
+                failure = failures.TASK_ENDED_WALL_CLOCK()
+                return Outcome(code, failure, started, datetime.now(UTC))
+            return Outcome(code, None, started, datetime.now(UTC))
+
+    def kill(self, key: RunKey) -> None:
         """Kill the process group of a launch, now or as soon as it has started."""
         if key not in self._processes:
             return

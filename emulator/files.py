@@ -1,7 +1,7 @@
 """Resource files in and output files out, between a task's directories and blob storage.
 
 Both run in a worker thread (the storage SDK is synchronous) and return None or the
-failure the service reports, as (category, code, message):
+failure the service reports (from the table in ``failures``):
 
 - resource files: from ``httpUrl``, ``storageContainerUrl`` (+ ``blobPrefix``) or
   ``autoStorageContainerName``; BlobNotFound, BlobAccessDenied, BlobDownloadMiscError,
@@ -36,7 +36,9 @@ from azure.core.exceptions import (
 )
 from azure.storage.blob import BlobClient, BlobServiceClient, ContainerClient
 
-Failure = tuple[str, str, str]
+from emulator import failures
+from emulator.failures import Failure
+
 _WILDCARDS = set("*?[")
 
 
@@ -88,7 +90,7 @@ class Storage:
             try:
                 self._download_one(file, working)
             except AccessError as error:
-                return ("usererror", "BlobAccessDenied", str(error))
+                return failures.BLOB_ACCESS_DENIED(str(error))
             except ResourceNotFoundError:
                 return _download_failure(404, "")
             except (ClientAuthenticationError, HttpResponseError) as error:
@@ -96,11 +98,8 @@ class Storage:
             except urllib.error.HTTPError as error:
                 return _download_failure(error.code, f"HTTP {error.code}")
             except (urllib.error.URLError, OSError) as error:
-                return (
-                    "servererror",
-                    "ResourceFileCreateFailed",
-                    f"Failure creating a resource file: {error}",
-                )
+                message = f"Failure creating a resource file: {error}"
+                return failures.RESOURCE_FILE_CREATE_FAILED(message)
         return None
 
     def _download_one(self, file: dict[str, Any], working: Path) -> None:
@@ -153,7 +152,7 @@ class Storage:
                         f"Uploaded {path} to {_without_query(destination['containerUrl'])}/{name}"
                     )
             except AccessError as error:
-                failure = failure or ("usererror", "FileUploadAccessDenied", str(error))
+                failure = failure or failures.FILE_UPLOAD_ACCESS_DENIED(str(error))
                 errors.append(str(error))
             except ResourceNotFoundError as error:
                 failure = failure or _upload_failure(404)
@@ -198,30 +197,18 @@ def matches(pattern: str, working: Path, path: str | None) -> list[tuple[Path, s
 
 def _download_failure(status: int | None, detail: str) -> Failure:
     if status == 404:
-        return ("usererror", "BlobNotFound", "One of the specified Azure Blob(s) is not found.")
+        return failures.BLOB_NOT_FOUND()
     if status in (401, 403):
-        return (
-            "usererror",
-            "BlobAccessDenied",
-            "Access for one of the specified Azure Blob(s) is denied.",
-        )
-    return ("servererror", "BlobDownloadMiscError", f"Error downloading a resource file: {detail}")
+        return failures.BLOB_ACCESS_DENIED()
+    return failures.BLOB_DOWNLOAD_MISC_ERROR(f"Error downloading a resource file: {detail}")
 
 
 def _upload_failure(status: int | None) -> Failure:
     if status == 404:
-        return (
-            "usererror",
-            "FileUploadContainerNotFound",
-            "The Azure Storage Container for uploading Output Files was not found.",
-        )
+        return failures.FILE_UPLOAD_CONTAINER_NOT_FOUND()
     if status in (401, 403):
-        return (
-            "usererror",
-            "FileUploadAccessDenied",
-            "Access to the Azure Storage Container for uploading Output Files was denied.",
-        )
-    return ("servererror", "FileUploadMiscError", "An error occurred while uploading Output Files.")
+        return failures.FILE_UPLOAD_ACCESS_DENIED()
+    return failures.FILE_UPLOAD_MISC_ERROR()
 
 
 def _write(target: Path, data: bytes, mode: str | None) -> None:

@@ -1,4 +1,4 @@
-"""The OData subset Batch list operations accept: ``$filter`` expressions and ``$select``.
+"""The OData subset Batch list operations accept: ``$filter``, ``$select`` and paging.
 
 A filter such as ``state eq 'completed' and executionInfo/result eq 'failure'`` compiles to
 a predicate over an entity document. Supported: eq, ne, gt, ge, lt, le, and, or, not,
@@ -14,6 +14,7 @@ from typing import Any
 from emulator import errors
 
 Predicate = Callable[[dict[str, Any]], bool]
+MAX_RESULTS = 1000
 
 _TOKEN = re.compile(
     r"\s*(?:(?P<string>'(?:[^']|'')*')|(?P<number>-?\d+(?:\.\d+)?)|(?P<paren>[()])"
@@ -137,3 +138,36 @@ def select(document: dict[str, Any], properties: list[str] | None) -> dict[str, 
     if not properties:
         return document
     return {key: value for key, value in document.items() if key in properties}
+
+
+def properties(text: str | None) -> list[str] | None:
+    """The property names a ``$select`` asks for (None: all of them)."""
+    return [name.strip() for name in text.split(",")] if text else None
+
+
+def max_results(text: str | None) -> int:
+    """A page's size from ``maxresults``: 1 to 1000, 1000 when absent."""
+    if text is None:
+        return MAX_RESULTS
+    try:
+        value = int(text)
+    except ValueError:
+        raise errors.InvalidQueryParameterValue(
+            values=[("QueryParameterName", "maxresults"), ("QueryParameterValue", text)]
+        ) from None
+    if not 1 <= value <= MAX_RESULTS:
+        raise errors.OutOfRangeQueryParameterValue(
+            values=[("QueryParameterName", "maxresults"), ("QueryParameterValue", text)]
+        )
+    return value
+
+
+def skip_token(text: str | None) -> int:
+    """Where a page starts: the ``$skiptoken`` of the previous page's nextLink."""
+    if text is None:
+        return 0
+    if not text.isdigit():
+        raise errors.InvalidQueryParameterValue(
+            values=[("QueryParameterName", "$skiptoken"), ("QueryParameterValue", text)]
+        )
+    return int(text)

@@ -1,13 +1,15 @@
 """The Batch REST API over HTTP: each handler parses, makes one state call and serializes.
 
-Every request passes ``_batch_request`` first: api-version, then SharedKey, in the order
-the service checks them; a ``BatchServiceError`` raised anywhere becomes the service's
-error body with its status.
+Every request passes ``_wrap`` first: api-version, then SharedKey, in the order the
+service checks them; a ``BatchServiceError`` raised anywhere becomes the service's error
+body with its status, and any other exception is logged with its traceback and answered
+as the service's 500 InternalError. Documents come from ``serialize``.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import mimetypes
 import uuid
 from collections.abc import Awaitable, Callable
@@ -20,13 +22,15 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import Route
 
-from emulator import errors, odata, wire
+from emulator import errors, odata, serialize, wire
 from emulator.auth import SharedKeyVerifier
 from emulator.executor import node_root, task_directory
-from emulator.state import BatchState, public
+from emulator.records import Entity, Task
+from emulator.state import BatchState
 
 Handler = Callable[[Request], Awaitable[Response]]
-MAX_RESULTS = 1000
+Document = dict[str, Any]
+log = logging.getLogger(__name__)
 
 
 class Api:
@@ -54,6 +58,9 @@ class Api:
             except errors.BatchServiceError as error:
                 response = self._error(error, request_id)
             except Exception as error:  # anything else is the service's 500
+                log.exception(
+                    "%s %s failed (request %s)", request.method, request.url.path, request_id
+                )
                 response = self._error(errors.InternalError(str(error)), request_id)
             response.headers["request-id"] = request_id
             client_request_id = request.headers.get("client-request-id")
@@ -81,27 +88,28 @@ class Api:
         except (ValueError, UnicodeDecodeError):
             raise errors.InvalidRequestBody() from None
 
-    def _entity(self, document: dict[str, Any], collection: str, request: Request) -> Response:
+    def _entity(
+        self, record: Entity, document: Document, collection: str, request: Request
+    ) -> Response:
         body = {
             "odata.metadata": f"{self.state.account_url}/$metadata#{collection}/@Element",
-            **odata.select(public(document), _select(request)),
+            **odata.select(document, odata.properties(request.query_params.get("$select"))),
         }
-        headers = _versioned(document) if "eTag" in document else {}
-        return JSONResponse(body, media_type=wire.JSON_CONTENT_TYPE, headers=headers)
+        return JSONResponse(body, media_type=wire.JSON_CONTENT_TYPE, headers=_versioned(record))
 
-    def _list(self, documents: list[dict[str, Any]], collection: str, request: Request) -> Response:
+    def _list(self, documents: list[Document], collection: str, request: Request) -> Response:
         query = request.query_params
         text = query.get("$filter")
         if text:
             predicate = odata.compile_filter(text)
             documents = [d for d in documents if predicate(d)]
-        limit = _max_results(query.get("maxresults"))
-        start = _skip_token(query.get("$skiptoken"))
+        limit = odata.max_results(query.get("maxresults"))
+        start = odata.skip_token(query.get("$skiptoken"))
         page = documents[start : start + limit]
-        properties = _select(request)
+        properties = odata.properties(query.get("$select"))
         body: dict[str, Any] = {
             "odata.metadata": f"{self.state.account_url}/$metadata#{collection}",
-            "value": [odata.select(public(d), properties) for d in page],
+            "value": [odata.select(d, properties) for d in page],
         }
         if start + limit < len(documents):
             params = {k: v for k, v in query.items() if k != "$skiptoken"}
@@ -111,39 +119,37 @@ class Api:
             )
         return JSONResponse(body, media_type=wire.JSON_CONTENT_TYPE)
 
-    def _created(self, document: dict[str, Any]) -> Response:
-        headers = {
-            **_versioned(document),
-            "DataServiceId": document["url"],
-            "Location": document["url"],
-        }
+    def _created(self, record: Entity) -> Response:
+        headers = {**_versioned(record), "DataServiceId": record.url, "Location": record.url}
         return Response(status_code=201, headers=headers)
 
     # --- pools --------------------------------------------------------------------------
 
     async def create_pool(self, request: Request) -> Response:
-        return self._created(self.state.create_pool(await self._body(request)))
+        return self._created(self.state.pools.create(await self._body(request)))
 
     async def list_pools(self, request: Request) -> Response:
-        return self._list(self.state.list_pools(), "pools", request)
+        pools = [serialize.pool(pool) for pool in self.state.pools.all()]
+        return self._list(pools, "pools", request)
 
     async def get_pool(self, request: Request) -> Response:
-        pool = self.state.get_pool(request.path_params["pool_id"])
+        pool = self.state.pools.get(request.path_params["pool_id"])
         if request.method == "HEAD":
             return Response(status_code=200, headers=_versioned(pool))
-        return self._entity(pool, "pools", request)
+        return self._entity(pool, serialize.pool(pool), "pools", request)
 
     async def delete_pool(self, request: Request) -> Response:
-        self.state.delete_pool(request.path_params["pool_id"])
+        self.state.pools.delete(request.path_params["pool_id"])
         return Response(status_code=202)
 
     async def list_nodes(self, request: Request) -> Response:
-        nodes = self.state.list_nodes(request.path_params["pool_id"])
-        return self._list(nodes, "nodes", request)
+        nodes = self.state.pools.list_nodes(request.path_params["pool_id"])
+        return self._list([serialize.node(node) for node in nodes], "nodes", request)
 
     async def get_node(self, request: Request) -> Response:
-        node = self.state.get_node(request.path_params["pool_id"], request.path_params["node_id"])
-        return self._entity(node, "nodes", request)
+        params = request.path_params
+        node = self.state.pools.get_node(params["pool_id"], params["node_id"])
+        return self._entity(node, serialize.node(node), "nodes", request)
 
     async def list_supported_images(self, request: Request) -> Response:
         images = [
@@ -169,20 +175,21 @@ class Api:
     # --- jobs ---------------------------------------------------------------------------
 
     async def create_job(self, request: Request) -> Response:
-        return self._created(self.state.create_job(await self._body(request)))
+        return self._created(self.state.jobs.create(await self._body(request)))
 
     async def list_jobs(self, request: Request) -> Response:
-        return self._list(self.state.list_jobs(), "jobs", request)
+        return self._list([serialize.job(job) for job in self.state.jobs.all()], "jobs", request)
 
     async def get_job(self, request: Request) -> Response:
-        return self._entity(self.state.get_job(request.path_params["job_id"]), "jobs", request)
+        job = self.state.jobs.get(request.path_params["job_id"])
+        return self._entity(job, serialize.job(job), "jobs", request)
 
     async def update_job(self, request: Request) -> Response:
-        job = self.state.update_job(request.path_params["job_id"], await self._body(request))
-        return Response(status_code=200, headers={**_versioned(job), "DataServiceId": job["url"]})
+        job = self.state.jobs.update(request.path_params["job_id"], await self._body(request))
+        return Response(status_code=200, headers={**_versioned(job), "DataServiceId": job.url})
 
     async def delete_job(self, request: Request) -> Response:
-        self.state.delete_job(request.path_params["job_id"])
+        self.state.jobs.delete(request.path_params["job_id"])
         return Response(status_code=202)
 
     async def terminate_job(self, request: Request) -> Response:
@@ -191,61 +198,64 @@ class Api:
         if raw:
             body = await self._body(request)
             reason = body.get("terminateReason") if isinstance(body, dict) else None
-        self.state.terminate_job(request.path_params["job_id"], reason)
+        self.state.jobs.terminate(request.path_params["job_id"], reason)
         return Response(status_code=202)
 
     async def task_counts(self, request: Request) -> Response:
-        counts = self.state.task_counts(request.path_params["job_id"])
-        return JSONResponse(counts, media_type=wire.JSON_CONTENT_TYPE)
+        counts = self.state.jobs.task_counts(request.path_params["job_id"])
+        return JSONResponse(serialize.task_counts(counts), media_type=wire.JSON_CONTENT_TYPE)
 
     # --- tasks --------------------------------------------------------------------------
 
     async def create_task(self, request: Request) -> Response:
-        task = self.state.add_task(request.path_params["job_id"], await self._body(request))
+        task = self.state.tasks.add(request.path_params["job_id"], await self._body(request))
         return self._created(task)
 
     async def create_task_collection(self, request: Request) -> Response:
-        results = self.state.add_task_collection(
+        results = self.state.tasks.add_collection(
             request.path_params["job_id"], await self._body(request)
         )
-        return JSONResponse({"value": results}, media_type=wire.JSON_CONTENT_TYPE)
+        body = {"value": [serialize.add_task_result(result) for result in results]}
+        return JSONResponse(body, media_type=wire.JSON_CONTENT_TYPE)
 
     async def list_tasks(self, request: Request) -> Response:
-        tasks = self.state.list_tasks(request.path_params["job_id"])
-        return self._list(tasks, "tasks", request)
+        tasks = self.state.tasks.all(request.path_params["job_id"])
+        return self._list([serialize.task(task) for task in tasks], "tasks", request)
 
     async def get_task(self, request: Request) -> Response:
-        task = self.state.get_task(request.path_params["job_id"], request.path_params["task_id"])
-        return self._entity(task, "tasks", request)
+        task = self._task(request)
+        return self._entity(task, serialize.task(task), "tasks", request)
 
     async def delete_task(self, request: Request) -> Response:
-        self.state.delete_task(request.path_params["job_id"], request.path_params["task_id"])
+        self.state.tasks.delete(request.path_params["job_id"], request.path_params["task_id"])
         return Response(status_code=200)
 
     async def terminate_task(self, request: Request) -> Response:
-        self.state.terminate_task(request.path_params["job_id"], request.path_params["task_id"])
+        self.state.tasks.terminate(request.path_params["job_id"], request.path_params["task_id"])
         return Response(status_code=204)
 
     async def reactivate_task(self, request: Request) -> Response:
-        self.state.reactivate_task(request.path_params["job_id"], request.path_params["task_id"])
+        self.state.tasks.reactivate(request.path_params["job_id"], request.path_params["task_id"])
         return Response(status_code=204)
+
+    def _task(self, request: Request) -> Task:
+        return self.state.tasks.get(request.path_params["job_id"], request.path_params["task_id"])
 
     # --- task files ---------------------------------------------------------------------
 
-    def _task_directory(self, request: Request) -> tuple[dict[str, Any], Path]:
-        task = self.state.get_task(request.path_params["job_id"], request.path_params["task_id"])
-        info = task.get("nodeInfo")
-        if not info:
+    def _task_directory(self, request: Request) -> tuple[Task, Path]:
+        task = self._task(request)
+        if task.node is None:
             raise errors.FileNotFound()
-        root = node_root(self.data, info["poolId"], info["nodeId"])
-        return task, task_directory(root, task["_job"], task["id"])
+        root = node_root(self.data, task.node.pool_id, task.node.node_id)
+        return task, task_directory(root, task.job_id, task.id)
 
     async def list_task_files(self, request: Request) -> Response:
         task, directory = self._task_directory(request)
         recursive = request.query_params.get("recursive", "false").lower() == "true"
         paths = sorted(directory.rglob("*") if recursive else directory.glob("*"))
         files = [
-            _file_entry(task["url"], path.relative_to(directory).as_posix(), path) for path in paths
+            _file_entry(task.url, path.relative_to(directory).as_posix(), path) for path in paths
         ]
         return self._list(files, "files", request)
 
@@ -255,7 +265,7 @@ class Api:
         path = (directory / name).resolve()
         if not path.is_relative_to(directory.resolve()) or not path.exists():
             raise errors.FileNotFound()
-        headers = _file_headers(task["url"], name, path)
+        headers = _file_headers(task.url, name, path)
         if request.method == "HEAD" or path.is_dir():
             return Response(status_code=200, headers=headers)
         return FileResponse(path, headers=headers, media_type=headers["Content-Type"])
@@ -325,40 +335,11 @@ def _as_sent(request: Request) -> str:
     return f"{request.url.scheme}://{request.url.netloc}{path}" + (f"?{query}" if query else "")
 
 
-def _versioned(document: dict[str, Any]) -> dict[str, str]:
-    modified = datetime.strptime(document["lastModified"][:26], "%Y-%m-%dT%H:%M:%S.%f")
-    return {"ETag": document["eTag"], "Last-Modified": wire.http_date(modified.replace(tzinfo=UTC))}
-
-
-def _select(request: Request) -> list[str] | None:
-    text = request.query_params.get("$select")
-    return [name.strip() for name in text.split(",")] if text else None
-
-
-def _max_results(text: str | None) -> int:
-    if text is None:
-        return MAX_RESULTS
-    try:
-        value = int(text)
-    except ValueError:
-        raise errors.InvalidQueryParameterValue(
-            values=[("QueryParameterName", "maxresults"), ("QueryParameterValue", text)]
-        ) from None
-    if not 1 <= value <= MAX_RESULTS:
-        raise errors.OutOfRangeQueryParameterValue(
-            values=[("QueryParameterName", "maxresults"), ("QueryParameterValue", text)]
-        )
-    return value
-
-
-def _skip_token(text: str | None) -> int:
-    if text is None:
-        return 0
-    if not text.isdigit():
-        raise errors.InvalidQueryParameterValue(
-            values=[("QueryParameterName", "$skiptoken"), ("QueryParameterValue", text)]
-        )
-    return int(text)
+def _versioned(record: Entity) -> dict[str, str]:
+    """ETag and Last-Modified headers, for the records that have them (nodes have not)."""
+    if record.etag is None or record.last_modified is None:
+        return {}
+    return {"ETag": record.etag, "Last-Modified": wire.http_date(record.last_modified)}
 
 
 def _file_entry(task_url: str, name: str, path: Path) -> dict[str, Any]:

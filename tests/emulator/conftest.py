@@ -1,4 +1,11 @@
-"""One emulator for the whole test session, driven only through the official SDK."""
+"""Two emulators for the whole test session, both driven only through the official SDK.
+
+Most tests run against one served from inside the test process (``tests.emulator.
+inprocess``) with a fake executor and a controlled clock. Tests marked ``live`` (real
+processes, storage, authentication) run against a real server process started by the
+local stack, with Azurite behind it. ``batch``, ``pool`` and ``job`` give each test the
+one its marker asks for.
+"""
 
 from __future__ import annotations
 
@@ -14,11 +21,32 @@ from azure.core.exceptions import HttpResponseError
 
 from emulator.app import DEFAULT_ACCOUNT, DEFAULT_KEY
 from local_stack import servers
+from tests.emulator.fakes import FakeExecutor, well_known_commands
+from tests.emulator.inprocess import InProcess, serve
 
 POOL_IDENTITY = (
     "/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/local/providers/"
     "Microsoft.ManagedIdentity/userAssignedIdentities/pool-identity"
 )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "live: run against a real emulator process (processes, storage, auth)"
+    )
+
+
+def _live(request: pytest.FixtureRequest) -> bool:
+    return request.node.get_closest_marker("live") is not None
+
+
+@pytest.fixture(scope="session")
+def in_process(tmp_path_factory: pytest.TempPathFactory) -> Iterator[InProcess]:
+    """The session's in-process emulator: commands are played by well_known_commands."""
+    with serve(
+        tmp_path_factory.mktemp("in-process"), FakeExecutor(well_known_commands)
+    ) as emulator:
+        yield emulator
 
 
 @pytest.fixture(scope="session")
@@ -45,8 +73,21 @@ def client_for(
 
 
 @pytest.fixture(scope="session")
-def batch(emulator: servers.Server) -> BatchClient:
+def live_batch(emulator: servers.Server) -> BatchClient:
     return client_for(emulator.url)
+
+
+@pytest.fixture(scope="session")
+def in_process_batch(in_process: InProcess) -> BatchClient:
+    return client_for(in_process.url)
+
+
+@pytest.fixture
+def batch(request: pytest.FixtureRequest) -> BatchClient:
+    client: BatchClient = request.getfixturevalue(
+        "live_batch" if _live(request) else "in_process_batch"
+    )
+    return client
 
 
 def unique(prefix: str) -> str:
@@ -82,12 +123,27 @@ def wait_for(condition: Callable[[], Any], timeout: float = 20, interval: float 
         time.sleep(interval)
 
 
-@pytest.fixture(scope="session")
-def pool(batch: BatchClient) -> str:
+def _shared_pool(batch: BatchClient) -> str:
     """A shared pool of one idle node with four slots."""
     pool_id = unique("pool")
     batch.create_pool(pool_options(pool_id))
     wait_for(lambda: all(n.state == "idle" for n in batch.list_nodes(pool_id)))
+    return pool_id
+
+
+@pytest.fixture(scope="session")
+def live_pool(live_batch: BatchClient) -> str:
+    return _shared_pool(live_batch)
+
+
+@pytest.fixture(scope="session")
+def in_process_pool(in_process_batch: BatchClient) -> str:
+    return _shared_pool(in_process_batch)
+
+
+@pytest.fixture
+def pool(request: pytest.FixtureRequest) -> str:
+    pool_id: str = request.getfixturevalue("live_pool" if _live(request) else "in_process_pool")
     return pool_id
 
 

@@ -11,6 +11,8 @@ from azure.core.rest import HttpRequest
 from emulator.app import DEFAULT_ACCOUNT
 from tests.emulator.conftest import client_for, raises_batch_error
 
+pytestmark = pytest.mark.live  # real processes, storage or authentication
+
 
 def test_a_wrong_key_is_403_authentication_failed(emulator):
     wrong = base64.b64encode(b"not the account key").decode()

@@ -6,10 +6,13 @@ import os
 import signal
 import subprocess
 
+import pytest
 from azure.batch import models
 
 from local_stack import servers
 from tests.emulator.conftest import client_for, pool_options, wait_for
+
+pytestmark = pytest.mark.live  # real processes, storage or authentication
 
 
 def _pids(pattern: str) -> set[str]:

@@ -6,9 +6,12 @@ import subprocess
 import uuid
 from pathlib import Path
 
+import pytest
 from azure.batch import models
 
 from tests.emulator.conftest import read_file, wait_for, wait_for_task
+
+pytestmark = pytest.mark.live  # real processes, storage or authentication
 
 
 def _run(batch, job, task_id, command_line, **settings):

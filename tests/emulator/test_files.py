@@ -18,6 +18,8 @@ from azure.storage.blob import (
 from contract import local as local_keys
 from tests.emulator.conftest import POOL_IDENTITY, read_file, wait_for_task
 
+pytestmark = pytest.mark.live  # real processes, storage or authentication
+
 IDENTITY = models.BatchNodeIdentityReference(resource_id=POOL_IDENTITY)
 
 

@@ -17,6 +17,8 @@ import pytest
 from emulator.app import DEFAULT_ACCOUNT, DEFAULT_KEY
 from local_stack import servers
 
+pytestmark = pytest.mark.live  # real processes, storage or authentication
+
 VENV = servers.ROOT / ".local" / "sdk14-venv"
 
 SCRIPT = r"""

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
-from emulator import errors
-from emulator.state import BatchState, Outcome
+from emulator import errors, failures
+from emulator.failures import Outcome
+from emulator.records import RunKey
+from emulator.state import BatchState
 from emulator.store import Store
+from tests.emulator.fakes import FakeClock
 
 POOL = {
     "id": "pool",
@@ -23,143 +25,196 @@ POOL = {
 }
 
 
-class Clock:
+class Ports:
+    """What the state is given to reach out: kill a run, wake the scheduler."""
+
     def __init__(self) -> None:
-        self.now = datetime(2026, 1, 1, tzinfo=UTC)
+        self.killed: list[RunKey] = []
+        self.wakes = 0
 
-    def __call__(self) -> datetime:
-        self.now += timedelta(milliseconds=1)
-        return self.now
+    def kill(self, key: RunKey) -> None:
+        self.killed.append(key)
+
+    def wake(self) -> None:
+        self.wakes += 1
 
 
-def make_state(path: Path) -> tuple[BatchState, list[tuple[str, str, str]]]:
-    killed: list[tuple[str, str, str]] = []
+def make_state(path: Path, clock: FakeClock | None = None) -> tuple[BatchState, Ports]:
+    ports = Ports()
     state = BatchState(
         Store(path / "batch.sqlite"),
-        Clock(),
+        clock or FakeClock(),
         "http://batch",
-        kill=lambda kind, a, b: killed.append((kind, a, b)),
+        kill=ports.kill,
+        wake=ports.wake,
     )
-    return state, killed
+    return state, ports
 
 
 def ready_pool(state: BatchState) -> None:
-    state.create_pool(dict(POOL))
-    for pool, node in state.pending_start_tasks():
-        state.start_task_started(pool["id"], node["id"])
-        state.start_task_finished(pool["id"], node["id"], Outcome(0))
+    state.pools.create(dict(POOL))
+    for pool, node in state.scheduling.pending_start_tasks():
+        state.scheduling.start_task_started(pool.id, node.id)
+        state.scheduling.start_task_finished(pool.id, node.id, Outcome(0))
+
+
+def start(state: BatchState, *task_ids: str) -> None:
+    for task_id in task_ids:
+        assert state.scheduling.task_started("job", task_id, state.tables.clock())
 
 
 def test_assign_fills_slots_spread_across_nodes(tmp_path):
-    state, _ = make_state(tmp_path)
+    state, ports = make_state(tmp_path)
     ready_pool(state)
-    state.create_job({"id": "job", "poolInfo": {"poolId": "pool"}})
-    state.add_task_collection(
+    state.jobs.create({"id": "job", "poolInfo": {"poolId": "pool"}})
+    state.tasks.add_collection(
         "job", {"value": [{"id": f"t{i}", "commandLine": "x"} for i in range(6)]}
     )
-    placed = state.assign()
+    assert ports.wakes > 0
+    placed = state.scheduling.assign()
     assert len(placed) == 4  # two nodes, two slots each
-    assert len({a.node_id for a in placed}) == 2
-    assert state.assign() == []
-    assert state.task_counts("job")["taskCounts"]["running"] == 4
+    assert len({a.node.id for a in placed}) == 2
+    assert state.scheduling.assign() == []
+    assert state.jobs.task_counts("job").counts["running"] == 4
 
 
 def test_retry_then_complete(tmp_path):
     state, _ = make_state(tmp_path)
     ready_pool(state)
-    state.create_job(
+    state.jobs.create(
         {"id": "job", "poolInfo": {"poolId": "pool"}, "constraints": {"maxTaskRetryCount": 1}}
     )
-    state.add_task("job", {"id": "t", "commandLine": "x"})
-    (_first,) = state.assign()
-    state.task_started("job", "t", datetime.now(UTC))
-    state.task_finished("job", "t", Outcome(1))
-    task = state.get_task("job", "t")
-    assert (task["state"], task["executionInfo"]["retryCount"]) == ("active", 1)
-    state.assign()
-    state.task_started("job", "t", datetime.now(UTC))
-    state.task_finished("job", "t", Outcome(2))
-    task = state.get_task("job", "t")
-    assert task["state"] == "completed"
-    assert task["executionInfo"]["exitCode"] == 2
-    assert task["executionInfo"]["failureInfo"]["code"] == "FailureExitCode"
+    state.tasks.add("job", {"id": "t", "commandLine": "x"})
+    (_first,) = state.scheduling.assign()
+    start(state, "t")
+    state.scheduling.task_finished("job", "t", Outcome(1))
+    task = state.tasks.get("job", "t")
+    assert (task.state, task.run.retry_count) == ("active", 1)
+    state.scheduling.assign()
+    start(state, "t")
+    state.scheduling.task_finished("job", "t", Outcome(2))
+    task = state.tasks.get("job", "t")
+    assert task.state == "completed"
+    assert task.run.exit_code == 2
+    assert task.run.failure == failures.FAILURE_EXIT_CODE()
 
 
 def test_terminate_kills_and_completes_the_job(tmp_path):
-    state, killed = make_state(tmp_path)
+    state, ports = make_state(tmp_path)
     ready_pool(state)
-    state.create_job({"id": "job", "poolInfo": {"poolId": "pool"}})
-    state.add_task("job", {"id": "t", "commandLine": "x"})
-    state.assign()
-    state.task_started("job", "t", datetime.now(UTC))
-    state.terminate_job("job")
-    assert killed == [("task", "job", "t")]
-    assert state.get_job("job")["state"] == "completed"
-    assert state.get_task("job", "t")["executionInfo"]["failureInfo"]["code"] == "TaskEnded"
+    state.jobs.create({"id": "job", "poolInfo": {"poolId": "pool"}})
+    state.tasks.add("job", {"id": "t", "commandLine": "x"})
+    state.scheduling.assign()
+    start(state, "t")
+    state.jobs.terminate("job")
+    assert ports.killed == [("task", "job", "t")]
+    assert state.jobs.get("job").state == "completed"
+    assert state.tasks.get("job", "t").run.failure == failures.TASK_ENDED_BY_REQUEST()
     # A late report from the killed process changes nothing.
-    state.task_finished("job", "t", Outcome(-9))
-    assert state.get_task("job", "t")["executionInfo"].get("exitCode") is None
+    state.scheduling.task_finished("job", "t", Outcome(-9))
+    assert state.tasks.get("job", "t").run.exit_code is None
     with pytest.raises(errors.BatchServiceError) as caught:
-        state.add_task("job", {"id": "late", "commandLine": "x"})
+        state.tasks.add("job", {"id": "late", "commandLine": "x"})
     assert caught.value.code == "JobCompleted"
 
 
 def test_recover_requeues_running_tasks_and_keeps_completed_ones(tmp_path):
     state, _ = make_state(tmp_path)
     ready_pool(state)
-    state.create_job({"id": "job", "poolInfo": {"poolId": "pool"}})
-    state.add_task_collection(
+    state.jobs.create({"id": "job", "poolInfo": {"poolId": "pool"}})
+    state.tasks.add_collection(
         "job", {"value": [{"id": "done", "commandLine": "x"}, {"id": "busy", "commandLine": "x"}]}
     )
-    state.assign()
-    for task_id in ("done", "busy"):
-        state.task_started("job", task_id, datetime.now(UTC))
-    state.task_process("job", "busy", 4242)
-    state.task_finished("job", "done", Outcome(0))
-    state.store.close()
+    state.scheduling.assign()
+    start(state, "done", "busy")
+    state.scheduling.task_process("job", "busy", 4242)
+    state.scheduling.task_finished("job", "done", Outcome(0))
+    state.tables.store.close()
 
     reloaded, _ = make_state(tmp_path)  # what a restarted emulator loads
     orphans = reloaded.recover()
     assert orphans == [(4242, {"AZ_BATCH_JOB_ID": "job", "AZ_BATCH_TASK_ID": "busy"})]
-    busy = reloaded.get_task("job", "busy")
-    assert (busy["state"], busy["executionInfo"]["requeueCount"]) == ("active", 1)
-    assert busy["executionInfo"]["retryCount"] == 0
-    assert reloaded.get_task("job", "done")["state"] == "completed"
-    assert all(n["runningTasksCount"] == 0 for n in reloaded.list_nodes("pool"))
-    assert [a.task_id for a in reloaded.assign()] == ["busy"]
+    busy = reloaded.tasks.get("job", "busy")
+    assert (busy.state, busy.run.requeue_count, busy.run.retry_count) == ("active", 1, 0)
+    assert busy.node is None
+    assert busy.process_group is None
+    assert reloaded.tasks.get("job", "done").state == "completed"
+    assert all(not n.running and n.running_slots == 0 for n in reloaded.pools.list_nodes("pool"))
+    assert [a.task.id for a in reloaded.scheduling.assign()] == ["busy"]
+
+
+def test_records_come_back_from_the_store_as_they_were(tmp_path):
+    state, _ = make_state(tmp_path)
+    ready_pool(state)
+    state.jobs.create({"id": "job", "poolInfo": {"poolId": "pool"}})
+    state.tasks.add("job", {"id": "t", "commandLine": "x", "requiredSlots": 2})
+    state.scheduling.assign()
+    start(state, "t")
+    state.scheduling.task_finished("job", "t", Outcome(3))
+    state.tables.store.close()
+    reloaded, _ = make_state(tmp_path)
+    assert reloaded.tasks.get("job", "t") == state.tasks.get("job", "t")
+    assert reloaded.jobs.get("job") == state.jobs.get("job")
+    assert reloaded.pools.get("pool") == state.pools.get("pool")
+    assert reloaded.pools.list_nodes("pool") == state.pools.list_nodes("pool")
 
 
 def test_all_tasks_complete_terminates_only_when_asked(tmp_path):
     state, _ = make_state(tmp_path)
     ready_pool(state)
-    state.create_job({"id": "job", "poolInfo": {"poolId": "pool"}})
-    state.add_task("job", {"id": "t", "commandLine": "x"})
-    state.assign()
-    state.task_started("job", "t", datetime.now(UTC))
-    state.task_finished("job", "t", Outcome(0))
-    assert state.get_job("job")["state"] == "active"
-    state.update_job("job", {"onAllTasksComplete": "terminatejob"})
-    job = state.get_job("job")
-    assert (job["state"], job["executionInfo"]["terminateReason"]) == (
-        "completed",
-        "AllTasksComplete",
-    )
+    state.jobs.create({"id": "job", "poolInfo": {"poolId": "pool"}})
+    state.tasks.add("job", {"id": "t", "commandLine": "x"})
+    state.scheduling.assign()
+    start(state, "t")
+    state.scheduling.task_finished("job", "t", Outcome(0))
+    assert state.jobs.get("job").state == "active"
+    state.jobs.update("job", {"onAllTasksComplete": "terminatejob"})
+    job = state.jobs.get("job")
+    assert (job.state, job.terminate_reason) == ("completed", "AllTasksComplete")
 
 
 def test_a_failed_start_task_keeps_tasks_off_the_node(tmp_path):
     state, _ = make_state(tmp_path)
-    state.create_pool(
+    state.pools.create(
         {
             **POOL,
             "targetDedicatedNodes": 1,
             "startTask": {"commandLine": "x", "waitForSuccess": True},
         }
     )
-    ((_pool, node),) = state.pending_start_tasks()
-    state.start_task_started("pool", node["id"])
-    assert state.get_node("pool", node["id"])["state"] == "waitingforstarttask"
-    state.start_task_finished("pool", node["id"], Outcome(1))
-    assert state.get_node("pool", node["id"])["state"] == "starttaskfailed"
-    state.create_job({"id": "job", "poolInfo": {"poolId": "pool"}})
-    state.add_task("job", {"id": "t", "commandLine": "x"})
-    assert state.assign() == []
+    ((_pool, node),) = state.scheduling.pending_start_tasks()
+    state.scheduling.start_task_started("pool", node.id)
+    assert state.pools.get_node("pool", node.id).state == "waitingforstarttask"
+    state.scheduling.start_task_finished("pool", node.id, Outcome(1))
+    assert state.pools.get_node("pool", node.id).state == "starttaskfailed"
+    state.jobs.create({"id": "job", "poolInfo": {"poolId": "pool"}})
+    state.tasks.add("job", {"id": "t", "commandLine": "x"})
+    assert state.scheduling.assign() == []
+
+
+def test_deleting_a_pool_kills_its_runs_and_requeues_its_tasks(tmp_path):
+    state, ports = make_state(tmp_path)
+    ready_pool(state)
+    state.jobs.create({"id": "job", "poolInfo": {"poolId": "pool"}})
+    state.tasks.add("job", {"id": "t", "commandLine": "x"})
+    state.scheduling.assign()
+    start(state, "t")
+    state.pools.delete("pool")
+    assert ports.killed == [("task", "job", "t")]
+    task = state.tasks.get("job", "t")
+    assert (task.state, task.run.requeue_count, task.node) == ("active", 1, None)
+    with pytest.raises(errors.BatchServiceError) as caught:
+        state.pools.get("pool")
+    assert caught.value.code == "PoolNotFound"
+
+
+def test_times_come_from_the_clock(tmp_path):
+    clock = FakeClock()
+    state, _ = make_state(tmp_path, clock)
+    ready_pool(state)
+    state.jobs.create({"id": "job", "poolInfo": {"poolId": "pool"}})
+    before = clock.now
+    state.tasks.add("job", {"id": "t", "commandLine": "x"})
+    task = state.tasks.get("job", "t")
+    assert task.created == task.last_modified == task.state_since
+    assert task.created > before

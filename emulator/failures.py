@@ -1,0 +1,107 @@
+"""How a run ends: the outcome an executor reports and the failures Batch names.
+
+Every failure a task or start task can report is in the table below, with its category
+and the service's message, as ``errors`` holds the HTTP errors. Wherever a run fails
+(the executor, resource files, output files, the state machine), it picks an entry:
+
+    failures.BLOB_NOT_FOUND()                         the table's message
+    failures.BLOB_ACCESS_DENIED("The identity …")     the same code, a message of its own
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+
+
+class Category(StrEnum):
+    USER = "usererror"
+    SERVER = "servererror"
+
+
+@dataclass(frozen=True)
+class Failure:
+    """failureInfo as the service reports it."""
+
+    category: str
+    code: str
+    message: str
+    details: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True)
+class Kind:
+    """One row of the table: a code, its category and its usual message."""
+
+    category: Category
+    code: str
+    message: str
+    details: tuple[tuple[str, str], ...] = ()
+
+    def __call__(self, message: str | None = None) -> Failure:
+        return Failure(self.category.value, self.code, message or self.message, self.details)
+
+
+USER, SERVER = Category.USER, Category.SERVER
+
+# The process
+FAILURE_EXIT_CODE = Kind(
+    USER,
+    "FailureExitCode",
+    "The task process exited with an unexpected exit code",
+    (("AdditionalErrorCode", "FailureExitCode"),),
+)
+COMMAND_PROGRAM_NOT_FOUND = Kind(
+    USER, "CommandProgramNotFound", "The specified command program is not found."
+)
+COMMAND_LAUNCH_FAILED = Kind(USER, "CommandLaunchFailed", "The command line is empty.")
+TASK_ENDED_BY_REQUEST = Kind(USER, "TaskEnded", "Task Was Ended by User Request")
+TASK_ENDED_WALL_CLOCK = Kind(  # the documented code for a task the service ended
+    USER, "TaskEnded", "The task exceeded its maximum wall clock time and was ended."
+)
+
+# Resource files
+BLOB_NOT_FOUND = Kind(USER, "BlobNotFound", "One of the specified Azure Blob(s) is not found.")
+BLOB_ACCESS_DENIED = Kind(
+    USER, "BlobAccessDenied", "Access for one of the specified Azure Blob(s) is denied."
+)
+BLOB_DOWNLOAD_MISC_ERROR = Kind(
+    SERVER, "BlobDownloadMiscError", "Error downloading a resource file."
+)
+RESOURCE_FILE_CREATE_FAILED = Kind(
+    SERVER, "ResourceFileCreateFailed", "Failure creating a resource file."
+)
+
+# Output files
+FILE_UPLOAD_CONTAINER_NOT_FOUND = Kind(
+    USER,
+    "FileUploadContainerNotFound",
+    "The Azure Storage Container for uploading Output Files was not found.",
+)
+FILE_UPLOAD_ACCESS_DENIED = Kind(
+    USER,
+    "FileUploadAccessDenied",
+    "Access to the Azure Storage Container for uploading Output Files was denied.",
+)
+FILE_UPLOAD_MISC_ERROR = Kind(
+    SERVER, "FileUploadMiscError", "An error occurred while uploading Output Files."
+)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """How a run ended, as the executor (or the scheduler, for files) reports it."""
+
+    exit_code: int | None
+    failure: Failure | None = None
+    started: datetime | None = None
+    ended: datetime | None = None
+
+    @property
+    def succeeded(self) -> bool:
+        return self.failure is None and self.exit_code == 0
+
+    def failure_info(self) -> Failure:
+        """What a failed run reports: its own failure, or a plain non-zero exit code."""
+        return self.failure or FAILURE_EXIT_CODE()

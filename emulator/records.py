@@ -1,0 +1,169 @@
+"""The entities as typed records: pools, nodes, jobs, tasks, and how their runs went.
+
+A record holds what the client sent (``spec``: the validated body with the service's
+defaults, echoed back as it came) and what the service owns as typed attributes: state,
+times, counters, placement, and the internal fields no client sees (a node's running
+tasks, a task's process group). ``serialize`` renders records as the API's documents;
+``store`` persists them as they are.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from emulator.failures import Failure
+
+Spec = dict[str, Any]
+RunKey = tuple[str, str, str]
+"""What the executor knows a run by: ("task", job, task) or ("start", pool, node)."""
+
+
+def task_run(job_id: str, task_id: str) -> RunKey:
+    return ("task", job_id, task_id)
+
+
+def start_task_run(pool_id: str, node_id: str) -> RunKey:
+    return ("start", pool_id, node_id)
+
+
+@dataclass(kw_only=True)
+class Entity:
+    """What every entity has: an id, a URL, a state and when it was entered."""
+
+    id: str
+    url: str
+    state: str
+    state_since: datetime
+    previous_state: str | None = None
+    previous_since: datetime | None = None
+    last_modified: datetime | None = None  # with etag: not on nodes
+    etag: str | None = None
+
+    def transition(self, state: str, now: datetime) -> None:
+        if self.state != state:
+            self.previous_state, self.previous_since = self.state, self.state_since
+            self.state, self.state_since = state, now
+
+
+@dataclass(kw_only=True)
+class Run:
+    """How a run of a task or start task went: executionInfo, startTaskInfo."""
+
+    start_time: datetime | None = None
+    end_time: datetime | None = None
+    exit_code: int | None = None
+    result: str | None = None  # "success" or "failure" once completed
+    failure: Failure | None = None
+    retry_count: int = 0
+
+
+@dataclass(kw_only=True)
+class StartTaskRun(Run):
+    state: str = "running"
+
+
+@dataclass(kw_only=True)
+class TaskRun(Run):
+    requeue_count: int = 0
+    last_retry_time: datetime | None = None
+    last_requeue_time: datetime | None = None
+
+
+@dataclass(kw_only=True)
+class Pool(Entity):
+    spec: Spec
+    created: datetime
+    current_dedicated: int
+    current_low_priority: int
+
+    @property
+    def slots_per_node(self) -> int:
+        return int(self.spec["taskSlotsPerNode"])
+
+    @property
+    def start_task(self) -> Spec | None:
+        start_task: Spec | None = self.spec.get("startTask") or None
+        return start_task
+
+    @property
+    def waits_for_start_task(self) -> bool:
+        return self.start_task is not None and self.start_task.get("waitForSuccess", True)
+
+
+@dataclass(kw_only=True)
+class Node(Entity):
+    pool_id: str
+    dedicated: bool
+    vm_size: str
+    image_reference: Spec
+    allocated: datetime
+    scheduling_state: str = "enabled"
+    total_tasks_run: int = 0
+    total_tasks_succeeded: int = 0
+    running: list[tuple[str, str]] = field(default_factory=list)  # (job, task) on the node
+    running_slots: int = 0
+    start_task: StartTaskRun | None = None
+    start_task_launched: bool = False  # handed to the scheduler since it last started
+
+
+@dataclass(kw_only=True)
+class Job(Entity):
+    spec: Spec
+    created: datetime
+    pool_id: str | None
+    end_time: datetime | None = None
+    terminate_reason: str | None = None
+
+    @property
+    def terminates_when_tasks_complete(self) -> bool:
+        return bool(self.spec.get("onAllTasksComplete") == "terminatejob")
+
+
+@dataclass(frozen=True)
+class Placement:
+    """The node a task was placed on."""
+
+    pool_id: str
+    node_id: str
+    node_url: str
+
+
+@dataclass(kw_only=True)
+class Task(Entity):
+    job_id: str
+    spec: Spec
+    created: datetime
+    run: TaskRun = field(default_factory=TaskRun)
+    node: Placement | None = None
+    process_group: int | None = None  # to end it if the emulator dies while it runs
+
+    @property
+    def required_slots(self) -> int:
+        return int(self.spec.get("requiredSlots", 1))
+
+    @property
+    def max_retries(self) -> int:
+        return int(self.spec["constraints"].get("maxTaskRetryCount", 0))
+
+    @property
+    def directory(self) -> str:
+        """The task's directory below the node root, as nodeInfo names it."""
+        return f"workitems/{self.job_id}/job-1/{self.id}"
+
+
+@dataclass(frozen=True)
+class TaskCounts:
+    counts: dict[str, int]
+    slots: dict[str, int]
+
+
+@dataclass(frozen=True)
+class Rejected:
+    """A task of a collection that was not added, and why."""
+
+    task_id: str
+    code: str
+    message: str
+    values: tuple[tuple[str, str], ...] = ()

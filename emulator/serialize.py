@@ -1,0 +1,173 @@
+"""Records as the Batch REST API's JSON documents: the only place the wire shape is built.
+
+Each function takes a record and returns the document the service would return for it
+(camelCase, timestamps as ``wire.timestamp`` writes them). A property the client sent is
+echoed from the record's ``spec``; what the service owns comes after and wins.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from emulator import wire
+from emulator.failures import Failure
+from emulator.records import (
+    Entity,
+    Job,
+    Node,
+    Pool,
+    Rejected,
+    Run,
+    StartTaskRun,
+    Task,
+    TaskCounts,
+    TaskRun,
+)
+
+Document = dict[str, Any]
+
+
+def _state(entity: Entity) -> Document:
+    document: Document = {
+        "state": entity.state,
+        "stateTransitionTime": wire.timestamp(entity.state_since),
+    }
+    if entity.previous_state is not None and entity.previous_since is not None:
+        document["previousState"] = entity.previous_state
+        document["previousStateTransitionTime"] = wire.timestamp(entity.previous_since)
+    if entity.last_modified is not None and entity.etag is not None:
+        document["lastModified"] = wire.timestamp(entity.last_modified)
+        document["eTag"] = entity.etag
+    return document
+
+
+def failure(info: Failure) -> Document:
+    document: Document = {"category": info.category, "code": info.code, "message": info.message}
+    if info.details:
+        document["details"] = [{"name": name, "value": value} for name, value in info.details]
+    return document
+
+
+def _run(run: Run) -> Document:
+    document: Document = {}
+    if run.start_time is not None:
+        document["startTime"] = wire.timestamp(run.start_time)
+    if run.end_time is not None:
+        document["endTime"] = wire.timestamp(run.end_time)
+    if run.exit_code is not None:
+        document["exitCode"] = run.exit_code
+    if run.result is not None:
+        document["result"] = run.result
+    if run.failure is not None:
+        document["failureInfo"] = failure(run.failure)
+    document["retryCount"] = run.retry_count
+    return document
+
+
+def start_task_info(run: StartTaskRun) -> Document:
+    return {"state": run.state, **_run(run)}
+
+
+def execution_info(run: TaskRun) -> Document:
+    document = {**_run(run), "requeueCount": run.requeue_count}
+    if run.last_retry_time is not None:
+        document["lastRetryTime"] = wire.timestamp(run.last_retry_time)
+    if run.last_requeue_time is not None:
+        document["lastRequeueTime"] = wire.timestamp(run.last_requeue_time)
+    return document
+
+
+def pool(record: Pool) -> Document:
+    return {
+        **record.spec,
+        "url": record.url,
+        "creationTime": wire.timestamp(record.created),
+        "allocationState": "steady",
+        "allocationStateTransitionTime": wire.timestamp(record.created),
+        "currentDedicatedNodes": record.current_dedicated,
+        "currentLowPriorityNodes": record.current_low_priority,
+        **_state(record),
+    }
+
+
+def node(record: Node) -> Document:
+    document: Document = {
+        "id": record.id,
+        "url": record.url,
+        "schedulingState": record.scheduling_state,
+        "allocationTime": wire.timestamp(record.allocated),
+        "lastBootTime": wire.timestamp(record.allocated),
+        "ipAddress": "127.0.0.1",
+        "affinityId": f"TVM:{record.id}",
+        "vmSize": record.vm_size,
+        "totalTasksRun": record.total_tasks_run,
+        "runningTasksCount": len(record.running),
+        "runningTaskSlotsCount": record.running_slots,
+        "totalTasksSucceeded": record.total_tasks_succeeded,
+        "isDedicated": record.dedicated,
+        "virtualMachineInfo": {"imageReference": record.image_reference},
+        **_state(record),
+    }
+    if record.start_task is not None:
+        document["startTaskInfo"] = start_task_info(record.start_task)
+    return document
+
+
+def job(record: Job) -> Document:
+    info: Document = {"startTime": wire.timestamp(record.created), "poolId": record.pool_id}
+    if record.end_time is not None:
+        info["endTime"] = wire.timestamp(record.end_time)
+    if record.terminate_reason is not None:
+        info["terminateReason"] = record.terminate_reason
+    return {
+        **record.spec,
+        "url": record.url,
+        "creationTime": wire.timestamp(record.created),
+        "executionInfo": info,
+        **_state(record),
+    }
+
+
+def task(record: Task) -> Document:
+    document: Document = {
+        **record.spec,
+        "url": record.url,
+        "creationTime": wire.timestamp(record.created),
+        "executionInfo": execution_info(record.run),
+        **_state(record),
+    }
+    if record.node is not None:
+        node_info = record.node
+        document["nodeInfo"] = {
+            "affinityId": f"TVM:{node_info.node_id}",
+            "nodeUrl": node_info.node_url,
+            "poolId": node_info.pool_id,
+            "nodeId": node_info.node_id,
+            "taskRootDirectory": record.directory,
+            "taskRootDirectoryUrl": f"{node_info.node_url}/files/{record.directory}",
+        }
+    return document
+
+
+def task_counts(record: TaskCounts) -> Document:
+    return {"taskCounts": record.counts, "taskSlotCounts": record.slots}
+
+
+def add_task_result(result: Task | Rejected) -> Document:
+    """One entry of an addtaskcollection answer."""
+    if isinstance(result, Rejected):
+        error: Document = {
+            "code": result.code,
+            "message": {"lang": "en-US", "value": result.message},
+        }
+        if result.values:
+            error["values"] = [{"key": key, "value": value} for key, value in result.values]
+        return {"status": "clienterror", "taskId": result.task_id, "error": error}
+    assert result.last_modified is not None
+    return {
+        "status": "success",
+        "taskId": result.id,
+        "eTag": result.etag,
+        "lastModified": wire.timestamp(result.last_modified),
+        "location": result.url,
+    }

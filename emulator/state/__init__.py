@@ -1,0 +1,53 @@
+"""Pools, nodes, jobs and tasks, and every state transition between them.
+
+No HTTP and no processes here. The routes call the operations, named after the Batch
+API's, on ``pools``, ``jobs`` and ``tasks``; the scheduler asks ``scheduling`` what to
+run and reports back through it. Two ports come in through the constructor: ``kill``
+ends a run (the executor's), ``wake`` tells the scheduler that something changed.
+
+    tables      the records in memory, written through to the store
+    lifecycle   transitions that span entities (slots, requeues, ending jobs)
+    pools       pools and nodes          jobs     jobs and task counts
+    tasks       tasks                    scheduling, recovery: the scheduler's side
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+
+from emulator.state.jobs import Jobs
+from emulator.state.lifecycle import Kill, Lifecycle
+from emulator.state.pools import Pools
+from emulator.state.recovery import Orphan, recover
+from emulator.state.scheduling import Assignment, Scheduling
+from emulator.state.tables import Clock, Tables
+from emulator.state.tasks import Tasks
+from emulator.store import Store
+
+__all__ = ["Assignment", "BatchState", "Clock", "Orphan"]
+
+
+class BatchState:
+    def __init__(
+        self,
+        store: Store,
+        clock: Clock,
+        account_url: str,
+        *,
+        kill: Kill,
+        wake: Callable[[], None],
+        autoscale_nodes: int | None = None,
+    ) -> None:
+        self.account_url = account_url.rstrip("/")
+        self.tables = Tables(store, clock)
+        self.lifecycle = Lifecycle(self.tables, kill)
+        nodes = autoscale_nodes or os.cpu_count() or 1
+        self.pools = Pools(self.tables, self.lifecycle, wake, self.account_url, nodes)
+        self.jobs = Jobs(self.tables, self.lifecycle, wake, self.account_url)
+        self.tasks = Tasks(self.tables, self.lifecycle, self.jobs, wake)
+        self.scheduling = Scheduling(self.tables, self.lifecycle, wake)
+
+    def recover(self) -> list[Orphan]:
+        """After a restart: requeue what was running; the process groups left to kill."""
+        return recover(self.tables, self.lifecycle)

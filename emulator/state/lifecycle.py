@@ -1,0 +1,84 @@
+"""Transitions that span entities: a task leaving its node, a job ending with its tasks.
+
+Used by the operations on pools, jobs and tasks and by the scheduler's reports alike, so
+each rule lives once: a slot is released in one place, a job completes in one place.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+
+from emulator import failures
+from emulator.records import Job, RunKey, Task, TaskRun, task_run
+from emulator.state.tables import Tables
+
+Kill = Callable[[RunKey], None]
+RUNNING = ("preparing", "running")
+
+
+class Lifecycle:
+    def __init__(self, tables: Tables, kill: Kill) -> None:
+        self.tables = tables
+        self.kill = kill
+
+    def release_slot(self, task: Task) -> None:
+        """Take a task off its node's slots (the node goes idle when none is left)."""
+        node = self.tables.node_of(task)
+        if node is None:
+            return
+        entry = (task.job_id, task.id)
+        if entry in node.running:
+            node.running.remove(entry)
+            node.running_slots -= task.required_slots
+        if not node.running and node.state == "running":
+            node.transition("idle", self.tables.clock())
+        self.tables.save(node)
+
+    def stop(self, task: Task) -> None:
+        """Free the slot of a task that is placed or running, and kill its process."""
+        if task.state in RUNNING:
+            self.release_slot(task)
+            self.kill(task_run(task.job_id, task.id))
+
+    def requeue(self, task: Task, now: datetime) -> None:
+        """Back to active without using a retry, as when a node is lost."""
+        self.release_slot(task)
+        task.run = TaskRun(
+            retry_count=task.run.retry_count,
+            requeue_count=task.run.requeue_count + 1,
+            last_retry_time=task.run.last_retry_time,
+            last_requeue_time=now,
+        )
+        task.node = None
+        self.tables.transition(task, "active", now)
+        self.tables.touch(task, now)
+        self.tables.save(task)
+
+    def end_by_request(self, task: Task, now: datetime) -> None:
+        """Complete a task as failed, TaskEnded, killing its process if it runs."""
+        self.stop(task)
+        task.run.start_time = task.run.start_time or now
+        task.run.end_time = now
+        task.run.result = "failure"
+        task.run.failure = failures.TASK_ENDED_BY_REQUEST()
+        self.tables.transition(task, "completed", now)
+        self.tables.touch(task, now)
+        self.tables.save(task)
+
+    def terminate_job(self, job: Job, reason: str, now: datetime) -> None:
+        job.transition("completed", now)
+        job.end_time = now
+        job.terminate_reason = reason
+        self.tables.touch(job, now)
+        self.tables.save(job)
+        for task in self.tables.tasks.get(job.id, {}).values():
+            if task.state in RUNNING:
+                self.end_by_request(task, now)
+
+    def complete_job_if_done(self, job: Job, now: datetime) -> None:
+        """onAllTasksComplete=terminatejob: end the job once every task has completed."""
+        if job.state != "active" or not job.terminates_when_tasks_complete:
+            return
+        if all(task.state == "completed" for task in self.tables.tasks[job.id].values()):
+            self.terminate_job(job, "AllTasksComplete", now)

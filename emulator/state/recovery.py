@@ -1,0 +1,36 @@
+"""After a restart: what was running is requeued, as Batch does for a lost node."""
+
+from __future__ import annotations
+
+from emulator.state.lifecycle import RUNNING, Lifecycle
+from emulator.state.tables import Tables
+
+Orphan = tuple[int, dict[str, str]]
+"""A process group a previous run left, with the environment that identifies it."""
+
+
+def recover(tables: Tables, lifecycle: Lifecycle) -> list[Orphan]:
+    """Requeue running tasks and restart starting nodes; return the orphans to kill."""
+    now = tables.clock()
+    orphans: list[Orphan] = []
+    with tables.store.transaction():
+        for job_tasks in tables.tasks.values():
+            for task in job_tasks.values():
+                if task.state not in RUNNING:
+                    continue
+                if task.process_group is not None:
+                    identity = {"AZ_BATCH_JOB_ID": task.job_id, "AZ_BATCH_TASK_ID": task.id}
+                    orphans.append((task.process_group, identity))
+                    task.process_group = None
+                lifecycle.requeue(task, now)
+        for nodes in tables.nodes.values():
+            for node in nodes.values():
+                node.running = []
+                node.running_slots = 0
+                if node.state in ("starting", "waitingforstarttask"):
+                    node.start_task_launched = False
+                    node.transition("starting", now)
+                elif node.state == "running":
+                    node.transition("idle", now)
+                tables.save(node)
+    return orphans

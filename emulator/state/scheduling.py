@@ -1,0 +1,175 @@
+"""What the scheduler asks and reports: nodes to start, tasks to place, how runs ended.
+
+The scheduler asks ``pending_start_tasks`` and ``assign`` what to run, and reports back
+through ``start_task_started``/``start_task_finished`` and ``task_started``/
+``task_process``/``task_finished``. A report about a task that was ended, deleted or
+requeued meanwhile changes nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+from emulator.failures import Outcome
+from emulator.records import Node, Placement, Pool, StartTaskRun, Task
+from emulator.state.lifecycle import RUNNING, Lifecycle
+from emulator.state.tables import Tables
+
+
+@dataclass(frozen=True)
+class Assignment:
+    """A task placed on a node slot, for the scheduler to run."""
+
+    task: Task
+    pool: Pool
+    node: Node
+
+
+class Scheduling:
+    def __init__(self, tables: Tables, lifecycle: Lifecycle, wake: Callable[[], None]) -> None:
+        self.tables = tables
+        self.lifecycle = lifecycle
+        self.wake = wake
+
+    # --- start tasks --------------------------------------------------------------------
+
+    def pending_start_tasks(self) -> list[tuple[Pool, Node]]:
+        """Nodes that are starting and not yet handed out: their start task runs now."""
+        return [
+            (self.tables.pools[pool_id], node)
+            for pool_id, nodes in self.tables.nodes.items()
+            for node in nodes.values()
+            if node.state == "starting" and not node.start_task_launched
+        ]
+
+    def start_task_started(self, pool_id: str, node_id: str) -> None:
+        node = self.tables.nodes[pool_id][node_id]
+        pool = self.tables.pools[pool_id]
+        now = self.tables.clock()
+        node.start_task_launched = True
+        node.transition("waitingforstarttask" if pool.waits_for_start_task else "idle", now)
+        if pool.start_task is not None:
+            node.start_task = StartTaskRun(start_time=now)
+        self.tables.save(node)
+        self.wake()
+
+    def start_task_finished(self, pool_id: str, node_id: str, outcome: Outcome) -> None:
+        node = self.tables.nodes.get(pool_id, {}).get(node_id)
+        if node is None:
+            return  # the pool was deleted meanwhile
+        now = self.tables.clock()
+        run = node.start_task
+        if run is not None:
+            run.state = "completed"
+            run.end_time = outcome.ended or now
+            if outcome.exit_code is not None:
+                run.exit_code = outcome.exit_code
+            run.result = "success" if outcome.succeeded else "failure"
+            if not outcome.succeeded:
+                run.failure = outcome.failure_info()
+            if not outcome.succeeded and self.tables.pools[pool_id].waits_for_start_task:
+                node.transition("starttaskfailed", now)
+            elif node.state == "waitingforstarttask":
+                node.transition("idle", now)
+        self.tables.save(node)
+        self.wake()
+
+    # --- tasks --------------------------------------------------------------------------
+
+    def assign(self) -> list[Assignment]:
+        """Place active tasks of active jobs on free node slots (spread across nodes)."""
+        assignments: list[Assignment] = []
+        now = self.tables.clock()
+        with self.tables.store.transaction():
+            for job in self.tables.jobs.values():
+                pool = self.tables.pools.get(job.pool_id or "")
+                if job.state != "active" or pool is None or pool.state != "active":
+                    continue
+                nodes = [
+                    node
+                    for node in self.tables.nodes[pool.id].values()
+                    if node.state in ("idle", "running") and node.scheduling_state == "enabled"
+                ]
+                for task_id in list(self.tables.active.get(job.id, ()) if nodes else ()):
+                    task = self.tables.tasks[job.id][task_id]
+                    free = [
+                        node
+                        for node in nodes
+                        if pool.slots_per_node - node.running_slots >= task.required_slots
+                    ]
+                    if not free:
+                        break
+                    node = min(free, key=lambda n: n.running_slots)
+                    self._place(task, node, now)
+                    assignments.append(Assignment(task, pool, node))
+        return assignments
+
+    def _place(self, task: Task, node: Node, now: datetime) -> None:
+        node.running.append((task.job_id, task.id))
+        node.running_slots += task.required_slots
+        node.transition("running", now)
+        task.node = Placement(node.pool_id, node.id, node.url)
+        self.tables.transition(task, "preparing", now)
+        self.tables.touch(task, now)
+        self.tables.save(task)
+        self.tables.save(node)
+
+    def _placed(self, job_id: str, task_id: str) -> Task | None:
+        """The task, if it is still placed or running (not ended, deleted or requeued)."""
+        task = self.tables.tasks.get(job_id, {}).get(task_id)
+        return task if task is not None and task.state in RUNNING else None
+
+    def task_started(self, job_id: str, task_id: str, started: datetime) -> bool:
+        """The process is about to start; False if the task was ended or deleted meanwhile."""
+        task = self._placed(job_id, task_id)
+        if task is None or task.state != "preparing":
+            return False
+        task.run.start_time = started
+        self.tables.transition(task, "running", started)
+        self.tables.touch(task, started)
+        self.tables.save(task)
+        return True
+
+    def task_process(self, job_id: str, task_id: str, group: int) -> None:
+        """Remember the task's process group, to end it if the emulator dies meanwhile."""
+        task = self.tables.tasks.get(job_id, {}).get(task_id)
+        if task is not None:
+            task.process_group = group
+            self.tables.save(task)
+
+    def task_finished(self, job_id: str, task_id: str, outcome: Outcome) -> None:
+        task = self._placed(job_id, task_id)
+        if task is None:
+            return
+        now = self.tables.clock()
+        node = self.tables.node_of(task)
+        run = task.run
+        with self.tables.store.transaction():
+            self.lifecycle.release_slot(task)
+            if node is not None:
+                node.total_tasks_run += 1
+                node.total_tasks_succeeded += 1 if outcome.succeeded else 0
+                self.tables.save(node)
+            can_retry = task.max_retries == -1 or run.retry_count < task.max_retries
+            if not outcome.succeeded and can_retry and outcome.failure is None:
+                run.retry_count += 1
+                run.last_retry_time = now
+                if outcome.exit_code is not None:
+                    run.exit_code = outcome.exit_code
+                self.tables.transition(task, "active", now)
+            else:
+                run.start_time = run.start_time or outcome.started or now
+                run.end_time = outcome.ended or now
+                if outcome.exit_code is not None:
+                    run.exit_code = outcome.exit_code
+                run.result = "success" if outcome.succeeded else "failure"
+                if not outcome.succeeded:
+                    run.failure = outcome.failure_info()
+                self.tables.transition(task, "completed", now)
+            task.process_group = None
+            self.tables.touch(task, now)
+            self.tables.save(task)
+            self.lifecycle.complete_job_if_done(self.tables.jobs[job_id], now)
+        self.wake()
