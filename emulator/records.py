@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from emulator.failures import Failure
+from emulator.failures import Failure, Outcome
 
 Spec = dict[str, Any]
 RunKey = tuple[str, str, str]
@@ -57,6 +57,15 @@ class Run:
     result: str | None = None  # "success" or "failure" once completed
     failure: Failure | None = None
     retry_count: int = 0
+
+    def end(self, outcome: Outcome, now: datetime) -> None:
+        """Record how the run ended: its end time, exit code, result and failure."""
+        self.end_time = outcome.ended or now
+        if outcome.exit_code is not None:
+            self.exit_code = outcome.exit_code
+        self.result = "success" if outcome.succeeded else "failure"
+        if not outcome.succeeded:
+            self.failure = outcome.failure_info()
 
 
 @dataclass(kw_only=True)

@@ -63,12 +63,7 @@ class Scheduling:
         run = node.start_task
         if run is not None:
             run.state = "completed"
-            run.end_time = outcome.ended or now
-            if outcome.exit_code is not None:
-                run.exit_code = outcome.exit_code
-            run.result = "success" if outcome.succeeded else "failure"
-            if not outcome.succeeded:
-                run.failure = outcome.failure_info()
+            run.end(outcome, now)
             if not outcome.succeeded and self.tables.pools[pool_id].waits_for_start_task:
                 node.transition("starttaskfailed", now)
             elif node.state == "waitingforstarttask":
@@ -161,12 +156,7 @@ class Scheduling:
                 self.tables.transition(task, "active", now)
             else:
                 run.start_time = run.start_time or outcome.started or now
-                run.end_time = outcome.ended or now
-                if outcome.exit_code is not None:
-                    run.exit_code = outcome.exit_code
-                run.result = "success" if outcome.succeeded else "failure"
-                if not outcome.succeeded:
-                    run.failure = outcome.failure_info()
+                run.end(outcome, now)
                 self.tables.transition(task, "completed", now)
             task.process_group = None
             self.tables.touch(task, now)
