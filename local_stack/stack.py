@@ -84,6 +84,8 @@ def _previous_port(paths: Paths, name: str) -> int | None:
     except (OSError, ValueError, KeyError):
         return None
     with socket.socket() as probe:
+        # As servers bind: a port in TIME_WAIT after `down` is free to take again.
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             probe.bind(("127.0.0.1", port))
         except OSError:

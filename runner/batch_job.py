@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from azure.batch import models
-from azure.core.exceptions import ResourceExistsError
+from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
 from azure.storage.blob import BlobClient
 
 from runner import sas
@@ -150,7 +150,24 @@ def _output(
     )
 
 
-def submit(clients: Clients, job_id: str, plans: Sequence[TaskPlan]) -> int:
+def find(clients: Clients, job_id: str) -> models.BatchJob | None:
+    """The job, or None if there is none with this id."""
+    try:
+        return clients.batch.get_job(job_id)
+    except ResourceNotFoundError:
+        return None
+
+
+def task_ids(clients: Clients, job_id: str) -> set[str]:
+    return {task.id for task in clients.batch.list_tasks(job_id, select=["id"])}
+
+
+def submit(
+    clients: Clients,
+    job_id: str,
+    plans: Sequence[TaskPlan],
+    metadata: Sequence[models.BatchMetadataItem] = (),
+) -> int:
     """Create the job if new and add the tasks it lacks; returns how many were added."""
     batch = clients.batch
     try:
@@ -159,19 +176,25 @@ def submit(clients: Clients, job_id: str, plans: Sequence[TaskPlan]) -> int:
                 id=job_id,
                 pool_info=models.BatchPoolInfo(pool_id=clients.outputs.poolId),
                 all_tasks_complete_mode="noaction",
+                metadata=list(metadata) or None,
             )
         )
     except ResourceExistsError:
         job = batch.get_job(job_id)
         if job.pool_info is None or job.pool_info.pool_id != clients.outputs.poolId:
             raise JobError(f"job {job_id} exists and runs on another pool") from None
-    existing = {task.id for task in batch.list_tasks(job_id, select=["id"])}
+    existing = task_ids(clients, job_id)
     missing = [plan.options for plan in plans if plan.options.id not in existing]
     if missing and batch.get_job(job_id).state != "active":
         raise JobError(f"job {job_id} is already complete; choose another --job-id")
     if missing:
         result = batch.create_tasks(job_id, missing, max_concurrency=4)
-        failed = [r for r in result.result_values or [] if r.status != "success"]
+        # TaskExists: another runner on the same job added it first; it is there.
+        failed = [
+            r
+            for r in result.result_values or []
+            if r.status != "success" and not (r.error and r.error.code == "TaskExists")
+        ]
         if failed:
             codes = ", ".join(
                 f"{r.task_id}: {r.error.code if r.error else r.status}" for r in failed[:5]

@@ -9,6 +9,10 @@ from __future__ import annotations
 import functools
 import inspect
 import json
+import logging
+import os
+import re
+import shlex
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -18,7 +22,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from azure.core.exceptions import AzureError
+from azure.core.exceptions import AzureError, ResourceNotFoundError
 
 from contract.outputs import OutputsError
 from runner import batch_job, delete, download, jobs, local, logs, monitor, stack, status, summary
@@ -29,23 +33,28 @@ from runner.durations import parse_duration
 from runner.inputs import InputError, check_inputs
 from runner.program import Program, Script, TopWords
 from runner.results import TaskResult
-from runner.submit import Request, run
+from runner.submit import Request, Submission, run
 
 EXIT_FAILED_TASKS = 1
 EXIT_USAGE = 2
 EXIT_STACK = 3
+EXIT_TIMEOUT = 4
 EXIT_INTERRUPTED = 130
 EXIT_MEANINGS = {
     0: "success",
     EXIT_FAILED_TASKS: "some tasks failed",
     EXIT_USAGE: "usage or bad input",
     EXIT_STACK: "stack, auth or service error",
+    EXIT_TIMEOUT: "still running after --timeout",
     EXIT_INTERRUPTED: "interrupted",
 }
+JOB_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
+"""Batch's rule for job ids: letters, digits, '-' and '_', at most 64 characters."""
 
 app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
     help="Run a program on every input file as one Azure Batch task each (on an Azure "
     "stack, or on the local stack by default), watch the job, and collect the results.",
 )
@@ -56,7 +65,10 @@ app.add_typer(local_app, name="local")
 
 OutOption = Annotated[Path | None, typer.Option(help="results directory (results/<job-id>)")]
 JsonOption = Annotated[bool, typer.Option("--json", help="one JSON document on stdout")]
-TimeoutOption = Annotated[str | None, typer.Option(help="give up waiting after (90s, 15m, 2h)")]
+TimeoutOption = Annotated[
+    str | None,
+    typer.Option(help="give up waiting after (90s, 15m, 2h)", show_default="wait until done"),
+]
 JobArgument = Annotated[str, typer.Argument(help="the job id")]
 
 
@@ -64,9 +76,30 @@ def _log(line: str) -> None:
     print(line, file=sys.stderr, flush=True)
 
 
+@dataclass(frozen=True)
+class Reply:
+    """How a command answers when it fails: one line on stderr, and with --json also one
+    document on stdout, ``{"error": ..., "status": ..., "resume": ...}``."""
+
+    as_json: bool = False
+
+    def fail(self, status: int, message: str, resume: str | None = None) -> typer.Exit:
+        _log(f"error: {message}")
+        if resume:
+            _log(f"to resume: {resume}")
+        if self.as_json:
+            document = {"error": message, "status": status, "resume": resume}
+            print(json.dumps(document, indent=2, ensure_ascii=False))
+        return typer.Exit(status)
+
+
 def _exit(status: int, message: str) -> typer.Exit:
-    _log(f"error: {message}")
-    return typer.Exit(status)
+    return Reply().fail(status, message)
+
+
+def runner_command(*arguments: str) -> str:
+    """A runner command line that works as printed: this interpreter, shell-quoted."""
+    return shlex.join([sys.executable, "-m", "runner", *arguments])
 
 
 # --- the options every command on a stack takes, declared once --------------------------
@@ -120,29 +153,65 @@ def on_a_stack(command: Callable[..., None]) -> Callable[..., None]:
 
 
 @contextmanager
-def _errors(target: Target, resume: str | None = None) -> Iterator[None]:
+def _errors(
+    target: Target, reply: Reply = Reply(), resume: Callable[[], str | None] = lambda: None
+) -> Iterator[None]:
     """Map what can go wrong to an exit status and one line, with no traceback."""
     try:
         yield
     except InputError as error:
-        raise _exit(EXIT_USAGE, str(error)) from None
+        raise reply.fail(EXIT_USAGE, str(error)) from None
+    except waiting.JobNotFound as error:
+        raise reply.fail(EXIT_USAGE, str(_no_job(error.args[0]))) from None
+    except (waiting.JobIncomplete, NotFound) as error:
+        raise reply.fail(EXIT_USAGE, str(error)) from None
     except KeyboardInterrupt:
-        _log(f"interrupted; to resume: {resume}" if resume else "interrupted")
-        raise typer.Exit(EXIT_INTERRUPTED) from None
-    except (OutputsError, batch_job.JobError, monitor.MonitorTimeout, AzureError) as error:
+        raise reply.fail(EXIT_INTERRUPTED, "interrupted", resume()) from None
+    except monitor.MonitorTimeout as error:
+        raise reply.fail(EXIT_TIMEOUT, f"{error}; the job goes on", resume()) from None
+    except (OutputsError, batch_job.JobError, AzureError) as error:
         if target.debug:
             raise
         text = str(error)
-        raise _exit(EXIT_STACK, text.splitlines()[0] if text else type(error).__name__) from None
+        first = text.splitlines()[0] if text else type(error).__name__
+        raise reply.fail(EXIT_STACK, first) from None
 
 
-def _duration(text: str | None, option: str) -> timedelta | None:
+class NotFound(LookupError):
+    """Something the user named that does not exist; the message says what does."""
+
+
+def _no_job(job: str) -> NotFound:
+    return NotFound(f"no job {job} on this stack; {runner_command('jobs')} lists them")
+
+
+def _duration(text: str | None, option: str, reply: Reply) -> timedelta | None:
     if text is None:
         return None
     try:
         return parse_duration(text)
     except ValueError as error:
-        raise _exit(EXIT_USAGE, f"{option}: {error}") from None
+        raise reply.fail(EXIT_USAGE, f"{option}: {error}") from None
+
+
+def _check_job_id(job_id: str, reply: Reply) -> None:
+    if not JOB_ID.fullmatch(job_id):
+        raise reply.fail(
+            EXIT_USAGE,
+            f"job id {job_id!r} is not one Batch accepts: use letters, digits, '-' and '_', "
+            "at most 64 characters",
+        )
+
+
+def _check_out(out: Path | None, reply: Reply) -> None:
+    """--out must be a directory this user can create and write, found before any upload."""
+    if out is None:
+        return
+    existing = next((p for p in (out, *out.parents) if p.exists()), Path("."))
+    if not existing.is_dir():
+        raise reply.fail(EXIT_USAGE, f"--out {out}: {existing} is a file, not a directory")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise reply.fail(EXIT_USAGE, f"--out {out}: {existing} is not writable")
 
 
 def _table(collected: list[TaskResult], program: Program) -> str:
@@ -194,7 +263,9 @@ def submit(
     timeout: TimeoutOption = None,
     as_json: JsonOption = False,
     task_retries: Annotated[int, typer.Option(min=0, help="retries of a failing task")] = 1,
-    task_timeout: Annotated[str | None, typer.Option(help="a task's wall-clock limit")] = None,
+    task_timeout: Annotated[
+        str | None, typer.Option(help="a task's wall-clock limit", show_default="none")
+    ] = None,
     keep_inputs: Annotated[
         bool, typer.Option(help="keep the uploaded inputs after a successful job")
     ] = False,
@@ -208,28 +279,49 @@ def submit(
     target: Target,
 ) -> None:
     """Run one Batch task per input file: the top words of each, or your --script."""
+    reply = Reply(as_json)
+    given = (context.obj or {}).get("argv", [])
     script_arguments: tuple[str, ...] = tuple((context.obj or {}).get("script_arguments", ()))
     if script_arguments and script is None:
-        raise _exit(EXIT_USAGE, "arguments after '--' need --script")
+        raise reply.fail(EXIT_USAGE, "arguments after '--' need --script")
     if script is not None and not script.is_file():
-        raise _exit(EXIT_USAGE, f"script not found: {script}")
+        raise reply.fail(EXIT_USAGE, f"script not found: {script}")
+    if job_id is not None:
+        _check_job_id(job_id, reply)
+    _check_out(out, reply)
     program: Program = TopWords(top) if script is None else Script(script, script_arguments)
-    limit = _duration(timeout, "--timeout")
+    limit = _duration(timeout, "--timeout", reply)
     request = Request(
         program=program,
         job_id=job_id or program.new_job_id(),
         out=out,
         timeout=limit.total_seconds() if limit else None,
         task_retries=task_retries,
-        task_timeout=_duration(task_timeout, "--task-timeout"),
+        task_timeout=_duration(task_timeout, "--task-timeout", reply),
         keep_inputs=keep_inputs,
     )
-    with _errors(target, resume=f"python -m runner wait {request.job_id}"):
+    submission = Submission(request.job_id or "")
+
+    def resume() -> str:
+        if submission.tasks_added:
+            return runner_command("wait", submission.job_id, *_target_arguments(target, out))
+        again = list(given) + ([] if job_id else ["--job-id", submission.job_id])
+        return runner_command(*again, *(["--", *script_arguments] if script_arguments else []))
+
+    with _errors(target, reply, resume):
         checked = check_inputs(inputs)  # before touching any service
         clients = target.clients()
         with ProgressDisplay(len(checked)) as display:
-            outcome = run(clients, checked, request, _log, display)
+            outcome = run(clients, checked, request, _log, display, submission)
     _report(outcome.job_id, outcome.results, program, as_json)
+
+
+def _target_arguments(target: Target, out: Path | None = None) -> list[str]:
+    """The options that point a resumed command at the same stack and results folder."""
+    arguments = ["--stack", target.stack] if target.stack else []
+    if target.outputs:
+        arguments += ["--outputs", str(target.outputs)]
+    return arguments + (["--out", str(out)] if out else [])
 
 
 @app.command()
@@ -243,13 +335,19 @@ def wait(
     target: Target,
 ) -> None:
     """Resume watching a job, then download its results and print them."""
-    limit = _duration(timeout, "--timeout")
+    reply = Reply(as_json)
+    _check_job_id(job, reply)
+    _check_out(out, reply)
+    limit = _duration(timeout, "--timeout", reply)
     request = Request(out=out, timeout=limit.total_seconds() if limit else None)
-    with _errors(target, resume=f"python -m runner wait {job}"):
+    resume = runner_command("wait", job, *_target_arguments(target, out))
+    with _errors(target, reply, lambda: resume):
         clients = target.clients()
-        expected, program = waiting.submitted(clients, job)
+        expected, program, keep = waiting.submitted(clients, job)
         with ProgressDisplay(len(expected)) as display:
-            collected = waiting.finish(clients, job, expected, program, request, display, _log)
+            collected = waiting.finish(
+                clients, job, expected, program, request, display, _log, keep
+            )
     _report(job, collected, program, as_json)
 
 
@@ -265,8 +363,13 @@ def download_results(
     target: Target,
 ) -> None:
     """Download a job's results (only this job's) without waiting."""
+    _check_job_id(job, Reply())
+    _check_out(out, Reply())
     with _errors(target):
-        fetched = download.download(target.clients(), job, out, with_logs)
+        clients = target.clients()
+        fetched = download.download(clients, job, out, with_logs)
+        if fetched.files == 0 and batch_job.find(clients, job) is None:
+            raise _no_job(job)
     print(f"{fetched.files} files in {fetched.destination}")
 
 
@@ -274,8 +377,12 @@ def download_results(
 @on_a_stack
 def job_status(job: JobArgument, *, target: Target) -> None:
     """A job's state and task counts."""
+    _check_job_id(job, Reply())
     with _errors(target):
-        found = status.job_status(target.clients(), job)
+        clients = target.clients()
+        if batch_job.find(clients, job) is None:
+            raise _no_job(job)
+        found = status.job_status(clients, job)
     print(
         f"{job}: {found.state}; active {found.active}, running {found.running}, "
         f"succeeded {found.succeeded}, failed {found.failed}"
@@ -292,8 +399,12 @@ def list_jobs(
     """Recent jobs, newest first."""
     with _errors(target):
         found = jobs.recent(target.clients(), limit)
-    for job in found:
-        print(f"{job.job_id}  {job.state}  {job.created:%Y-%m-%d %H:%M:%S}")
+    rows = [("job", "state", "created")] + [
+        (job.job_id, job.state, f"{job.created:%Y-%m-%d %H:%M:%S}") for job in found
+    ]
+    widths = [max(len(row[i]) for row in rows) for i in range(2)]
+    for row in rows:
+        print(f"{row[0].ljust(widths[0])}  {row[1].ljust(widths[1])}  {row[2]}")
 
 
 @app.command(name="logs")
@@ -308,9 +419,24 @@ def task_logs(
     target: Target,
 ) -> None:
     """A task's stdout (or stderr), from its node, or from the output container after."""
+    _check_job_id(job, Reply())
     with _errors(target):
-        content = logs.task_log(target.clients(), job, task, stderr)
+        clients = target.clients()
+        content = logs.task_log(clients, job, task, stderr)
+        if content is None:
+            raise _no_task(clients, job, task)
     sys.stdout.write(content.decode(errors="replace"))
+
+
+def _no_task(clients: Clients, job: str, task: str) -> NotFound:
+    if batch_job.find(clients, job) is None:
+        return NotFound(
+            f"no job {job} on this stack and no logs stored for its task {task}; "
+            f"{runner_command('jobs')} lists the jobs"
+        )
+    ids = sorted(batch_job.task_ids(clients, job))
+    shown = ", ".join(ids[:5]) + (f" (and {len(ids) - 5} more)" if len(ids) > 5 else "")
+    return NotFound(f"job {job} has no task {task}; its tasks: {shown or 'none'}")
 
 
 @app.command(name="delete")
@@ -324,8 +450,14 @@ def delete_job(
     target: Target,
 ) -> None:
     """Delete a job (and, with --inputs, its blobs, even if the job is already gone)."""
+    _check_job_id(job, Reply())
     with _errors(target):
-        deleted = delete.delete(target.clients(), job, inputs)
+        try:
+            deleted = delete.delete(target.clients(), job, inputs)
+        except ResourceNotFoundError:
+            raise _no_job(job) from None
+        if not deleted.job_was_there and deleted.blobs == 0:
+            raise _no_job(job)
     if not deleted.job_was_there:
         print(f"job {job} was already deleted; deleted its {deleted.blobs} blobs")
     else:
@@ -376,6 +508,9 @@ def main(argv: list[str] | None = None) -> None:
     """What follows '--' on a submit command line is the --script's own arguments: kept
     out of the parsing and handed to the command through its context."""
     argv = list(sys.argv[1:] if argv is None else argv)
+    # The Azure SDKs log what they recover from (a streamed download's error body, say)
+    # with a traceback, which Python would print: the runner's own line says what failed.
+    logging.getLogger("azure").addHandler(logging.NullHandler())
     script_arguments: list[str] = []
     if argv[:1] == ["submit"] and "--" in argv:
         split = argv.index("--")
@@ -384,7 +519,7 @@ def main(argv: list[str] | None = None) -> None:
         app(
             args=argv,
             prog_name="python -m runner",
-            obj={"script_arguments": script_arguments},
+            obj={"script_arguments": script_arguments, "argv": argv},
         )
     except KeyboardInterrupt:
         _log("interrupted")

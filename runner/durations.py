@@ -13,7 +13,9 @@ def parse_duration(text: str) -> timedelta:
     try:
         seconds = float(number) * _UNITS[unit]
     except ValueError:
-        seconds = -1
-    if not seconds > 0 or seconds == float("inf"):
+        seconds = float("nan")
+    if not 0 <= seconds < float("inf"):
         raise ValueError(f"not a duration such as 90s, 15m or 2h: {text!r}")
+    if seconds == 0:
+        raise ValueError(f"must be longer than 0, not {text!r}")
     return timedelta(seconds=seconds)

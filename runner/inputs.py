@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -67,3 +68,24 @@ def check_inputs(paths: Sequence[str]) -> list[Input]:
             raise InputError(f"cannot read {given}: {error.strerror}") from None
         inputs.append(Input(path, name, task_id_for(name), path.stat().st_size))
     return inputs
+
+
+def md5_of(path: Path) -> bytes:
+    digest = hashlib.md5(usedforsecurity=False)
+    with open(path, "rb") as file:
+        for block in iter(lambda: file.read(1 << 20), b""):
+            digest.update(block)
+    return digest.digest()
+
+
+def content_md5s(inputs: Sequence[Input]) -> dict[str, bytes]:
+    """Each input's MD5 by name, read in parallel: what storage compares to skip an
+    upload, and what a job's fingerprint is made of."""
+    with ThreadPoolExecutor(16) as pool:
+        return dict(
+            zip(
+                (item.name for item in inputs),
+                pool.map(lambda item: md5_of(item.path), inputs),
+                strict=True,
+            )
+        )

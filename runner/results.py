@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -62,7 +63,9 @@ def fetch_all(
     def fetch(item: tuple[str, Path]) -> bool:
         name, target = item
         target.parent.mkdir(parents=True, exist_ok=True)
-        temporary = target.with_name(f".{target.name}.part")
+        # A name of its own per download, so two runners fetching the same job into the
+        # same folder never write one file; the last rename wins with identical content.
+        temporary = target.with_name(f".{target.name}.{secrets.token_hex(4)}.part")
         try:
             with open(temporary, "wb") as file:
                 container.download_blob(name).readinto(file)

@@ -9,13 +9,12 @@ version ran.
 from __future__ import annotations
 
 import contextlib
-import hashlib
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from azure.core.exceptions import ResourceExistsError
+from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
 from azure.storage.blob import ContainerClient, ContentSettings
 
 from runner.inputs import Input
@@ -31,22 +30,17 @@ class Staged:
     bytes_sent: int
 
 
-def _md5(path: Path) -> bytes:
-    digest = hashlib.md5(usedforsecurity=False)
-    with open(path, "rb") as file:
-        for block in iter(lambda: file.read(1 << 20), b""):
-            digest.update(block)
-    return digest.digest()
-
-
-def upload_inputs(container: ContainerClient, prefix: str, inputs: Sequence[Input]) -> Staged:
+def upload_inputs(
+    container: ContainerClient, prefix: str, inputs: Sequence[Input], md5s: Mapping[str, bytes]
+) -> Staged:
+    """Upload the inputs whose blob under ``prefix`` lacks their MD5 (``content_md5s``)."""
     existing = {
         blob.name: bytes(blob.content_settings.content_md5 or b"")
         for blob in container.list_blobs(name_starts_with=f"{prefix}/")
     }
 
     def send(item: Input) -> int:
-        md5 = _md5(item.path)
+        md5 = md5s[item.name]
         name = f"{prefix}/{item.name}"
         if existing.get(name) == md5:
             return -1
@@ -76,6 +70,13 @@ def upload_script(container: ContainerClient, script: Path) -> str:
 def remove_blobs(container: ContainerClient, prefix: str) -> int:
     """Delete the blobs under ``<prefix>/``, in parallel; returns how many."""
     names = [blob.name for blob in container.list_blobs(name_starts_with=f"{prefix}/")]
+
+    def remove(name: str) -> bool:
+        try:
+            container.delete_blob(name)
+        except ResourceNotFoundError:  # another runner removed it first
+            return False
+        return True
+
     with ThreadPoolExecutor(PARALLEL_UPLOADS) as pool:
-        list(pool.map(container.delete_blob, names))
-    return len(names)
+        return sum(pool.map(remove, names))

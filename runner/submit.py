@@ -1,4 +1,10 @@
-"""``submit``: inputs checked, staged, run as one Batch task each, watched, fetched."""
+"""``submit``: inputs checked, staged, run as one Batch task each, watched, fetched.
+
+A job records what it was submitted with (``fingerprint``). Submitting the same
+--job-id again resumes it when the inputs and the program are the same: nothing is
+uploaded that is there, no task is added twice, and the results are fetched. Anything
+different is refused, naming what differs.
+"""
 
 from __future__ import annotations
 
@@ -9,9 +15,14 @@ from pathlib import Path
 
 from runner import batch_job, monitor, results, sas, staging
 from runner.clients import Clients
-from runner.inputs import Input
+from runner.fingerprint import Fingerprint
+from runner.inputs import Input, InputError, content_md5s
 from runner.program import Program, TopWords
 from runner.wait import finish
+
+
+def plural(count: int, noun: str) -> str:
+    return f"{count} {noun}" + ("" if count == 1 else "s")
 
 
 @dataclass(frozen=True)
@@ -26,6 +37,14 @@ class Request:
     keep_inputs: bool = False  # else the job's input blobs go once every task succeeded
 
 
+@dataclass
+class Submission:
+    """How far a submit got: what an interrupted one must be resumed with."""
+
+    job_id: str
+    tasks_added: bool = False  # every task is in the job: `wait` resumes it
+
+
 @dataclass(frozen=True)
 class Outcome:
     job_id: str
@@ -36,23 +55,59 @@ class Outcome:
         return all(result.succeeded for result in self.results)
 
 
+class JobConflict(InputError):
+    """A --job-id that names a job submitted with other inputs or another program."""
+
+
 def run(
     clients: Clients,
     inputs: Sequence[Input],
     request: Request,
     log: Callable[[str], None],
     on_progress: Callable[[monitor.Progress], None],
+    submission: Submission,
 ) -> Outcome:
     """Submit ``inputs`` (already checked by ``check_inputs``) as one job, and finish it."""
-    program = request.program
-    job_id = request.job_id or program.new_job_id()
+    program, job_id = request.program, submission.job_id
+    md5s = content_md5s(inputs)
+    fingerprint = Fingerprint.of(program, inputs, md5s, request.keep_inputs)
+    job = batch_job.find(clients, job_id)
+    recorded = Fingerprint.read(job.metadata) if job is not None else None
+    if recorded is not None and (differences := recorded.differences(fingerprint)):
+        raise JobConflict(
+            f"job {job_id} was submitted with other settings: {'; '.join(differences)}; "
+            "give a new --job-id to run these"
+        )
+    wanted = {item.task_id for item in inputs}
+    if job is not None and wanted <= batch_job.task_ids(clients, job_id):
+        log(f"job {job_id}: already submitted with these inputs; nothing to upload or add")
+    else:
+        _stage_and_add(clients, inputs, md5s, request, fingerprint, job_id, log)
+    submission.tasks_added = True
+    expected = results.expected_from_inputs(inputs)
+    keep = request.keep_inputs
+    collected = finish(clients, job_id, expected, program, request, on_progress, log, keep)
+    return Outcome(job_id, collected)
+
+
+def _stage_and_add(
+    clients: Clients,
+    inputs: Sequence[Input],
+    md5s: dict[str, bytes],
+    request: Request,
+    fingerprint: Fingerprint,
+    job_id: str,
+    log: Callable[[str], None],
+) -> None:
     containers = clients.outputs.containers
-    staged = staging.upload_inputs(clients.container(containers.input), job_id, inputs)
+    staged = staging.upload_inputs(clients.container(containers.input), job_id, inputs, md5s)
     log(
-        f"job {job_id}: staged {len(inputs)} inputs ({staged.uploaded} uploaded, "
-        f"{staged.skipped} unchanged, {staged.bytes_sent} bytes)"
+        f"job {job_id}: staged {plural(len(inputs), 'input')} ({staged.uploaded} uploaded, "
+        f"{staged.skipped} unchanged, {plural(staged.bytes_sent, 'byte')})"
     )
-    staged_script = staging.upload_script(clients.container(containers.application), program.script)
+    script = staging.upload_script(
+        clients.container(containers.application), request.program.script
+    )
     wait = timedelta(seconds=request.timeout) if request.timeout else None
     access = batch_job.node_access(clients, wait, request.task_timeout, request.task_retries)
     if isinstance(access, sas.Signer):
@@ -65,18 +120,11 @@ def run(
         clients,
         job_id,
         inputs,
-        staged_script,
-        program.arguments,
+        script,
+        request.program.arguments,
         request.task_retries,
         request.task_timeout,
         access,
     )
-    added = batch_job.submit(clients, job_id, plans)
-    log(f"job {job_id}: {added} tasks added on pool {clients.outputs.poolId}")
-    expected = results.expected_from_inputs(inputs)
-    collected = finish(clients, job_id, expected, program, request, on_progress, log)
-    outcome = Outcome(job_id, collected)
-    if not request.keep_inputs and outcome.succeeded:
-        removed = staging.remove_blobs(clients.container(containers.input), job_id)
-        log(f"job {job_id}: removed its {removed} input blobs (--keep-inputs keeps them)")
-    return outcome
+    added = batch_job.submit(clients, job_id, plans, fingerprint.metadata())
+    log(f"job {job_id}: {plural(added, 'task')} added on pool {clients.outputs.poolId}")

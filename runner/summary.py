@@ -49,6 +49,8 @@ def read(path: Path) -> dict[str, Any] | None:
         document = json.loads(text)
     except ValueError:
         raise SummaryError(f"{path}: not JSON; expected what 'submit --json' writes") from None
+    if isinstance(document, dict) and isinstance(document.get("error"), str):
+        return document  # what the runner writes with --json when it fails
     if not (
         isinstance(document, dict)
         and isinstance(document.get("job_id"), str)
@@ -61,9 +63,15 @@ def read(path: Path) -> dict[str, Any] | None:
 def render(document: Mapping[str, Any] | None, exit_status: int | None, meaning: str) -> str:
     """The Markdown summary. ``exit_status`` and its ``meaning`` are the runner's, when
     known; with no document they are all there is to say."""
-    if document is None:
+    if document is None or "error" in document:
         how = f" exited with status {exit_status} ({meaning}) and" if exit_status else ""
-        return f"### :x: No results\n\nThe runner{how} wrote no results; its log says why.\n"
+        if document is None:
+            return f"### :x: No results\n\nThe runner{how} wrote no results; its log says why.\n"
+        text = (
+            f"### :x: No results\n\nThe runner{how} wrote no results: {cell(document['error'])}\n"
+        )
+        resume = document.get("resume")
+        return text + (f"\nTo resume:\n\n{_fence([str(resume)])}\n" if resume else "")
     tasks = [task for task in document["tasks"] if isinstance(task, Mapping)]
     failed = [task for task in tasks if "failure" in task]
     job = cell(document["job_id"])

@@ -1,4 +1,9 @@
-"""``wait``: watch a job (submitted now or earlier) to its end, then fetch its results."""
+"""``wait``: watch a job (submitted now or earlier) to its end, then fetch its results.
+
+``finish`` is the one way a job ends, from ``submit`` or from ``wait``: watch, download
+this job's results, read them back, and remove its inputs if every task succeeded and
+the job was not submitted with --keep-inputs.
+"""
 
 from __future__ import annotations
 
@@ -6,12 +11,25 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 from urllib.parse import unquote, urlsplit
 
-from runner import monitor, results
+from runner import batch_job, monitor, results, staging
 from runner.clients import Clients
+from runner.fingerprint import Fingerprint
 from runner.program import Program, TopWords, for_script_blob
 
 if TYPE_CHECKING:
     from runner.submit import Request
+
+
+class JobNotFound(LookupError):
+    """A job id this stack has no job for (the user's mistake: exit status 2)."""
+
+    def __str__(self) -> str:
+        return f"no job {self.args[0]} on this stack; the 'jobs' command lists them"
+
+
+class JobIncomplete(LookupError):
+    """A job whose submit stopped before all its tasks were added: only the same
+    submit again (with its --job-id) can add them; waiting would wait for nothing."""
 
 
 def finish(
@@ -22,8 +40,9 @@ def finish(
     request: Request,
     on_progress: Callable[[monitor.Progress], None] | None = None,
     log: Callable[[str], None] = lambda line: None,
+    keep_inputs: bool = True,
 ) -> list[results.TaskResult]:
-    """Watch (if asked), download this job's results and read them back."""
+    """Watch (if asked), download this job's results, read them back, clean up."""
     if on_progress is not None:
         monitor.watch(
             clients.batch,
@@ -36,18 +55,37 @@ def finish(
     destination = results.destination(job_id, request.out)
     container = clients.container(clients.outputs.containers.output)
     fetched = results.download(container, job_id, destination)
-    log(f"job {job_id}: downloaded {fetched} files to {destination}")
-    return results.collect(clients.batch, container, job_id, expected, destination, program)
+    log(f"job {job_id}: downloaded {fetched} file{'' if fetched == 1 else 's'} to {destination}")
+    collected = results.collect(clients.batch, container, job_id, expected, destination, program)
+    if not keep_inputs and all(result.succeeded for result in collected):
+        inputs = clients.container(clients.outputs.containers.input)
+        removed = staging.remove_blobs(inputs, job_id)
+        if removed:
+            blobs = "input blob" if removed == 1 else "input blobs"
+            log(f"job {job_id}: removed its {removed} {blobs} (--keep-inputs keeps them)")
+    return collected
 
 
-def submitted(clients: Clients, job_id: str) -> tuple[list[results.Expected], Program]:
+def submitted(clients: Clients, job_id: str) -> tuple[list[results.Expected], Program, bool]:
     """A job submitted earlier: its tasks, named by their display names (input names),
-    and the program they run, known from the script its first task stages."""
+    the program they run (from the script its first task stages), and whether its
+    inputs are kept (from its fingerprint; kept when it has none)."""
+    job = batch_job.find(clients, job_id)
+    if job is None:
+        raise JobNotFound(job_id)
+    recorded = Fingerprint.read(job.metadata)
     tasks = list(clients.batch.list_tasks(job_id, select=["id", "displayName"]))
     expected = [
         results.Expected(task.id, task.display_name or task.id, task.display_name or task.id)
         for task in tasks
     ]
+    expected_count = int(recorded.inputs.split(":")[0]) if recorded is not None else None
+    if not tasks or (expected_count is not None and len(tasks) < expected_count):
+        of = f" of {expected_count}" if expected_count is not None else ""
+        raise JobIncomplete(
+            f"job {job_id} has {len(tasks)}{of} tasks: its submit stopped before adding them "
+            f"all; run the same submit again with --job-id {job_id}"
+        )
     program: Program = TopWords()
     if tasks:
         first = clients.batch.get_task(job_id, tasks[0].id, select=["resourceFiles"])
@@ -56,4 +94,4 @@ def submitted(clients: Clients, job_id: str) -> tuple[list[results.Expected], Pr
             if "/scripts/" in path:
                 program = for_script_blob("scripts/" + path.split("/scripts/", 1)[1])
                 break
-    return expected, program
+    return expected, program, recorded.keep_inputs if recorded is not None else True

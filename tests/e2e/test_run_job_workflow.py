@@ -117,7 +117,9 @@ def test_inputs_that_match_nothing_fail_the_run_with_the_runners_status(stack, t
 
     summary = workspace.run(steps["Job summary"], STATUS="2")
     assert summary.returncode == 0, summary.stderr
-    assert "exited with status 2 (usage or bad input)" in workspace.summary.read_text()
+    summary_text = workspace.summary.read_text()
+    assert "exited with status 2 (usage or bad input)" in summary_text
+    assert "input not found: nothing/\\*.txt" in summary_text
 
     verdict = workspace.run(steps["Fail unless every task succeeded"], STATUS="2")
     assert verdict.returncode == 2

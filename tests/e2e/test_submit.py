@@ -46,8 +46,8 @@ def test_submit_the_sample_data(stack, stack_outputs, tmp_path):
         "submit", *map(str, DATA), "--outputs", str(stack), "--job-id", "e2e-sample", cwd=tmp_path
     )
     assert again.returncode == 0, again.stderr
-    assert "(0 uploaded, 3 unchanged, 0 bytes)" in again.stderr
-    assert "0 tasks added" in again.stderr
+    assert "already submitted with these inputs; nothing to upload or add" in again.stderr
+    assert "staged" not in again.stderr
     assert "the (67)" in again.stdout
 
     # No key or SAS anywhere: not in the task command lines, not in what the runner printed.

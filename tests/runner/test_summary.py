@@ -96,3 +96,19 @@ def test_what_is_not_a_results_document_is_exit_2(tmp_path):
     result = cli.invoke(app, ["summary", str(bad)])
     assert result.exit_code == 2
     assert "expected what 'submit --json' writes" in result.stderr
+
+
+def test_the_error_document_of_a_failed_run(tmp_path):
+    document = tmp_path / "job.json"
+    document.write_text(
+        json.dumps({"error": "input not found: a|b.txt", "status": 2, "resume": None})
+    )
+    result = CliRunner().invoke(app, ["summary", str(document), "--exit-status", "2"])
+    assert result.exit_code == 0, result.output
+    assert "exited with status 2 (usage or bad input)" in result.stdout
+    assert "input not found: a\\|b.txt" in result.stdout
+    timed_out = {"error": "job j did not finish", "status": 4, "resume": "python -m runner wait j"}
+    document.write_text(json.dumps(timed_out))
+    text = CliRunner().invoke(app, ["summary", str(document), "--exit-status", "4"]).stdout
+    assert "still running after --timeout" in text
+    assert "```\npython -m runner wait j\n```" in text

@@ -82,9 +82,15 @@ def test_durations(text: str, seconds: float):
     assert parse_duration(text) == timedelta(seconds=seconds)
 
 
-@pytest.mark.parametrize("text", ["", "m", "-5m", "0", "soon", "5d", "infh"])
+@pytest.mark.parametrize("text", ["", "m", "-5m", "soon", "5d", "infh", "nans"])
 def test_what_is_not_a_duration(text: str):
     with pytest.raises(ValueError, match="not a duration"):
+        parse_duration(text)
+
+
+@pytest.mark.parametrize("text", ["0", "0s", "0.0m"])
+def test_a_zero_duration_is_a_duration_but_too_short(text: str):
+    with pytest.raises(ValueError, match="must be longer than 0"):
         parse_duration(text)
 
 

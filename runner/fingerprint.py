@@ -1,0 +1,99 @@
+"""What a job was submitted with, kept in the job's metadata, so that a resubmit with
+the same --job-id can tell a resume (same inputs, same program) from a new request.
+
+Recorded: the task program's name and content hash, its arguments (``--top`` is one),
+the input set's digest (every input's name and MD5, in order) and whether inputs are
+kept. ``wait`` reads the same record to finish a job as ``submit`` would.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from azure.batch import models
+
+from runner.inputs import Input
+from runner.program import Program, script_blob_name
+
+PREFIX = "runner."
+
+
+@dataclass(frozen=True)
+class Fingerprint:
+    program: str
+    script: str  # the staged script's blob name: its content hash and file name
+    arguments: tuple[str, ...]
+    inputs: str  # "<count>:<sha256>"
+    keep_inputs: bool
+
+    @classmethod
+    def of(
+        cls, program: Program, inputs: Sequence[Input], md5s: Mapping[str, bytes], keep: bool
+    ) -> Fingerprint:
+        digest = hashlib.sha256()
+        for item in inputs:
+            digest.update(item.name.encode() + b"\0" + md5s[item.name])
+        return cls(
+            program.name,
+            script_blob_name(program.script),
+            program.arguments,
+            f"{len(inputs)}:{digest.hexdigest()}",
+            keep,
+        )
+
+    def metadata(self) -> list[models.BatchMetadataItem]:
+        values = {
+            "program": self.program,
+            "script": self.script,
+            "arguments": json.dumps(list(self.arguments)),
+            "inputs": self.inputs,
+            "keep-inputs": "true" if self.keep_inputs else "false",
+        }
+        return [models.BatchMetadataItem(name=PREFIX + k, value=v) for k, v in values.items()]
+
+    @classmethod
+    def read(cls, metadata: Sequence[Any] | None) -> Fingerprint | None:
+        """The fingerprint a job's metadata holds; None for a job submitted without one."""
+        values = {
+            item.name[len(PREFIX) :]: item.value
+            for item in metadata or []
+            if item.name.startswith(PREFIX)
+        }
+        try:
+            return cls(
+                values["program"],
+                values["script"],
+                tuple(json.loads(values["arguments"])),
+                values["inputs"],
+                values["keep-inputs"] == "true",
+            )
+        except (KeyError, ValueError, TypeError):
+            return None
+
+    def differences(self, now: Fingerprint) -> list[str]:
+        """What ``now`` asks that would change the results, in words."""
+        found = []
+        if (self.program, self.script) != (now.program, now.script):
+            then_name, now_name = self.script.rsplit("/", 1)[-1], now.script.rsplit("/", 1)[-1]
+            same_name = then_name == now_name
+            found.append(
+                f"the script ({now_name} has changed)"
+                if same_name
+                else f"the script ({then_name} then, {now_name} now)"
+            )
+        if self.arguments != now.arguments:
+            found.append(
+                f"the arguments ({' '.join(self.arguments)} then, {' '.join(now.arguments)} now)"
+            )
+        if self.inputs != now.inputs:
+            then_count, now_count = self.inputs.split(":")[0], now.inputs.split(":")[0]
+            found.append(
+                f"the inputs ({then_count} files then, {now_count} now)"
+                if then_count != now_count
+                else "the inputs (same count, other names or contents)"
+            )
+        return found  # --keep-inputs is not compared: it changes no result, only clean-up
