@@ -516,11 +516,19 @@ def main(argv: list[str] | None = None) -> None:
         split = argv.index("--")
         argv, script_arguments = argv[:split], argv[split + 1 :]
     try:
-        app(
+        status = app(
             args=argv,
             prog_name="python -m runner",
             obj={"script_arguments": script_arguments, "argv": argv},
+            standalone_mode=False,
         )
-    except KeyboardInterrupt:
+    except typer.exceptions.TyperException as error:  # the command line did not parse
+        if type(error).__name__ == "NoArgsIsHelpError":  # a bare group: its help
+            error.show()  # type: ignore[attr-defined]
+            sys.exit(EXIT_USAGE)
+        message = error.format_message()
+        sys.exit(Reply("--json" in argv).fail(EXIT_USAGE, message).exit_code)
+    except (KeyboardInterrupt, typer.Abort):
         _log("interrupted")
         sys.exit(EXIT_INTERRUPTED)
+    sys.exit(status if isinstance(status, int) else 0)

@@ -271,3 +271,17 @@ def test_a_bad_duration_is_exit_2(capsys):
         main(["submit", "x.txt", "--timeout", "soon"])
     assert exited.value.code == 2
     assert "--timeout: not a duration" in capsys.readouterr().err
+
+
+def test_a_command_line_that_does_not_parse_is_one_line_and_with_json_a_document(capsys):
+    with pytest.raises(SystemExit) as exited:
+        main(["submit", "x.txt", "--top", "abc", "--json"])
+    assert exited.value.code == 2
+    captured = capsys.readouterr()
+    assert captured.err.count("\n") == 1
+    assert captured.err.startswith("error: Invalid value for '--top'")
+    assert json.loads(captured.out)["status"] == 2
+    with pytest.raises(SystemExit) as exited:
+        main(["nosuchcommand"])
+    assert exited.value.code == 2
+    assert capsys.readouterr().err == "error: No such command 'nosuchcommand'.\n"
