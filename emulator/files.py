@@ -110,8 +110,13 @@ class Storage:
                 with urllib.request.urlopen(file["httpUrl"], timeout=60) as response:
                     data = response.read()
             else:
-                name = BlobClient.from_blob_url(file["httpUrl"]).blob_name  # parses only
-                container_url = _without_query(file["httpUrl"])[: -len(name) - 1]
+                parsed = BlobClient.from_blob_url(file["httpUrl"])  # parses only
+                name = parsed.blob_name  # percent-decoded, as the service reads it
+                parts = urlsplit(file["httpUrl"])
+                end = (
+                    parts.path.index(f"/{parsed.container_name}/") + len(parsed.container_name) + 1
+                )
+                container_url = f"{parts.scheme}://{parts.netloc}{parts.path[:end]}"
                 data = self._container(container_url, credential).download_blob(name).readall()
             _write(target, data, file.get("fileMode"))
             return

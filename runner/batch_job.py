@@ -100,11 +100,11 @@ def plan_tasks(
         command = shlex.join([*runner, *expanded])
         options = models.BatchTaskCreateOptions(
             id=item.task_id,
-            display_name=item.name,
+            display_name=item.relative,
             command_line=command,
             resource_files=[
                 _resource(application.get_blob_client(script_blob), script, access, "0755"),
-                _resource(staged.get_blob_client(f"{job_id}/{item.name}"), item.name, access),
+                _resource(staged.get_blob_client(f"{job_id}/{item.blob}"), item.name, access),
             ],
             output_files=[
                 _output(

@@ -30,7 +30,7 @@ from runner import wait as waiting
 from runner.clients import Clients, connect
 from runner.display import ProgressDisplay
 from runner.durations import parse_duration
-from runner.inputs import InputError, check_inputs
+from runner.inputs import Filters, InputError, check_inputs, read_list
 from runner.program import Program, Script, TopWords
 from runner.results import TaskResult
 from runner.submit import Request, Submission, run
@@ -256,7 +256,19 @@ def _report(job_id: str, collected: list[TaskResult], program: Program, as_json:
 @on_a_stack
 def submit(
     context: typer.Context,
-    inputs: Annotated[list[str], typer.Argument(help="input files, one task each")] = [],  # noqa: B006
+    inputs: Annotated[
+        list[str], typer.Argument(help="input files or directories, one task per file")
+    ] = [],  # noqa: B006
+    from_file: Annotated[
+        list[str],
+        typer.Option(help="a file listing inputs, one per line ('-': standard input)"),
+    ] = [],  # noqa: B006
+    include: Annotated[
+        list[str], typer.Option(help="in directories, only files matching this glob")
+    ] = [],  # noqa: B006
+    exclude: Annotated[
+        list[str], typer.Option(help="in directories, not files matching this glob")
+    ] = [],  # noqa: B006
     top: Annotated[int, typer.Option(min=1, help="words to keep per file")] = 3,
     job_id: Annotated[str | None, typer.Option(help="job id; the same id resumes a job")] = None,
     out: OutOption = None,
@@ -309,7 +321,9 @@ def submit(
         return runner_command(*again, *(["--", *script_arguments] if script_arguments else []))
 
     with _errors(target, reply, resume):
-        checked = check_inputs(inputs)  # before touching any service
+        listed = [path for source in from_file for path in read_list(source)]
+        filters = Filters(tuple(include), tuple(exclude))
+        checked = check_inputs([*inputs, *listed], filters)  # before touching any service
         clients = target.clients()
         with ProgressDisplay(len(checked)) as display:
             outcome = run(clients, checked, request, _log, display, submission)

@@ -36,7 +36,7 @@ class Fingerprint:
     ) -> Fingerprint:
         digest = hashlib.sha256()
         for item in inputs:
-            digest.update(item.name.encode() + b"\0" + md5s[item.name])
+            digest.update(item.relative.encode() + b"\0" + md5s[item.relative])
         return cls(
             program.name,
             script_blob_name(program.script),

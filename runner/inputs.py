@@ -1,21 +1,44 @@
-"""Checking the input files before any service is touched.
+"""The inputs as users have them, checked before any service is touched.
 
-Each input becomes the blob ``<job-id>/<file name>`` and the task ``<id from the name>``,
-so two inputs with one file name would collide; names must also be safe as blob names and
-on a node's command line.
+An argument may be a file or a directory (its regular files, recursively, in sorted
+order, filtered by ``--include``/``--exclude`` globs); ``--from-file`` adds one path per
+line. Every input is identified by its path relative to the inputs' common root (the
+directory given, or the common parent of what was given), so ``a/report.txt`` and
+``b/report.txt`` are two inputs. From that relative path come:
+
+- its blob, ``<job>/<relative path, percent-encoded>`` (a SHA-256 of the path when that
+  would be too long for a blob name), with the original path in the blob's metadata;
+- its name on the node: the base name with anything outside ``A-Z a-z 0-9 . _ -``
+  replaced, so no file name reaches a command line as it came (it is quoted as well);
+- its task id: that name's stem and a hash of the relative path;
+- the task's display name, and the label in the table and ``--json``: the path itself.
+
+Refused with a one-line reason (exit 2), without opening anything: what does not exist,
+anything that is not a regular file (a fifo, a socket, a device), a symlink loop, the
+same file reached twice, and a name that cannot be carried (not valid UTF-8, or holding
+a control character such as a newline). Symlinks to files are followed; inside a
+directory, symlinks to directories are not, so a cycle cannot loop.
 """
 
 from __future__ import annotations
 
+import fnmatch
 import hashlib
+import os
 import re
-from collections.abc import Sequence
+import stat
+import sys
+import unicodedata
+from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import quote
 
-_SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,199}$")
+_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 _TASK_ID_CHARS = re.compile(r"[^A-Za-z0-9_-]")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+MAX_BLOB_NAME = 900  # below Batch's and storage's 1,024, leaving room for the job prefix
 
 
 class InputError(ValueError):
@@ -24,49 +47,162 @@ class InputError(ValueError):
 
 @dataclass(frozen=True)
 class Input:
-    path: Path
-    name: str  # the file name: blob name below the job's prefix, and the name on the node
-    task_id: str
+    path: Path  # where it is on this machine
+    relative: str  # its path below the inputs' common root, with '/': what identifies it
     size: int
 
+    @property
+    def name(self) -> str:
+        """Its file name on the node."""
+        return node_name(self.relative)
 
-def task_id_for(name: str) -> str:
-    """A task id from a file name: readable, valid for Batch, and unique per name."""
-    readable = _TASK_ID_CHARS.sub("-", Path(name).stem)[:40] or "input"
-    return f"{readable}-{hashlib.sha256(name.encode()).hexdigest()[:8]}"
+    @property
+    def task_id(self) -> str:
+        return task_id_for(self.relative)
+
+    @property
+    def blob(self) -> str:
+        """Its blob name below the job's prefix."""
+        return blob_name(self.relative)
 
 
-def check_inputs(paths: Sequence[str]) -> list[Input]:
-    if not paths:
-        raise InputError("no input files given")
-    inputs: list[Input] = []
-    by_name: dict[str, str] = {}
-    seen: set[Path] = set()
+def node_name(relative: str) -> str:
+    """A file name safe on any node and command line, from the input's base name."""
+    base = unicodedata.normalize("NFC", relative.rsplit("/", 1)[-1])
+    safe = _UNSAFE.sub("_", base).lstrip("._-")
+    stem, dot, suffix = safe.rpartition(".")
+    if dot and len(safe) > 100:
+        safe = f"{stem[: 99 - len(suffix[:20])]}.{suffix[:20]}"
+    return safe[:100] or "input"
+
+
+def task_id_for(relative: str) -> str:
+    """A task id from an input's path: readable, valid for Batch, and unique per path."""
+    readable = _TASK_ID_CHARS.sub("-", Path(node_name(relative)).stem)[:40] or "input"
+    return f"{readable}-{hashlib.sha256(relative.encode()).hexdigest()[:8]}"
+
+
+def blob_name(relative: str) -> str:
+    encoded = quote(relative, safe="/-_.~")
+    return (
+        encoded if len(encoded) <= MAX_BLOB_NAME else hashlib.sha256(relative.encode()).hexdigest()
+    )
+
+
+@dataclass(frozen=True)
+class Filters:
+    include: tuple[str, ...] = ()
+    exclude: tuple[str, ...] = ()
+
+    def admit(self, relative: str) -> bool:
+        """Globs match the path below the directory given, or the base name alone."""
+
+        def matches(pattern: str) -> bool:
+            base = relative.rsplit("/", 1)[-1]
+            return fnmatch.fnmatchcase(relative, pattern) or fnmatch.fnmatchcase(base, pattern)
+
+        if self.include and not any(map(matches, self.include)):
+            return False
+        return not any(map(matches, self.exclude))
+
+
+def read_list(source: str) -> list[str]:
+    """``--from-file``: one path per line (``-``: standard input); blank lines and lines
+    starting with '#' are skipped."""
+    try:
+        if source == "-":
+            lines = sys.stdin.read().splitlines()
+        else:
+            lines = Path(source).read_text(encoding="utf-8").splitlines()
+    except FileNotFoundError:
+        raise InputError(f"--from-file {source}: no such file") from None
+    except (OSError, UnicodeDecodeError) as error:
+        raise InputError(f"--from-file {source}: not readable ({error})") from None
+    return [line.strip() for line in lines if line.strip() and not line.lstrip().startswith("#")]
+
+
+def _kind(mode: int) -> str | None:
+    """What a file is, when it is not a regular file or a directory."""
+    for test, kind in (
+        (stat.S_ISFIFO, "a fifo"),
+        (stat.S_ISSOCK, "a socket"),
+        (stat.S_ISCHR, "a character device"),
+        (stat.S_ISBLK, "a block device"),
+    ):
+        if test(mode):
+            return kind
+    return None if stat.S_ISREG(mode) or stat.S_ISDIR(mode) else "not a regular file"
+
+
+def _stat(path: Path, given: str) -> os.stat_result:
+    try:
+        return path.stat()  # follows a symlink, once and to its end
+    except FileNotFoundError:
+        raise InputError(f"input not found: {given}") from None
+    except OSError as error:
+        if error.errno == 40:  # ELOOP
+            raise InputError(f"input is a symlink loop: {given}") from None
+        raise InputError(f"cannot read {given}: {error.strerror}") from None
+
+
+def _walk(directory: Path) -> list[Path]:
+    """A directory's files, recursively, sorted by their path below it; symlinked
+    directories are not entered, so a link cycle cannot loop."""
+    found = [
+        Path(root) / name
+        for root, _, files in os.walk(directory, followlinks=False)
+        for name in files
+    ]
+    return sorted(found, key=lambda file: file.relative_to(directory).as_posix())
+
+
+def _found(paths: Sequence[str], filters: Filters) -> Iterator[tuple[Path, str, Path]]:
+    """(file, as the user would name it, the directory given or None) for every input."""
     for given in paths:
         path = Path(given)
-        if not path.exists():
-            raise InputError(f"input not found: {given}")
-        if path.is_dir():
-            raise InputError(f"input is a directory: {given}")
-        resolved = path.resolve()
-        if resolved in seen:
-            raise InputError(f"input given twice: {given}")
-        seen.add(resolved)
-        name = path.name
-        if not _SAFE_NAME.match(name):
-            raise InputError(
-                f"input name not usable as a blob name: {given!r} (use letters, digits, "
-                "'.', '_' and '-', starting with a letter or digit)"
-            )
-        if name in by_name:
-            raise InputError(f"inputs {by_name[name]} and {given} have the same file name {name}")
-        by_name[name] = given
-        try:
-            with open(path, "rb"):
-                pass
-        except OSError as error:
-            raise InputError(f"cannot read {given}: {error.strerror}") from None
-        inputs.append(Input(path, name, task_id_for(name), path.stat().st_size))
+        mode = _stat(path, given).st_mode
+        if stat.S_ISDIR(mode):
+            for file in _walk(path):
+                below = file.relative_to(path).as_posix()
+                if filters.admit(below):
+                    yield file, str(file), path
+        else:
+            yield path, given, path.parent
+
+
+def _carried(text: str, given: str) -> None:
+    """Refuse a name this runner cannot carry to storage and a node."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise InputError(f"input name is not valid UTF-8: {given!r}") from None
+    if _CONTROL.search(text):
+        raise InputError(f"input name holds a control character: {given!r}")
+
+
+def check_inputs(paths: Sequence[str], filters: Filters = Filters()) -> list[Input]:
+    if not paths:
+        raise InputError("no input files given")
+    found = list(_found(paths, filters))
+    if not found:
+        raise InputError("the directories given hold no file that the filters admit")
+    root = Path(os.path.commonpath([os.path.abspath(base) for _, _, base in found]))
+    inputs: list[Input] = []
+    seen: dict[tuple[int, int], str] = {}
+    for file, label, _ in found:
+        _carried(label, label)
+        status = _stat(file, label)
+        kind = _kind(status.st_mode)
+        if kind is not None:
+            raise InputError(f"input is {kind}, not a regular file: {label}")
+        identity = (status.st_dev, status.st_ino)
+        if identity in seen:
+            raise InputError(f"the same file is given twice: {seen[identity]} and {label}")
+        seen[identity] = label
+        if not os.access(file, os.R_OK):
+            raise InputError(f"cannot read {label}: permission denied")
+        relative = Path(os.path.relpath(os.path.abspath(file), root)).as_posix()
+        inputs.append(Input(Path(label), relative, status.st_size))
     return inputs
 
 
@@ -78,14 +214,15 @@ def md5_of(path: Path) -> bytes:
     return digest.digest()
 
 
-def content_md5s(inputs: Sequence[Input]) -> dict[str, bytes]:
-    """Each input's MD5 by name, read in parallel: what storage compares to skip an
-    upload, and what a job's fingerprint is made of."""
+def content_md5s(inputs: Iterable[Input]) -> dict[str, bytes]:
+    """Each input's MD5 by relative path, read in parallel: what storage compares to skip
+    an upload, and what a job's fingerprint is made of."""
+    items = list(inputs)
     with ThreadPoolExecutor(16) as pool:
         return dict(
             zip(
-                (item.name for item in inputs),
-                pool.map(lambda item: md5_of(item.path), inputs),
+                (item.relative for item in items),
+                pool.map(lambda item: md5_of(item.path), items),
                 strict=True,
             )
         )

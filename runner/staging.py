@@ -13,6 +13,7 @@ from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import quote
 
 from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
 from azure.storage.blob import ContainerClient, ContentSettings
@@ -40,8 +41,8 @@ def upload_inputs(
     }
 
     def send(item: Input) -> int:
-        md5 = md5s[item.name]
-        name = f"{prefix}/{item.name}"
+        md5 = md5s[item.relative]
+        name = f"{prefix}/{item.blob}"
         if existing.get(name) == md5:
             return -1
         with open(item.path, "rb") as data:
@@ -50,6 +51,7 @@ def upload_inputs(
                 data,
                 overwrite=True,
                 content_settings=ContentSettings(content_md5=bytearray(md5)),
+                metadata={"path": quote(item.relative)},  # the original path, kept
             )
         return item.size
 

@@ -14,6 +14,7 @@ from urllib.parse import unquote, urlsplit
 from runner import batch_job, monitor, results, staging
 from runner.clients import Clients
 from runner.fingerprint import Fingerprint
+from runner.inputs import node_name
 from runner.program import Program, TopWords, for_script_blob
 
 if TYPE_CHECKING:
@@ -76,7 +77,9 @@ def submitted(clients: Clients, job_id: str) -> tuple[list[results.Expected], Pr
     recorded = Fingerprint.read(job.metadata)
     tasks = list(clients.batch.list_tasks(job_id, select=["id", "displayName"]))
     expected = [
-        results.Expected(task.id, task.display_name or task.id, task.display_name or task.id)
+        results.Expected(
+            task.id, node_name(task.display_name or task.id), task.display_name or task.id
+        )
         for task in tasks
     ]
     expected_count = int(recorded.inputs.split(":")[0]) if recorded is not None else None

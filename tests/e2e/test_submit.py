@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-import shutil
+import os
 from pathlib import Path
 
 import pytest
@@ -63,22 +63,22 @@ def test_submit_the_sample_data(stack, stack_outputs, tmp_path):
 
 
 def _bad_input_cases(tmp_path: Path) -> list[list[str]]:
-    (tmp_path / "a").mkdir()
-    (tmp_path / "b").mkdir()
-    shutil.copy(DATA[0], tmp_path / "a" / "same.txt")
-    shutil.copy(DATA[1], tmp_path / "b" / "same.txt")
-    (tmp_path / "bad name.txt").write_text("x")
+    os.mkfifo(tmp_path / "pipe")
+    (tmp_path / "loop").symlink_to(tmp_path / "loop")
+    (tmp_path / "two\nlines.txt").write_text("x")
+    (tmp_path / "empty").mkdir()
     return [
         [],
         [str(tmp_path / "missing.txt")],
-        [str(tmp_path / "a")],
         [str(DATA[0]), str(DATA[0])],
-        [str(tmp_path / "a" / "same.txt"), str(tmp_path / "b" / "same.txt")],
-        [str(tmp_path / "bad name.txt")],
+        [str(tmp_path / "pipe")],
+        [str(tmp_path / "loop")],
+        [str(tmp_path / "two\nlines.txt")],
+        [str(tmp_path / "empty")],
     ]
 
 
-@pytest.mark.parametrize("case", range(6))
+@pytest.mark.parametrize("case", range(7))
 def test_bad_input_is_exit_2_before_touching_any_service(tmp_path, case):
     args = _bad_input_cases(tmp_path)[case]
     # An outputs file that points nowhere: reaching a service would be exit 3, not 2.

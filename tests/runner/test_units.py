@@ -6,10 +6,14 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
+import re
+import socket
+import time
 from datetime import timedelta
 from pathlib import Path
 from types import SimpleNamespace
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, unquote, urlsplit
 
 import pytest
 from azure.batch import models
@@ -21,7 +25,7 @@ from runner import batch_job, monitor, program, sas
 from runner.cli import Target, app, main
 from runner.clients import connect, state_name
 from runner.durations import parse_duration
-from runner.inputs import InputError, check_inputs, task_id_for
+from runner.inputs import Filters, InputError, check_inputs, read_list, task_id_for
 
 OUTPUTS = StackOutputs(
     location="local",
@@ -41,35 +45,74 @@ OUTPUTS = StackOutputs(
 
 
 def test_inputs_are_checked_before_anything_else(tmp_path: Path):
-    (tmp_path / "a").mkdir()
-    (tmp_path / "b").mkdir()
-    (tmp_path / "a" / "same.txt").write_text("1")
-    (tmp_path / "b" / "same.txt").write_text("2")
-    (tmp_path / "bad name.txt").write_text("3")
     good = tmp_path / "good.txt"
     good.write_text("four")
+    fifo, loop = tmp_path / "pipe", tmp_path / "loop"
+    os.mkfifo(fifo)
+    loop.symlink_to(loop)
+    server = socket.socket(socket.AF_UNIX)
+    server.bind(str(tmp_path / "sock"))
+    newline = tmp_path / "two\nlines.txt"
+    newline.write_text("x")
+    latin1 = Path(os.fsdecode(bytes(tmp_path) + b"/caf\xe9.txt"))
+    latin1.write_text("x")
     cases = {
         "no input files given": [],
         "input not found": [str(tmp_path / "missing.txt")],
-        "input is a directory": [str(tmp_path / "a")],
-        "input given twice": [str(good), str(good)],
-        "have the same file name same.txt": [
-            str(tmp_path / "a" / "same.txt"),
-            str(tmp_path / "b" / "same.txt"),
-        ],
-        "not usable as a blob name": [str(tmp_path / "bad name.txt")],
+        "the same file is given twice": [str(good), str(good)],
+        "input is a fifo, not a regular file": [str(fifo)],
+        "input is a socket, not a regular file": [str(tmp_path / "sock")],
+        "input is a symlink loop": [str(loop)],
+        "holds a control character": [str(newline)],
+        "not valid UTF-8": [str(latin1)],
     }
-    for message, paths in cases.items():
-        with pytest.raises(InputError, match=message):
-            check_inputs(paths)
+    try:
+        for message, paths in cases.items():
+            started = time.monotonic()
+            with pytest.raises(InputError, match=message):
+                check_inputs(paths)
+            assert time.monotonic() - started < 1  # a fifo is never opened
+    finally:
+        server.close()
     (checked,) = check_inputs([str(good)])
-    assert (checked.name, checked.size, checked.task_id) == ("good.txt", 4, task_id_for("good.txt"))
+    assert (checked.relative, checked.name, checked.size) == ("good.txt", "good.txt", 4)
+    assert checked.task_id == task_id_for("good.txt")
 
 
-def test_task_ids_are_readable_valid_and_distinct():
-    assert task_id_for("taskdata1.txt").startswith("taskdata1-")
-    assert task_id_for("a.b.txt") != task_id_for("a_b.txt")
-    assert len(task_id_for("x" * 200 + ".txt")) <= 64
+def test_any_name_directories_and_same_base_names(tmp_path: Path):
+    names = ["Q3 summary.txt", "données.txt", "donne\u0301es.txt", "it's (1) #2 %.txt",
+             "-dash.txt", ".hidden.txt", "x" * 250 + ".txt"]  # fmt: skip
+    for directory in ("a", "b"):
+        (tmp_path / directory / "sub").mkdir(parents=True)
+        (tmp_path / directory / "sub" / "report.txt").write_text(directory)
+        (tmp_path / directory / "skip.log").write_text("no")
+    for name in names:
+        (tmp_path / "a" / name).write_text(name)
+    (tmp_path / "a" / "cycle").symlink_to(tmp_path / "a")  # a directory link: not entered
+    found = check_inputs([str(tmp_path / "a"), str(tmp_path / "b")], Filters(exclude=("*.log",)))
+    relatives = [item.relative for item in found]
+    assert "a/sub/report.txt" in relatives
+    assert "b/sub/report.txt" in relatives
+    assert not any(r.endswith(".log") for r in relatives)
+    assert len(relatives) == len(names) + 2
+    assert relatives == sorted(relatives, key=lambda r: (r.split("/")[0], r))
+    assert len({item.task_id for item in found}) == len(found)
+    assert len({item.blob for item in found}) == len(found)
+    for item in found:
+        assert re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}", item.name), item.name
+        assert re.fullmatch(r"[A-Za-z0-9_-]{1,64}", item.task_id)
+        assert len(item.blob) <= 900
+        assert unquote(item.blob) == item.relative
+    only = check_inputs([str(tmp_path / "a")], Filters(include=("*.txt",), exclude=("x*",)))
+    assert {item.relative for item in only} == set(names[:-1]) | {"sub/report.txt"}
+
+
+def test_a_list_of_inputs_from_a_file(tmp_path: Path):
+    listing = tmp_path / "list.txt"
+    listing.write_text("# inputs\n\n one.txt \ntwo words.txt\n")
+    assert read_list(str(listing)) == ["one.txt", "two words.txt"]
+    with pytest.raises(InputError, match="no such file"):
+        read_list(str(tmp_path / "none.txt"))
 
 
 # --- durations ---------------------------------------------------------------------------

@@ -1,0 +1,74 @@
+"""Inputs as users have them, end to end on the local stack: any file name, directories
+with the same base names, filters, and lists from a file or standard input."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.e2e.conftest import runner
+from tests.task.reference import reference_top
+
+NAMES = [
+    "Q3 summary.txt",
+    "données.txt",  # NFC
+    "donne\u0301es.txt",  # the same word in NFD: another file
+    'it\'s "quoted" (1) #2 %20.txt',
+    "-leading dash.txt",
+    ".leading dot.txt",
+    "$(touch pwned) `x`.txt",
+    "x" * 240 + ".txt",
+]
+
+
+def test_any_file_name_in_one_job(stack, tmp_path):
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    for i, name in enumerate(NAMES):
+        (corpus / name).write_text(f"{name} alpha beta beta gamma gamma gamma {i}")
+    result = runner(
+        "submit", "corpus", "--outputs", str(stack), "--json", "--job-id", "e2e-names",
+        cwd=tmp_path,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    document = json.loads(result.stdout)
+    by_input = {Path(task["input"]).name: task for task in document["tasks"]}
+    assert set(by_input) == set(NAMES)
+    for name in NAMES:
+        expected = reference_top((corpus / name).read_bytes(), 3)
+        assert [tuple(pair) for pair in by_input[name]["top"]] == expected, name
+    assert not (tmp_path / "pwned").exists()  # no name reached a shell unquoted
+
+
+def test_same_base_names_filters_and_lists(stack, tmp_path):
+    for directory in ("a", "b"):
+        (tmp_path / directory).mkdir()
+        (tmp_path / directory / "report.txt").write_text(f"{directory} {directory} shared")
+        (tmp_path / directory / "notes.log").write_text("skip me")
+    both = runner(
+        "submit", "a", "b", "--exclude", "*.log", "--outputs", str(stack), "--json",
+        cwd=tmp_path,
+    )  # fmt: skip
+    assert both.returncode == 0, both.stderr
+    tasks = json.loads(both.stdout)["tasks"]
+    assert [task["input"] for task in tasks] == ["a/report.txt", "b/report.txt"]
+    assert [task["top"][0] for task in tasks] == [["a", 2], ["b", 2]]
+
+    (tmp_path / "list.txt").write_text("# the reports\na/report.txt\n\nb/report.txt\n")
+    listed = runner(
+        "submit", "--from-file", "list.txt", "--outputs", str(stack), "--json", cwd=tmp_path
+    )
+    assert listed.returncode == 0, listed.stderr
+    assert [t["input"] for t in json.loads(listed.stdout)["tasks"]] == [
+        "a/report.txt",
+        "b/report.txt",
+    ]
+    piped = subprocess.run(
+        [sys.executable, "-m", "runner", "submit", "--from-file", "-", "a/report.txt",
+         "--outputs", str(stack), "--json"],
+        input="b/report.txt\n", capture_output=True, text=True, cwd=tmp_path, timeout=300,
+    )  # fmt: skip
+    assert piped.returncode == 0, piped.stderr
+    assert len(json.loads(piped.stdout)["tasks"]) == 2
