@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import secrets
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -40,12 +40,20 @@ def logs_prefix(job_id: str) -> str:
     return f"{job_id}/logs"
 
 
-def download(container: ContainerClient, job_id: str, destination: Path, logs: bool = False) -> int:
-    """Download this job's results (and, if asked, its task logs, to ``DIR/logs/``) from
-    the output container into ``DIR/<task>/``; returns the number of files fetched."""
+def download(
+    container: ContainerClient,
+    job_id: str,
+    destination: Path,
+    logs: bool = False,
+    places: Mapping[str, str] | None = None,
+) -> int:
+    """Download this job's results from the output container, each input's into
+    ``DIR/<its path>/`` (``places``: task id to the input's relative path; a task it does
+    not name gets ``DIR/<task id>/``), and if asked the task logs into ``DIR/logs/<task>/``;
+    returns the number of files fetched."""
     prefixes = [results_prefix(job_id)] + ([logs_prefix(job_id)] if logs else [])
     found = [
-        (name, destination / _local_name(name, job_id))
+        (name, destination / _local_name(name, job_id, places or {}))
         for prefix in prefixes
         for name in (blob.name for blob in container.list_blobs(name_starts_with=f"{prefix}/"))
     ]
@@ -85,10 +93,25 @@ def fetch_all(
     return [item for item, ok in zip(found, fetched, strict=True) if ok]
 
 
-def _local_name(name: str, job_id: str) -> str:
-    """``<job>/results/<task>/f`` -> ``<task>/f``; ``<job>/logs/<task>/f`` -> ``logs/<task>/f``."""
+def _local_name(name: str, job_id: str, places: Mapping[str, str]) -> str:
+    """``<job>/results/<task>/f`` -> ``<input's path>/f``; ``<job>/logs/<task>/f`` ->
+    ``logs/<task>/f``."""
     relative = name[len(job_id) + 1 :]
-    return relative.removeprefix("results/")
+    if not relative.startswith("results/"):
+        return relative
+    task, _, rest = relative.removeprefix("results/").partition("/")
+    return f"{place(task, places)}/{rest}"
+
+
+def place(task_id: str, places: Mapping[str, str]) -> str:
+    """Where below the results folder a task's results go: its input's relative path
+    (so the results mirror the inputs' tree), or its task id if that path is unknown or
+    could leave the folder."""
+    relative = places.get(task_id, "")
+    parts = relative.split("/")
+    if not relative or any(part in ("", ".", "..") for part in parts) or parts[0] == "logs":
+        return task_id
+    return relative
 
 
 @dataclass
@@ -129,10 +152,15 @@ class Expected:
     task_id: str
     name: str
     label: str
+    relative: str  # the input's path below the inputs' root: where its results go
 
 
 def expected_from_inputs(inputs: Sequence[Input]) -> list[Expected]:
-    return [Expected(item.task_id, item.name, str(item.path)) for item in inputs]
+    return [Expected(item.task_id, item.name, str(item.path), item.relative) for item in inputs]
+
+
+def places_of(expected: Sequence[Expected]) -> dict[str, str]:
+    return {item.task_id: item.relative for item in expected}
 
 
 def collect(
@@ -152,7 +180,7 @@ def collect(
     for item in expected:
         task = tasks.get(item.task_id)
         info = task.execution_info if task else None
-        directory = results / item.task_id
+        directory = results / place(item.task_id, {item.task_id: item.relative})
         result = TaskResult(
             input=item.label,
             task_id=item.task_id,
@@ -176,7 +204,7 @@ def _read_stderr_tails(
     container: ContainerClient, job_id: str, failed: Sequence[TaskResult], results: Path
 ) -> None:
     wanted = {f"{logs_prefix(job_id)}/{result.task_id}/stderr.txt": result for result in failed}
-    found = [(name, results / _local_name(name, job_id)) for name in wanted]
+    found = [(name, results / _local_name(name, job_id, {})) for name in wanted]
     # A request per failed task, not a listing of every task's logs; a task that never
     # ran has no stderr blob.
     for name, path in fetch_all(container, found, missing_ok=True):

@@ -55,7 +55,7 @@ def finish(
         )
     destination = results.destination(job_id, request.out)
     container = clients.container(clients.outputs.containers.output)
-    fetched = results.download(container, job_id, destination)
+    fetched = results.download(container, job_id, destination, places=results.places_of(expected))
     log(f"job {job_id}: downloaded {fetched} file{'' if fetched == 1 else 's'} to {destination}")
     collected = results.collect(clients.batch, container, job_id, expected, destination, program)
     if not keep_inputs and all(result.succeeded for result in collected):
@@ -78,7 +78,10 @@ def submitted(clients: Clients, job_id: str) -> tuple[list[results.Expected], Pr
     tasks = list(clients.batch.list_tasks(job_id, select=["id", "displayName"]))
     expected = [
         results.Expected(
-            task.id, node_name(task.display_name or task.id), task.display_name or task.id
+            task.id,
+            node_name(task.display_name or task.id),
+            task.display_name or task.id,
+            task.display_name or task.id,
         )
         for task in tasks
     ]

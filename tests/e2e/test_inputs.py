@@ -49,9 +49,13 @@ def test_same_base_names_filters_and_lists(stack, tmp_path):
         (tmp_path / directory / "notes.log").write_text("skip me")
     both = runner(
         "submit", "a", "b", "--exclude", "*.log", "--outputs", str(stack), "--json",
-        cwd=tmp_path,
+        "--out", "out", cwd=tmp_path,
     )  # fmt: skip
     assert both.returncode == 0, both.stderr
+    # The results mirror the inputs' tree, a folder per input.
+    for directory in ("a", "b"):
+        document = tmp_path / "out" / directory / "report.txt" / "report_OUTPUT.json"
+        assert json.loads(document.read_text())["top"][0] == [directory, 2]
     tasks = json.loads(both.stdout)["tasks"]
     assert [task["input"] for task in tasks] == ["a/report.txt", "b/report.txt"]
     assert [task["top"][0] for task in tasks] == [["a", 2], ["b", 2]]

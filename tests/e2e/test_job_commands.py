@@ -42,7 +42,7 @@ def test_status_jobs_logs_download_delete(stack, tmp_path):
         "download", "e2e-commands", "--out", "again", "--outputs", str(stack), cwd=tmp_path
     )
     assert fetched.stdout.strip() == "2 files in again"  # the results only
-    assert sorted(p.name for p in (tmp_path / "again" / task_id).iterdir()) == [
+    assert sorted(p.name for p in (tmp_path / "again" / DATA[0].name).iterdir()) == [
         "taskdata1_OUTPUT.json",
         "taskdata1_OUTPUT.txt",
     ]

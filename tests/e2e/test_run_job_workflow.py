@@ -98,7 +98,7 @@ def test_a_job_that_succeeds(stack, tmp_path):
     assert all(len(task["top"]) == 2 for task in document["tasks"])
     # The artifact's directory holds the document and each task's results.
     for task in document["tasks"]:
-        assert any((workspace.root / "results" / "gh-e2e-ok" / task["task_id"]).iterdir())
+        assert any((workspace.root / "results" / "gh-e2e-ok" / Path(task["input"]).name).iterdir())
 
     summary = workspace.run(steps["Job summary"], STATUS=outputs["status"])
     assert summary.returncode == 0, summary.stderr

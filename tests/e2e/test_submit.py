@@ -37,7 +37,7 @@ def test_submit_the_sample_data(stack, stack_outputs, tmp_path):
         assert set(task) == {"input", "task_id", "state", "exit_code", "seconds", "top"}
         assert (task["state"], task["exit_code"]) == ("completed", 0)
         assert [tuple(pair) for pair in task["top"]] == reference_top(path.read_bytes(), 3)
-        results = tmp_path / "results" / "e2e-sample" / task["task_id"]
+        results = tmp_path / "results" / "e2e-sample" / path.name  # results mirror the inputs
         assert (results / f"{path.stem}_OUTPUT.txt").is_file()
         assert not (results / "stdout.txt").exists()  # logs stay in storage: `download --logs`
 
@@ -171,9 +171,7 @@ def test_a_failing_task_is_exit_1_with_its_stderr_and_the_rest_downloaded(stack,
     document = json.loads(result.stdout)
     good, bad = document["tasks"]
     assert (good["state"], good["exit_code"]) == ("completed", 0)
-    assert (
-        tmp_path / "results" / "e2e-fail" / good["task_id"] / "good.txt.len"
-    ).read_text() == "12"
+    assert (tmp_path / "results" / "e2e-fail" / "good.txt" / "good.txt.len").read_text() == "12"
     assert bad["exit_code"] == 3
     assert bad["failure"].startswith("FailureExitCode")
     assert bad["stderr_tail"] == ["cannot handle bad.txt"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 from azure.batch import BatchClient
@@ -52,7 +53,7 @@ def test_a_stack_without_a_pool_identity_gets_least_privilege_sas(stack, stack_o
     for task, path in zip(report["tasks"], DATA, strict=True):
         assert (task["state"], task["exit_code"]) == ("completed", 0)
         assert [tuple(pair) for pair in task["top"]] == reference_top(path.read_bytes(), 3)
-        results = tmp_path / "results" / "e2e-sas" / task["task_id"]
+        results = tmp_path / "results" / "e2e-sas" / Path(task["input"]).name
         assert (results / f"{path.stem}_OUTPUT.txt").is_file()
         assert (results / f"{path.stem}_OUTPUT.json").is_file()
 

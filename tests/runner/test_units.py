@@ -328,3 +328,12 @@ def test_a_command_line_that_does_not_parse_is_one_line_and_with_json_a_document
         main(["nosuchcommand"])
     assert exited.value.code == 2
     assert capsys.readouterr().err == "error: No such command 'nosuchcommand'.\n"
+
+
+def test_results_mirror_the_inputs_and_never_leave_the_folder():
+    from runner.results import place
+
+    places = {"t1": "a/report.txt", "t2": "../etc", "t3": "logs/x", "t4": "a//b"}
+    assert place("t1", places) == "a/report.txt"
+    for task in ("t2", "t3", "t4", "unknown"):
+        assert place(task, places) == task
