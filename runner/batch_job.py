@@ -19,7 +19,7 @@ from datetime import timedelta
 
 from azure.batch import models
 from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
-from azure.storage.blob import BlobClient
+from azure.storage.blob import BlobClient, ContainerClient
 
 from runner import sas
 from runner.clients import Clients
@@ -104,7 +104,7 @@ def plan_tasks(
             command_line=command,
             resource_files=[
                 _resource(application.get_blob_client(script_blob), script, access, "0755"),
-                _resource(staged.get_blob_client(f"{job_id}/{item.blob}"), item.name, access),
+                _resource(_input_blob(clients, staged, job_id, item), item.name, access),
             ],
             output_files=[
                 _output(
@@ -119,6 +119,13 @@ def plan_tasks(
         )
         plans.append(TaskPlan(item, options))
     return plans
+
+
+def _input_blob(clients: Clients, staged: ContainerClient, job_id: str, item: Input) -> BlobClient:
+    """Where a task reads its input: the blob staged for the job, or where it is stored."""
+    if item.stored is not None:
+        return clients.container(item.stored.container).get_blob_client(item.stored.blob)
+    return staged.get_blob_client(f"{job_id}/{item.blob}")
 
 
 def _resource(

@@ -30,9 +30,10 @@ from runner import wait as waiting
 from runner.clients import Clients, connect
 from runner.display import ProgressDisplay
 from runner.durations import parse_duration
-from runner.inputs import Filters, InputError, check_inputs, read_list
+from runner.inputs import Filters, InputError, check_inputs, read_list, with_stored
 from runner.program import Program, Script, TopWords
 from runner.results import TaskResult
+from runner.stored import stored_inputs
 from runner.submit import Request, Submission, run
 
 EXIT_FAILED_TASKS = 1
@@ -269,6 +270,12 @@ def submit(
     exclude: Annotated[
         list[str], typer.Option(help="in directories, not files matching this glob")
     ] = [],  # noqa: B006
+    blobs: Annotated[
+        list[str],
+        typer.Option(
+            help="blobs already in storage: PREFIX of the input container, or CONTAINER/PREFIX"
+        ),
+    ] = [],  # noqa: B006
     top: Annotated[int, typer.Option(min=1, help="words to keep per file")] = 3,
     job_id: Annotated[str | None, typer.Option(help="job id; the same id resumes a job")] = None,
     out: OutOption = None,
@@ -310,7 +317,7 @@ def submit(
         timeout=limit.total_seconds() if limit else None,
         task_retries=task_retries,
         task_timeout=_duration(task_timeout, "--task-timeout", reply),
-        keep_inputs=keep_inputs,
+        keep_inputs=keep_inputs or bool(blobs),  # never delete data it did not upload
     )
     submission = Submission(request.job_id or "")
 
@@ -323,8 +330,12 @@ def submit(
     with _errors(target, reply, resume):
         listed = [path for source in from_file for path in read_list(source)]
         filters = Filters(tuple(include), tuple(exclude))
-        checked = check_inputs([*inputs, *listed], filters)  # before touching any service
+        local_paths = [*inputs, *listed]
+        # Local inputs are checked before touching any service; stored ones need it.
+        checked = check_inputs(local_paths, filters) if local_paths or not blobs else []
         clients = target.clients()
+        if blobs:
+            checked = with_stored(checked, stored_inputs(clients, blobs))
         with ProgressDisplay(len(checked)) as display:
             outcome = run(clients, checked, request, _log, display, submission)
     _report(outcome.job_id, outcome.results, program, as_json)

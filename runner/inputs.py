@@ -46,10 +46,20 @@ class InputError(ValueError):
 
 
 @dataclass(frozen=True)
+class Stored:
+    """An input already in storage (``--blobs``): read where it is, never uploaded."""
+
+    container: str
+    blob: str
+    md5: bytes  # its Content-MD5, or its ETag's bytes when it has none
+
+
+@dataclass(frozen=True)
 class Input:
-    path: Path  # where it is on this machine
+    path: Path  # where it is on this machine (for a stored input: container/blob)
     relative: str  # its path below the inputs' common root, with '/': what identifies it
     size: int
+    stored: Stored | None = None
 
     @property
     def name(self) -> str:
@@ -218,11 +228,19 @@ def content_md5s(inputs: Iterable[Input]) -> dict[str, bytes]:
     """Each input's MD5 by relative path, read in parallel: what storage compares to skip
     an upload, and what a job's fingerprint is made of."""
     items = list(inputs)
+
+    def md5(item: Input) -> bytes:
+        return item.stored.md5 if item.stored is not None else md5_of(item.path)
+
     with ThreadPoolExecutor(16) as pool:
-        return dict(
-            zip(
-                (item.relative for item in items),
-                pool.map(lambda item: md5_of(item.path), items),
-                strict=True,
-            )
-        )
+        return dict(zip((item.relative for item in items), pool.map(md5, items), strict=True))
+
+
+def with_stored(local: Sequence[Input], stored: Sequence[Input]) -> list[Input]:
+    """Files and stored blobs in one job: no two may share a path."""
+    seen = {item.relative for item in local}
+    for item in stored:
+        if item.relative in seen:
+            raise InputError(f"two inputs have the path {item.relative}")
+        seen.add(item.relative)
+    return [*local, *stored]

@@ -55,8 +55,9 @@ def upload_inputs(
             )
         return item.size
 
+    local = [item for item in inputs if item.stored is None]  # stored ones stay where they are
     with ThreadPoolExecutor(PARALLEL_UPLOADS) as pool:
-        results = list(pool.map(send, inputs))
+        results = list(pool.map(send, local))
     sent = [size for size in results if size >= 0]
     return Staged(uploaded=len(sent), skipped=len(results) - len(sent), bytes_sent=sum(sent))
 

@@ -101,9 +101,11 @@ def _stage_and_add(
 ) -> None:
     containers = clients.outputs.containers
     staged = staging.upload_inputs(clients.container(containers.input), job_id, inputs, md5s)
+    stored = sum(1 for item in inputs if item.stored is not None)
     log(
-        f"job {job_id}: staged {plural(len(inputs), 'input')} ({staged.uploaded} uploaded, "
-        f"{staged.skipped} unchanged, {plural(staged.bytes_sent, 'byte')})"
+        f"job {job_id}: staged {plural(len(inputs) - stored, 'input')} ({staged.uploaded} "
+        f"uploaded, {staged.skipped} unchanged, {plural(staged.bytes_sent, 'byte')})"
+        + (f"; {stored} read where they are stored" if stored else "")
     )
     script = staging.upload_script(
         clients.container(containers.application), request.program.script

@@ -76,3 +76,44 @@ def test_same_base_names_filters_and_lists(stack, tmp_path):
     )  # fmt: skip
     assert piped.returncode == 0, piped.stderr
     assert len(json.loads(piped.stdout)["tasks"]) == 2
+
+
+def test_blobs_already_in_storage_are_read_where_they_are(stack, stack_outputs, tmp_path):
+    from azure.storage.blob import BlobServiceClient
+
+    service = BlobServiceClient(
+        stack_outputs.blobEndpoint,
+        credential={
+            "account_name": stack_outputs.storageAccountName,
+            "account_key": stack_outputs.local.storageAccountKey,
+        },
+    )
+    texts = {
+        ("input", "e2e-stored/one.txt"): b"one one two",
+        ("input", "e2e-stored/deeper/two words.txt"): b"three three three two",
+        ("corpus", "texts/three.txt"): b"red green green",
+    }
+    if not service.get_container_client("corpus").exists():
+        service.create_container("corpus")
+    for (container, name), content in texts.items():
+        service.get_blob_client(container, name).upload_blob(content, overwrite=True)
+    listed_before = {b.name for b in service.get_container_client("input").list_blobs()}
+
+    result = runner(
+        "submit", "--blobs", "e2e-stored", "--blobs", "corpus/texts", "--outputs", str(stack),
+        "--json", "--job-id", "e2e-blobs", cwd=tmp_path,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert "(0 uploaded" in result.stderr
+    tasks = {task["input"]: task for task in json.loads(result.stdout)["tasks"]}
+    assert set(tasks) == {f"{container}/{name}" for container, name in texts}
+    for (container, name), content in texts.items():
+        assert [tuple(p) for p in tasks[f"{container}/{name}"]["top"]] == reference_top(content, 3)
+        assert (tmp_path / "results" / "e2e-blobs" / container / name).is_dir()
+    # Nothing uploaded, nothing deleted.
+    assert {b.name for b in service.get_container_client("input").list_blobs()} == listed_before
+    assert service.get_blob_client("corpus", "texts/three.txt").exists()
+
+    missing = runner("submit", "--blobs", "nothing-here", "--outputs", str(stack), cwd=tmp_path)
+    assert missing.returncode == 2
+    assert "no blob under input/nothing-here" in missing.stderr
