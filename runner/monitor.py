@@ -12,6 +12,8 @@ from dataclasses import dataclass
 
 from azure.batch import BatchClient
 
+FIRST_DELAY = 0.1
+
 
 class MonitorTimeout(RuntimeError):
     """The job did not finish within --timeout."""
@@ -40,8 +42,13 @@ def watch(
     sleep: Callable[[float], None] = time.sleep,
     clock: Callable[[], float] = time.monotonic,
 ) -> Progress:
-    """Poll until every task is complete (or the job is); report each change."""
+    """Poll until every task is complete (or the job is); report each change.
+
+    The first polls come quickly (0.1 s, then twice as long each time, up to ``interval``),
+    so a short job returns as soon as it ends and a long one costs no more requests.
+    """
     started = clock()
+    delay = min(interval, FIRST_DELAY)
     last: tuple[int, ...] | None = None
     while True:
         counts = batch.get_job_task_counts(job_id).task_counts
@@ -56,4 +63,5 @@ def watch(
             return progress
         if timeout is not None and elapsed > timeout:
             raise MonitorTimeout(f"job {job_id} did not finish within {timeout:.0f}s")
-        sleep(interval)
+        sleep(delay)
+        delay = min(interval, delay * 2)

@@ -227,7 +227,11 @@ def test_the_monitor_reports_changes_only_and_stops_when_all_are_done():
         (0, 0, 2, 1),
     ]
     assert last.completed == 3
-    assert slept == [2.5] * 4  # two requests a poll, a sleep between polls, none after
+    assert slept == [0.1, 0.2, 0.4, 0.8]  # quick at first, doubling up to the interval
+    slept.clear()
+    monitor.watch(FakeBatch([(2, 0, 0, 0)] * 7 + [(0, 0, 2, 0)]), "job", 2, seen.append,  # type: ignore[arg-type]
+                  interval=0.5, sleep=slept.append)  # fmt: skip
+    assert slept == [0.1, 0.2, 0.4, 0.5, 0.5, 0.5, 0.5]
 
 
 def test_the_monitor_gives_up_after_its_timeout():
