@@ -12,7 +12,7 @@ import json
 import logging
 import mimetypes
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO
@@ -97,15 +97,25 @@ class Api:
         }
         return JSONResponse(body, media_type=wire.JSON_CONTENT_TYPE, headers=_versioned(record))
 
-    def _list(self, documents: list[Document], collection: str, request: Request) -> Response:
+    def _list(
+        self,
+        items: Sequence[Any],
+        collection: str,
+        request: Request,
+        render: Callable[[Any], Document] = lambda document: document,
+    ) -> Response:
+        """A page of ``items`` as wire documents. Without a $filter only the page is
+        rendered, so listing a large collection page by page stays linear."""
         query = request.query_params
         text = query.get("$filter")
+        documents: Sequence[Any] = items
         if text:
             predicate = odata.compile_filter(text)
-            documents = [d for d in documents if predicate(d)]
+            documents = [d for d in map(render, items) if predicate(d)]
+            render = lambda document: document  # noqa: E731
         limit = odata.max_results(query.get("maxresults"))
         start = odata.skip_token(query.get("$skiptoken"))
-        page = documents[start : start + limit]
+        page = [render(item) for item in documents[start : start + limit]]
         properties = odata.properties(query.get("$select"))
         body: dict[str, Any] = {
             "odata.metadata": f"{self.state.account_url}/$metadata#{collection}",
@@ -144,7 +154,7 @@ class Api:
 
     async def list_nodes(self, request: Request) -> Response:
         nodes = self.state.pools.list_nodes(request.path_params["pool_id"])
-        return self._list([serialize.node(node) for node in nodes], "nodes", request)
+        return self._list(nodes, "nodes", request, serialize.node)
 
     async def get_node(self, request: Request) -> Response:
         params = request.path_params
@@ -178,7 +188,7 @@ class Api:
         return self._created(self.state.jobs.create(await self._body(request)))
 
     async def list_jobs(self, request: Request) -> Response:
-        return self._list([serialize.job(job) for job in self.state.jobs.all()], "jobs", request)
+        return self._list(self.state.jobs.all(), "jobs", request, serialize.job)
 
     async def get_job(self, request: Request) -> Response:
         job = self.state.jobs.get(request.path_params["job_id"])
@@ -220,7 +230,7 @@ class Api:
 
     async def list_tasks(self, request: Request) -> Response:
         tasks = self.state.tasks.all(request.path_params["job_id"])
-        return self._list([serialize.task(task) for task in tasks], "tasks", request)
+        return self._list(tasks, "tasks", request, serialize.task)
 
     async def get_task(self, request: Request) -> Response:
         task = self._task(request)
