@@ -73,6 +73,7 @@ def plan_tasks(
     task_retries: int,
     task_timeout: timedelta | None,
     access: NodeAccess,
+    keep_logs: bool = False,
 ) -> list[TaskPlan]:
     """One task per input: the staged script run on its input, with ``arguments`` after it.
 
@@ -110,7 +111,15 @@ def plan_tasks(
                 _output(
                     f"{OUTPUT_DIR}/**/*", results_url, f"{results_at}/{item.task_id}", identity
                 ),
-                _output("../std*.txt", results_url, f"{logs_at}/{item.task_id}", identity),
+                # A failed task's logs always; a successful one's with keep_logs (they
+                # stay on the node for `logs` while the job exists).
+                _output(
+                    "../std*.txt",
+                    results_url,
+                    f"{logs_at}/{item.task_id}",
+                    identity,
+                    "taskcompletion" if keep_logs else "taskfailure",
+                ),
             ],
             constraints=models.BatchTaskConstraints(
                 max_task_retry_count=task_retries,
@@ -145,6 +154,7 @@ def _output(
     container_url: str,
     path: str,
     identity: models.BatchNodeIdentityReference | None,
+    condition: str = "taskcompletion",
 ) -> models.OutputFile:
     return models.OutputFile(
         file_pattern=pattern,
@@ -153,7 +163,7 @@ def _output(
                 container_url=container_url, path=path, identity_reference=identity
             )
         ),
-        upload_options=models.OutputFileUploadConfiguration(upload_condition="taskcompletion"),
+        upload_options=models.OutputFileUploadConfiguration(upload_condition=condition),
     )
 
 

@@ -288,6 +288,10 @@ def submit(
     keep_inputs: Annotated[
         bool, typer.Option(help="keep the uploaded inputs after a successful job")
     ] = False,
+    keep_logs: Annotated[
+        bool,
+        typer.Option(help="upload every task's stdout and stderr, not only failed tasks'"),
+    ] = False,
     script: Annotated[
         Path | None,
         typer.Option(
@@ -318,6 +322,7 @@ def submit(
         task_retries=task_retries,
         task_timeout=_duration(task_timeout, "--task-timeout", reply),
         keep_inputs=keep_inputs or bool(blobs),  # never delete data it did not upload
+        keep_logs=keep_logs,
     )
     submission = Submission(request.job_id or "")
 

@@ -35,6 +35,7 @@ class Request:
     task_timeout: timedelta | None = None
     poll_interval: float = 1.0
     keep_inputs: bool = False  # else the job's input blobs go once every task succeeded
+    keep_logs: bool = False  # else only failed tasks' stdout and stderr are uploaded
 
 
 @dataclass
@@ -127,6 +128,7 @@ def _stage_and_add(
         request.task_retries,
         request.task_timeout,
         access,
+        request.keep_logs,
     )
     added = batch_job.submit(clients, job_id, plans, fingerprint.metadata())
     log(f"job {job_id}: {plural(added, 'task')} added on pool {clients.outputs.poolId}")

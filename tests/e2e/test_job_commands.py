@@ -22,8 +22,9 @@ out.mkdir(parents=True, exist_ok=True)
 
 def test_status_jobs_logs_download_delete(stack, tmp_path):
     submitted = runner(
-        "submit", str(DATA[0]), "--outputs", str(stack), "--job-id", "e2e-commands", cwd=tmp_path
-    )
+        "submit", str(DATA[0]), "--outputs", str(stack), "--job-id", "e2e-commands",
+        "--keep-logs", cwd=tmp_path,
+    )  # fmt: skip
     assert submitted.returncode == 0, submitted.stderr
     assert "removed its 1 input blob " in submitted.stderr  # no --keep-inputs
     status = runner("status", "e2e-commands", "--outputs", str(stack), cwd=tmp_path)

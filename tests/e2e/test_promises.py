@@ -103,7 +103,7 @@ def test_what_does_not_exist_is_the_users_mistake_said_in_one_line(stack, tmp_pa
         _one_line_error(result, 2, "no job nosuchjob on this stack")
         assert "-m runner jobs" in result.stderr
     (tmp_path / "a.txt").write_text("one two two")
-    done = runner("submit", "a.txt", *outputs, "--job-id", "e2e-logs", cwd=tmp_path)
+    done = runner("submit", "a.txt", *outputs, "--job-id", "e2e-logs", "--keep-logs", cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     task_id = done.stdout.splitlines()[1].split()[1]
     missing = runner("logs", "e2e-logs", "nosuchtask", *outputs, cwd=tmp_path)
@@ -114,6 +114,14 @@ def test_what_does_not_exist_is_the_users_mistake_said_in_one_line(stack, tmp_pa
         assert after.returncode == 0, after.stderr
         assert "top 3:" in after.stdout
         assert after.stderr == ""
+    # Without --keep-logs a successful task's logs stay on its node only: gone with the job.
+    quiet = runner("submit", "a.txt", *outputs, "--job-id", "e2e-nologs", cwd=tmp_path)
+    assert quiet.returncode == 0, quiet.stderr
+    quiet_task = quiet.stdout.splitlines()[1].split()[1]
+    assert runner("logs", "e2e-nologs", quiet_task, *outputs, cwd=tmp_path).returncode == 0
+    assert runner("delete", "e2e-nologs", *outputs, cwd=tmp_path).returncode == 0
+    gone = runner("logs", "e2e-nologs", quiet_task, *outputs, cwd=tmp_path)
+    _one_line_error(gone, 2, "no logs stored for its task")
 
 
 def test_a_resubmit_resumes_or_says_what_differs(stack, stack_outputs, tmp_path):

@@ -169,6 +169,8 @@ def test_a_task_reads_and_writes_with_the_pool_identity(tmp_path: Path):
     assert all(f.identity_reference.resource_id == local_keys.POOL_IDENTITY for f in (script, data))
     results, logs = task.output_files
     assert (results.file_pattern, logs.file_pattern) == ("out/**/*", "../std*.txt")
+    assert results.upload_options.upload_condition == "taskcompletion"
+    assert logs.upload_options.upload_condition == "taskfailure"  # --keep-logs: every task
     assert results.destination.container.path == f"job-1/results/{task.id}"
     assert logs.destination.container.path == f"job-1/logs/{task.id}"
     assert results.destination.container.identity_reference.resource_id == local_keys.POOL_IDENTITY
