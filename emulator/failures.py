@@ -10,81 +10,67 @@ and the service's message, as ``errors`` holds the HTTP errors. Wherever a run f
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
-from enum import StrEnum
 
-
-class Category(StrEnum):
-    USER = "usererror"
-    SERVER = "servererror"
+USER, SERVER = "usererror", "servererror"
+"""The two failure categories the service reports."""
 
 
 @dataclass(frozen=True)
 class Failure:
-    """failureInfo as the service reports it."""
+    """failureInfo as the service reports it. The table's entries are Failures with the
+    service's usual message; calling one gives the same failure with a message of its own."""
 
     category: str
     code: str
     message: str
     details: tuple[tuple[str, str], ...] = ()
 
-
-@dataclass(frozen=True)
-class Kind:
-    """One row of the table: a code, its category and its usual message."""
-
-    category: Category
-    code: str
-    message: str
-    details: tuple[tuple[str, str], ...] = ()
-
     def __call__(self, message: str | None = None) -> Failure:
-        return Failure(self.category.value, self.code, message or self.message, self.details)
+        return replace(self, message=message or self.message)
 
-
-USER, SERVER = Category.USER, Category.SERVER
 
 # The process
-FAILURE_EXIT_CODE = Kind(
+FAILURE_EXIT_CODE = Failure(
     USER,
     "FailureExitCode",
     "The task process exited with an unexpected exit code",
     (("AdditionalErrorCode", "FailureExitCode"),),
 )
-COMMAND_PROGRAM_NOT_FOUND = Kind(
+COMMAND_PROGRAM_NOT_FOUND = Failure(
     USER, "CommandProgramNotFound", "The specified command program is not found."
 )
-COMMAND_LAUNCH_FAILED = Kind(USER, "CommandLaunchFailed", "The command line is empty.")
-TASK_ENDED_BY_REQUEST = Kind(USER, "TaskEnded", "Task Was Ended by User Request")
-TASK_ENDED_WALL_CLOCK = Kind(  # the documented code for a task the service ended
+COMMAND_LAUNCH_FAILED = Failure(USER, "CommandLaunchFailed", "The command line is empty.")
+TASK_ENDED_BY_REQUEST = Failure(USER, "TaskEnded", "Task Was Ended by User Request")
+TASK_ENDED_WALL_CLOCK = Failure(  # the documented code for a task the service ended
     USER, "TaskEnded", "The task exceeded its maximum wall clock time and was ended."
 )
 
 # Resource files
-BLOB_NOT_FOUND = Kind(USER, "BlobNotFound", "One of the specified Azure Blob(s) is not found.")
-BLOB_ACCESS_DENIED = Kind(
+BLOB_NOT_FOUND = Failure(USER, "BlobNotFound", "One of the specified Azure Blob(s) is not found.")
+BLOB_ACCESS_DENIED = Failure(
     USER, "BlobAccessDenied", "Access for one of the specified Azure Blob(s) is denied."
 )
-BLOB_DOWNLOAD_MISC_ERROR = Kind(
+BLOB_DOWNLOAD_MISC_ERROR = Failure(
     SERVER, "BlobDownloadMiscError", "Error downloading a resource file."
 )
-RESOURCE_FILE_CREATE_FAILED = Kind(
+RESOURCE_FILE_CREATE_FAILED = Failure(
     SERVER, "ResourceFileCreateFailed", "Failure creating a resource file."
 )
 
 # Output files
-FILE_UPLOAD_CONTAINER_NOT_FOUND = Kind(
+FILE_UPLOAD_CONTAINER_NOT_FOUND = Failure(
     USER,
     "FileUploadContainerNotFound",
     "The Azure Storage Container for uploading Output Files was not found.",
 )
-FILE_UPLOAD_ACCESS_DENIED = Kind(
+FILE_UPLOAD_ACCESS_DENIED = Failure(
     USER,
     "FileUploadAccessDenied",
     "Access to the Azure Storage Container for uploading Output Files was denied.",
 )
-FILE_UPLOAD_MISC_ERROR = Kind(
+FILE_UPLOAD_MISC_ERROR = Failure(
     SERVER, "FileUploadMiscError", "An error occurred while uploading Output Files."
 )
 
