@@ -1,7 +1,8 @@
 """The command line: parse, call the verb's module, print. No work happens here.
 
-Exit statuses: 0 success, 1 some tasks failed, 2 usage or bad input, 3 stack, auth or
-service error, 130 interrupted. Results go to stdout, progress and errors to stderr.
+Exit statuses (``EXIT_MEANINGS``): 0 success, 1 some tasks failed, 2 usage or bad input,
+3 stack, auth or service error, 4 still running after --timeout, 130 interrupted. Results
+go to stdout, progress and errors to stderr.
 """
 
 from __future__ import annotations
@@ -316,7 +317,6 @@ def submit(
     limit = _duration(timeout, "--timeout", reply)
     request = Request(
         program=program,
-        job_id=job_id or program.new_job_id(),
         out=out,
         timeout=limit.total_seconds() if limit else None,
         task_retries=task_retries,
@@ -324,7 +324,7 @@ def submit(
         keep_inputs=keep_inputs or bool(blobs),  # never delete data it did not upload
         keep_logs=keep_logs,
     )
-    submission = Submission(request.job_id or "")
+    submission = Submission(job_id or program.new_job_id())
 
     def resume() -> str:
         if submission.tasks_added:

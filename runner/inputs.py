@@ -32,6 +32,7 @@ import unicodedata
 from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from urllib.parse import quote
 
@@ -61,16 +62,17 @@ class Input:
     size: int
     stored: Stored | None = None
 
-    @property
+    # Derived from ``relative`` once each: a job reads them for every input several times.
+    @cached_property
     def name(self) -> str:
         """Its file name on the node."""
         return node_name(self.relative)
 
-    @property
+    @cached_property
     def task_id(self) -> str:
         return task_id_for(self.relative)
 
-    @property
+    @cached_property
     def blob(self) -> str:
         """Its blob name below the job's prefix."""
         return blob_name(self.relative)
@@ -166,28 +168,31 @@ def _walk(directory: Path) -> list[Path]:
     return sorted(found, key=lambda file: file.relative_to(directory).as_posix())
 
 
-def _found(paths: Sequence[str], filters: Filters) -> Iterator[tuple[Path, str, Path]]:
-    """(file, as the user would name it, the directory given or None) for every input."""
+def _found(
+    paths: Sequence[str], filters: Filters
+) -> Iterator[tuple[Path, str, Path, os.stat_result | None]]:
+    """(file, as the user would name it, the folder it counts from, its status when
+    already known) for every input."""
     for given in paths:
         path = Path(given)
-        mode = _stat(path, given).st_mode
-        if stat.S_ISDIR(mode):
+        status = _stat(path, given)
+        if stat.S_ISDIR(status.st_mode):
             for file in _walk(path):
                 below = file.relative_to(path).as_posix()
                 if filters.admit(below):
-                    yield file, str(file), path
+                    yield file, str(file), path, None
         else:
-            yield path, given, path.parent
+            yield path, given, path.parent, status
 
 
-def _carried(text: str, given: str) -> None:
+def _carried(name: str) -> None:
     """Refuse a name this runner cannot carry to storage and a node."""
     try:
-        text.encode("utf-8")
+        name.encode("utf-8")
     except UnicodeEncodeError:
-        raise InputError(f"input name is not valid UTF-8: {given!r}") from None
-    if _CONTROL.search(text):
-        raise InputError(f"input name holds a control character: {given!r}")
+        raise InputError(f"input name is not valid UTF-8: {name!r}") from None
+    if _CONTROL.search(name):
+        raise InputError(f"input name holds a control character: {name!r}")
 
 
 def check_inputs(paths: Sequence[str], filters: Filters = Filters()) -> list[Input]:
@@ -196,12 +201,12 @@ def check_inputs(paths: Sequence[str], filters: Filters = Filters()) -> list[Inp
     found = list(_found(paths, filters))
     if not found:
         raise InputError("the directories given hold no file that the filters admit")
-    root = Path(os.path.commonpath([os.path.abspath(base) for _, _, base in found]))
+    root = Path(os.path.commonpath([os.path.abspath(base) for _, _, base, _ in found]))
     inputs: list[Input] = []
     seen: dict[tuple[int, int], str] = {}
-    for file, label, _ in found:
-        _carried(label, label)
-        status = _stat(file, label)
+    for file, label, _, known in found:
+        _carried(label)
+        status = known or _stat(file, label)
         kind = _kind(status.st_mode)
         if kind is not None:
             raise InputError(f"input is {kind}, not a regular file: {label}")

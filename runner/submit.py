@@ -28,7 +28,6 @@ def plural(count: int, noun: str) -> str:
 @dataclass(frozen=True)
 class Request:
     program: Program = field(default_factory=TopWords)
-    job_id: str | None = None  # else the program names a new job
     out: Path | None = None
     timeout: float | None = None
     task_retries: int = 1

@@ -22,10 +22,8 @@ if TYPE_CHECKING:
 
 
 class JobNotFound(LookupError):
-    """A job id this stack has no job for (the user's mistake: exit status 2)."""
-
-    def __str__(self) -> str:
-        return f"no job {self.args[0]} on this stack; the 'jobs' command lists them"
+    """A job id this stack has no job for (the user's mistake: exit status 2); its
+    argument is the id."""
 
 
 class JobIncomplete(LookupError):
