@@ -63,6 +63,15 @@ def start(state: BatchState, *task_ids: str) -> None:
         assert state.scheduling.task_started("job", task_id, state.tables.clock())
 
 
+def one_running_task(state: BatchState) -> None:
+    """A ready pool, the job "job" and its task "t", assigned and running."""
+    ready_pool(state)
+    state.jobs.create({"id": "job", "poolInfo": {"poolId": "pool"}})
+    state.tasks.add("job", {"id": "t", "commandLine": "x"})
+    state.scheduling.assign()
+    start(state, "t")
+
+
 def test_assign_fills_slots_spread_across_nodes(tmp_path):
     state, ports = make_state(tmp_path)
     ready_pool(state)
@@ -101,11 +110,7 @@ def test_retry_then_complete(tmp_path):
 
 def test_terminate_kills_and_completes_the_job(tmp_path):
     state, ports = make_state(tmp_path)
-    ready_pool(state)
-    state.jobs.create({"id": "job", "poolInfo": {"poolId": "pool"}})
-    state.tasks.add("job", {"id": "t", "commandLine": "x"})
-    state.scheduling.assign()
-    start(state, "t")
+    one_running_task(state)
     state.jobs.terminate("job")
     assert ports.killed == [("task", "job", "t")]
     assert state.jobs.get("job").state == "completed"
@@ -161,11 +166,7 @@ def test_records_come_back_from_the_store_as_they_were(tmp_path):
 
 def test_all_tasks_complete_terminates_only_when_asked(tmp_path):
     state, _ = make_state(tmp_path)
-    ready_pool(state)
-    state.jobs.create({"id": "job", "poolInfo": {"poolId": "pool"}})
-    state.tasks.add("job", {"id": "t", "commandLine": "x"})
-    state.scheduling.assign()
-    start(state, "t")
+    one_running_task(state)
     state.scheduling.task_finished("job", "t", Outcome(0))
     assert state.jobs.get("job").state == "active"
     state.jobs.update("job", {"onAllTasksComplete": "terminatejob"})
@@ -194,11 +195,7 @@ def test_a_failed_start_task_keeps_tasks_off_the_node(tmp_path):
 
 def test_deleting_a_pool_kills_its_runs_and_requeues_its_tasks(tmp_path):
     state, ports = make_state(tmp_path)
-    ready_pool(state)
-    state.jobs.create({"id": "job", "poolInfo": {"poolId": "pool"}})
-    state.tasks.add("job", {"id": "t", "commandLine": "x"})
-    state.scheduling.assign()
-    start(state, "t")
+    one_running_task(state)
     state.pools.delete("pool")
     assert ports.killed == [("task", "job", "t")]
     task = state.tasks.get("job", "t")
