@@ -1,4 +1,5 @@
-"""The Batch job for a submit: one task per input, idempotent under a retried submit.
+"""The Batch job for a submit: a task per input (or per group of inputs, see
+runner/packing.py), idempotent under a retried submit.
 
 The job is created with onAllTasksComplete=noaction, its missing tasks are added with
 ``create_tasks`` (any number, chunked and concurrent), and only then is it switched to
@@ -13,7 +14,7 @@ resource and output file URLs; ``node_access`` makes that choice.
 from __future__ import annotations
 
 import shlex
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -21,9 +22,11 @@ from azure.batch import models
 from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
 from azure.storage.blob import BlobClient, ContainerClient
 
-from runner import sas
+from runner import packing, sas
 from runner.clients import Clients
 from runner.inputs import Input
+from runner.packing import WRAPPER, Group
+from runner.program import Program
 from runner.results import logs_prefix, results_prefix
 
 OUTPUT_DIR = "out"
@@ -40,8 +43,17 @@ NodeAccess = models.BatchNodeIdentityReference | sas.Signer
 
 @dataclass(frozen=True)
 class TaskPlan:
-    input: Input
+    group: Group
     options: models.BatchTaskCreateOptions
+
+
+@dataclass(frozen=True)
+class Scripts:
+    """Blob names of what a job's tasks run: the program's script, and each.py when
+    inputs are packed several to a task."""
+
+    program: str
+    wrapper: str | None = None
 
 
 def node_access(
@@ -67,17 +79,18 @@ def node_access(
 def plan_tasks(
     clients: Clients,
     job_id: str,
-    inputs: Sequence[Input],
-    script_blob: str,
-    arguments: Sequence[str],
+    groups: Iterable[Group],
+    scripts: Scripts,
+    program: Program,
     task_retries: int,
     task_timeout: timedelta | None,
     access: NodeAccess,
     keep_logs: bool = False,
-) -> list[TaskPlan]:
-    """One task per input: the staged script run on its input, with ``arguments`` after it.
+) -> Iterator[TaskPlan]:
+    """A task per group of inputs: the staged script run on its input, with the
+    program's arguments after it, or for a packed group each.py running it on each.
 
-    In ``arguments``, ``{input}`` becomes the input's file name on the node and
+    In the arguments, ``{input}`` becomes the input's file name on the node and
     ``{output_dir}`` the directory whose files are collected as results. The node reads
     and writes blobs with ``access`` (from ``node_access``).
     """
@@ -90,44 +103,72 @@ def plan_tasks(
     else:
         results_url, identity = results.url, access
     results_at, logs_at = results_prefix(job_id), logs_prefix(job_id)
-    script = script_blob.rsplit("/", 1)[-1]
-    runner = ["python3", script] if script.endswith(".py") else [f"./{script}"]
-    plans = []
-    for item in inputs:
-        expanded = [
-            argument.replace("{input}", item.name).replace("{output_dir}", OUTPUT_DIR)
-            for argument in arguments
+    script = scripts.program.rsplit("/", 1)[-1]
+    script_file = _resource(application.get_blob_client(scripts.program), script, access, "0755")
+    wrapper = WRAPPER.name
+    wrapper_file = (
+        _resource(application.get_blob_client(scripts.wrapper), wrapper, access, "0755")
+        if scripts.wrapper
+        else None
+    )
+    for group in groups:
+        outputs_of_task = [
+            _output(f"{OUTPUT_DIR}/**/*", results_url, f"{results_at}/{group.task_id}", identity),
+            # A failed task's logs always; a successful one's with keep_logs (they
+            # stay on the node for `logs` while the job exists).
+            _output(
+                "../std*.txt",
+                results_url,
+                f"{logs_at}/{group.task_id}",
+                identity,
+                "taskcompletion" if keep_logs else "taskfailure",
+            ),
         ]
-        command = shlex.join([*runner, *expanded])
-        options = models.BatchTaskCreateOptions(
-            id=item.task_id,
-            display_name=item.relative,
-            command_line=command,
-            resource_files=[
-                _resource(application.get_blob_client(script_blob), script, access, "0755"),
-                _resource(_input_blob(clients, staged, job_id, item), item.name, access),
-            ],
-            output_files=[
+        if group.packed:
+            if wrapper_file is None:
+                raise ValueError("a packed task needs the staged wrapper")
+            inside = ["--in-process"] if program.in_process else []
+            command = shlex.join(["python3", wrapper, *inside, script, *program.arguments])
+            resources = [wrapper_file, script_file] + [
+                _resource(
+                    _input_blob(clients, staged, job_id, item),
+                    f"{packing.INPUTS_DIR}/{item.task_id}/{item.name}",
+                    access,
+                )
+                for item in group.members
+            ]
+            outputs_of_task.append(
                 _output(
-                    f"{OUTPUT_DIR}/**/*", results_url, f"{results_at}/{item.task_id}", identity
-                ),
-                # A failed task's logs always; a successful one's with keep_logs (they
-                # stay on the node for `logs` while the job exists).
-                _output(
-                    "../std*.txt",
+                    packing.STATUS_FILE,
                     results_url,
-                    f"{logs_at}/{item.task_id}",
+                    f"{packing.status_prefix(job_id)}/{group.task_id}.json",
                     identity,
-                    "taskcompletion" if keep_logs else "taskfailure",
-                ),
-            ],
+                )
+            )
+        else:
+            (item,) = group.members
+            runner = ["python3", script] if script.endswith(".py") else [f"./{script}"]
+            expanded = [
+                argument.replace("{input}", item.name).replace("{output_dir}", OUTPUT_DIR)
+                for argument in program.arguments
+            ]
+            command = shlex.join([*runner, *expanded])
+            resources = [
+                script_file,
+                _resource(_input_blob(clients, staged, job_id, item), item.name, access),
+            ]
+        options = models.BatchTaskCreateOptions(
+            id=group.task_id,
+            display_name=group.display_name,
+            command_line=command,
+            resource_files=resources,
+            output_files=outputs_of_task,
             constraints=models.BatchTaskConstraints(
                 max_task_retry_count=task_retries,
                 max_wall_clock_time=task_timeout,
             ),
         )
-        plans.append(TaskPlan(item, options))
-    return plans
+        yield TaskPlan(group, options)
 
 
 def _input_blob(clients: Clients, staged: ContainerClient, job_id: str, item: Input) -> BlobClient:
@@ -165,6 +206,17 @@ def _output(
         ),
         upload_options=models.OutputFileUploadConfiguration(upload_condition=condition),
     )
+
+
+def pool_slots(clients: Clients) -> int:
+    """The task slots the stack's pool has or is heading for (at least one node's)."""
+    pool = clients.batch.get_pool(clients.outputs.poolId)
+    nodes = max(
+        (pool.current_dedicated_nodes or 0) + (pool.current_low_priority_nodes or 0),
+        (pool.target_dedicated_nodes or 0) + (pool.target_low_priority_nodes or 0),
+        1,
+    )
+    return nodes * (pool.task_slots_per_node or 1)
 
 
 def find(clients: Clients, job_id: str) -> models.BatchJob | None:

@@ -26,7 +26,19 @@ import typer
 from azure.core.exceptions import AzureError, ResourceNotFoundError
 
 from contract.outputs import OutputsError
-from runner import batch_job, delete, download, jobs, local, logs, monitor, stack, status, summary
+from runner import (
+    batch_job,
+    delete,
+    download,
+    jobs,
+    local,
+    logs,
+    monitor,
+    packing,
+    stack,
+    status,
+    summary,
+)
 from runner import wait as waiting
 from runner.clients import Clients, connect
 from runner.display import ProgressDisplay
@@ -299,6 +311,13 @@ def submit(
             help="your own per-file script; its arguments follow '--' ({input}, {output_dir})"
         ),
     ] = None,
+    files_per_task: Annotated[
+        str,
+        typer.Option(
+            help="inputs per task, each still its own result: a number, or 'auto' "
+            "(from the inputs' sizes and the pool's slots)"
+        ),
+    ] = "1",
     *,
     target: Target,
 ) -> None:
@@ -315,6 +334,10 @@ def submit(
     _check_out(out, reply)
     program: Program = TopWords(top) if script is None else Script(script, script_arguments)
     limit = _duration(timeout, "--timeout", reply)
+    try:
+        per_task = packing.parse(files_per_task)
+    except InputError as error:
+        raise reply.fail(EXIT_USAGE, str(error)) from None
     request = Request(
         program=program,
         out=out,
@@ -323,6 +346,7 @@ def submit(
         task_timeout=_duration(task_timeout, "--task-timeout", reply),
         keep_inputs=keep_inputs or bool(blobs),  # never delete data it did not upload
         keep_logs=keep_logs,
+        files_per_task=per_task,
     )
     submission = Submission(job_id or program.new_job_id())
 

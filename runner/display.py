@@ -56,6 +56,11 @@ class ProgressDisplay:
             f"succeeded {progress.succeeded}, failed {progress.failed}"
         )
         if self._bar is not None and self._task is not None:
-            self._bar.update(self._task, completed=progress.completed, description=text)
+            self._bar.update(
+                self._task,
+                total=progress.total or self.total,
+                completed=progress.completed,
+                description=text,
+            )
         else:
             print(f"{text} ({progress.elapsed:.0f}s)", file=sys.stderr, flush=True)

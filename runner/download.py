@@ -7,7 +7,7 @@ from pathlib import Path
 
 from azure.core.exceptions import ResourceNotFoundError
 
-from runner import results
+from runner import packing, results
 from runner.clients import Clients
 
 
@@ -18,8 +18,9 @@ class Downloaded:
 
 
 def download(clients: Clients, job_id: str, out: Path | None, logs: bool) -> Downloaded:
-    """Each input's results into ``DIR/<its path>/`` while the job exists (its tasks'
-    display names hold the paths); once it is deleted, into ``DIR/<task id>/``."""
+    """Each input's results into ``DIR/<its path>/``: the paths are in the tasks' display
+    names while the job exists, and for inputs packed several to a task in the manifests
+    beside the results; an input whose path is unknown gets ``DIR/<task id>/``."""
     destination = results.destination(job_id, out)
     container = clients.container(clients.outputs.containers.output)
     try:
@@ -27,5 +28,7 @@ def download(clients: Clients, job_id: str, out: Path | None, logs: bool) -> Dow
         places = {task.id: task.display_name for task in tasks if task.display_name}
     except ResourceNotFoundError:
         places = {}
+    manifests = packing.read_manifests(container, job_id)
+    places.update(results.places_of(results.expected_from_manifests(manifests)))
     fetched = results.download(container, job_id, destination, logs=logs, places=places)
     return Downloaded(fetched, destination)

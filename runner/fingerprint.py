@@ -2,8 +2,9 @@
 the same --job-id can tell a resume (same inputs, same program) from a new request.
 
 Recorded: the task program's name and content hash, its arguments (``--top`` is one),
-the input set's digest (every input's name and MD5, in order) and whether inputs are
-kept. ``wait`` reads the same record to finish a job as ``submit`` would.
+the input set's digest (every input's name and MD5, in order), how many inputs share a
+task, and whether inputs are kept. ``wait`` reads the same record to finish a job as
+``submit`` would.
 """
 
 from __future__ import annotations
@@ -29,10 +30,16 @@ class Fingerprint:
     arguments: tuple[str, ...]
     inputs: str  # "<count>:<sha256>"
     keep_inputs: bool
+    files_per_task: int = 1
 
     @classmethod
     def of(
-        cls, program: Program, inputs: Sequence[Input], md5s: Mapping[str, bytes], keep: bool
+        cls,
+        program: Program,
+        inputs: Sequence[Input],
+        md5s: Mapping[str, bytes],
+        keep: bool,
+        files_per_task: int = 1,
     ) -> Fingerprint:
         digest = hashlib.sha256()
         for item in inputs:
@@ -43,6 +50,7 @@ class Fingerprint:
             program.arguments,
             f"{len(inputs)}:{digest.hexdigest()}",
             keep,
+            files_per_task,
         )
 
     def metadata(self) -> list[models.BatchMetadataItem]:
@@ -52,6 +60,7 @@ class Fingerprint:
             "arguments": json.dumps(list(self.arguments)),
             "inputs": self.inputs,
             "keep-inputs": "true" if self.keep_inputs else "false",
+            "files-per-task": str(self.files_per_task),
         }
         return [models.BatchMetadataItem(name=PREFIX + k, value=v) for k, v in values.items()]
 
@@ -70,6 +79,7 @@ class Fingerprint:
                 tuple(json.loads(values["arguments"])),
                 values["inputs"],
                 values["keep-inputs"] == "true",
+                int(values.get("files-per-task", "1")),
             )
         except (KeyError, ValueError, TypeError):
             return None
@@ -95,5 +105,9 @@ class Fingerprint:
                 f"the inputs ({then_count} files then, {now_count} now)"
                 if then_count != now_count
                 else "the inputs (same count, other names or contents)"
+            )
+        if self.files_per_task != now.files_per_task:
+            found.append(
+                f"the files per task ({self.files_per_task} then, {now.files_per_task} now)"
             )
         return found  # --keep-inputs is not compared: it changes no result, only clean-up

@@ -26,6 +26,7 @@ class Progress:
     succeeded: int
     failed: int
     elapsed: float
+    total: int = 0  # the tasks the job should have
 
     @property
     def completed(self) -> int:
@@ -54,7 +55,9 @@ def watch(
         counts = batch.get_job_task_counts(job_id).task_counts
         job_state = batch.get_job(job_id, select=["state"]).state
         elapsed = clock() - started
-        progress = Progress(counts.active, counts.running, counts.succeeded, counts.failed, elapsed)
+        progress = Progress(
+            counts.active, counts.running, counts.succeeded, counts.failed, elapsed, total
+        )
         key = (progress.active, progress.running, progress.succeeded, progress.failed)
         if key != last:
             report(progress)

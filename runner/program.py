@@ -31,6 +31,7 @@ class Program(ABC):
     script: Path
     arguments: tuple[str, ...]
     column: str  # the results table's last column
+    in_process: bool = False  # a Python file whose main(argv) each.py may call in-process
 
     def new_job_id(self) -> str:
         return f"{self.name}-{datetime.now(UTC):%Y%m%d-%H%M%S}-{secrets.token_hex(2)}"
@@ -50,6 +51,7 @@ class TopWords(Program):
     name = "topwords"
     script = TOPWORDS_SCRIPT
     column = "top words"
+    in_process = True
 
     def __init__(self, top: int = 3) -> None:
         self.arguments = ("{input}", "--top", str(top), "--output-dir", "{output_dir}")

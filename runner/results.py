@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import secrets
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -13,8 +13,10 @@ from azure.batch import BatchClient
 from azure.core.exceptions import ResourceNotFoundError
 from azure.storage.blob import ContainerClient
 
+from runner import packing
 from runner.clients import state_name
-from runner.inputs import Input
+from runner.inputs import node_name
+from runner.packing import Group
 from runner.program import Program
 
 PARALLEL_DOWNLOADS = 16
@@ -94,23 +96,28 @@ def fetch_all(
 
 
 def _local_name(name: str, job_id: str, places: Mapping[str, str]) -> str:
-    """``<job>/results/<task>/f`` -> ``<input's path>/f``; ``<job>/logs/<task>/f`` ->
+    """``<job>/results/<task>/f`` -> ``<input's path>/f`` (``<job>/results/<task>/<key>/f``
+    the same for an input packed with others); ``<job>/logs/<task>/f`` ->
     ``logs/<task>/f``."""
     relative = name[len(job_id) + 1 :]
     if not relative.startswith("results/"):
         return relative
     task, _, rest = relative.removeprefix("results/").partition("/")
+    key, _, below_key = rest.partition("/")
+    if f"{task}/{key}" in places:
+        return f"{place(f'{task}/{key}', places)}/{below_key}"
     return f"{place(task, places)}/{rest}"
 
 
-def place(task_id: str, places: Mapping[str, str]) -> str:
-    """Where below the results folder a task's results go: its input's relative path
-    (so the results mirror the inputs' tree), or its task id if that path is unknown or
-    could leave the folder."""
-    relative = places.get(task_id, "")
+def place(prefix: str, places: Mapping[str, str]) -> str:
+    """Where below the results folder a task's results go (``prefix``: its task id, or
+    ``<task>/<key>`` for an input packed with others): its input's relative path (so
+    the results mirror the inputs' tree), or ``prefix`` if that path is unknown or could
+    leave the folder."""
+    relative = places.get(prefix, "")
     parts = relative.split("/")
     if not relative or any(part in ("", ".", "..") for part in parts) or parts[0] == "logs":
-        return task_id
+        return prefix
     return relative
 
 
@@ -147,20 +154,52 @@ class TaskResult:
 
 @dataclass(frozen=True)
 class Expected:
-    """A task the job should have: its id, its input's name on the node, a label to show."""
+    """An input the job should have a result for: its task's id, its name on the node, a
+    label to show, and for an input packed with others its key in that task."""
 
     task_id: str
     name: str
     label: str
     relative: str  # the input's path below the inputs' root: where its results go
+    key: str | None = None
+
+    @property
+    def prefix(self) -> str:
+        """Where its results are below ``<job>/results/``."""
+        return self.task_id if self.key is None else f"{self.task_id}/{self.key}"
 
 
-def expected_from_inputs(inputs: Sequence[Input]) -> list[Expected]:
-    return [Expected(item.task_id, item.name, str(item.path), item.relative) for item in inputs]
+def expected_from_inputs(groups: Iterable[Group]) -> list[Expected]:
+    return [
+        Expected(
+            group.task_id,
+            item.name,
+            str(item.path),
+            item.relative,
+            item.task_id if group.packed else None,
+        )
+        for group in groups
+        for item in group.members
+    ]
+
+
+def expected_from_manifests(manifests: Iterable[Mapping[str, Any]]) -> list[Expected]:
+    """The inputs of packed tasks, from the manifests written when they were added."""
+    return [
+        Expected(
+            doc["task"],
+            node_name(item["relative"]),
+            item["label"],
+            item["relative"],
+            item["key"],
+        )
+        for doc in manifests
+        for item in doc["inputs"]
+    ]
 
 
 def places_of(expected: Sequence[Expected]) -> dict[str, str]:
-    return {item.task_id: item.relative for item in expected}
+    return {item.prefix: item.relative for item in expected}
 
 
 def collect(
@@ -171,16 +210,19 @@ def collect(
     results: Path,
     program: Program,
 ) -> list[TaskResult]:
-    """Each input's outcome, from one task listing and the downloaded results; the stderr
-    of the tasks that failed is fetched too (into ``DIR/logs/<task>/``), for its tail."""
+    """Each input's outcome, from one task listing, the packed tasks' status files and
+    the downloaded results; the stderr of the tasks that failed is fetched too (into
+    ``DIR/logs/<task>/``), for its tail."""
     tasks = {
         task.id: task for task in batch.list_tasks(job_id, select=["id", "state", "executionInfo"])
     }
+    packed = sorted({item.task_id for item in expected if item.key is not None})
+    statuses = packing.read_statuses(container, job_id, packed) if packed else {}
     collected = []
     for item in expected:
         task = tasks.get(item.task_id)
         info = task.execution_info if task else None
-        directory = results / place(item.task_id, {item.task_id: item.relative})
+        directory = results / place(item.prefix, {item.prefix: item.relative})
         result = TaskResult(
             input=item.label,
             task_id=item.task_id,
@@ -192,12 +234,34 @@ def collect(
         )
         if info and info.failure_info:
             result.failure = f"{info.failure_info.code}: {info.failure_info.message}"
+        if item.key is not None:
+            _own_outcome(result, statuses.get(item.task_id, {}).get(item.key))
         result.output = program.read(directory, item.name)
         if not result.succeeded:
             result.failure = result.failure or f"exit code {result.exit_code}"
         collected.append(result)
-    _read_stderr_tails(container, job_id, [r for r in collected if not r.succeeded], results)
+    unpacked_failed = [
+        result
+        for result, item in zip(collected, expected, strict=True)
+        if not result.succeeded and item.key is None
+    ]
+    _read_stderr_tails(container, job_id, unpacked_failed, results)
     return collected
+
+
+def _own_outcome(result: TaskResult, status: dict[str, Any] | None) -> None:
+    """An input packed with others: its own exit status, time and stderr, from the
+    task's status file. The task failing as a whole (it never ran, it timed out) is kept
+    as its failure when the input has no outcome of its own."""
+    if status is None:
+        if result.state == "completed" and result.failure is None:
+            result.exit_code = None
+            result.failure = "the task ended without running this input"
+        return
+    result.exit_code = int(status.get("exit_code", 1))
+    result.seconds = status.get("seconds")
+    result.stderr_tail = list(status.get("stderr_tail", []))
+    result.failure = None  # its own exit status tells; a neighbour failing fails the task
 
 
 def _read_stderr_tails(

@@ -15,13 +15,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote
 
-from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
+from azure.core.exceptions import ResourceExistsError
 from azure.storage.blob import ContainerClient, ContentSettings
 
 from runner.inputs import Input
 from runner.program import script_blob_name
 
 PARALLEL_UPLOADS = 16
+BLOB_BATCH = 256
 
 
 @dataclass(frozen=True)
@@ -71,15 +72,15 @@ def upload_script(container: ContainerClient, script: Path) -> str:
 
 
 def remove_blobs(container: ContainerClient, prefix: str) -> int:
-    """Delete the blobs under ``<prefix>/``, in parallel; returns how many."""
+    """Delete the blobs under ``<prefix>/``, 256 to a blob batch request (the most one may
+    carry), batches in parallel; returns how many were deleted here (a blob another
+    runner deleted first is not counted)."""
     names = [blob.name for blob in container.list_blobs(name_starts_with=f"{prefix}/")]
+    batches = [names[i : i + BLOB_BATCH] for i in range(0, len(names), BLOB_BATCH)]
 
-    def remove(name: str) -> bool:
-        try:
-            container.delete_blob(name)
-        except ResourceNotFoundError:  # another runner removed it first
-            return False
-        return True
+    def remove(batch: list[str]) -> int:
+        responses = container.delete_blobs(*batch, raise_on_any_failure=False)
+        return sum(1 for response in responses if response.status_code == 202)
 
     with ThreadPoolExecutor(PARALLEL_UPLOADS) as pool:
-        return sum(pool.map(remove, names))
+        return sum(pool.map(remove, batches))

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 
-from runner import batch_job, monitor, results, sas, staging
+from runner import batch_job, monitor, packing, results, sas, staging
 from runner.clients import Clients
 from runner.fingerprint import Fingerprint
 from runner.inputs import Input, InputError, content_md5s
@@ -35,6 +35,7 @@ class Request:
     poll_interval: float = 1.0
     keep_inputs: bool = False  # else the job's input blobs go once every task succeeded
     keep_logs: bool = False  # else only failed tasks' stdout and stderr are uploaded
+    files_per_task: int | None = 1  # None: chosen from the inputs and the pool (auto)
 
 
 @dataclass
@@ -70,7 +71,10 @@ def run(
     """Submit ``inputs`` (already checked by ``check_inputs``) as one job, and finish it."""
     program, job_id = request.program, submission.job_id
     md5s = content_md5s(inputs)
-    fingerprint = Fingerprint.of(program, inputs, md5s, request.keep_inputs)
+    per_task = request.files_per_task or packing.auto(
+        len(inputs), sum(item.size for item in inputs), batch_job.pool_slots(clients)
+    )
+    fingerprint = Fingerprint.of(program, inputs, md5s, request.keep_inputs, per_task)
     job = batch_job.find(clients, job_id)
     recorded = Fingerprint.read(job.metadata) if job is not None else None
     if recorded is not None and (differences := recorded.differences(fingerprint)):
@@ -78,13 +82,14 @@ def run(
             f"job {job_id} was submitted with other settings: {'; '.join(differences)}; "
             "give a new --job-id to run these"
         )
-    wanted = {item.task_id for item in inputs}
+    groups = list(packing.pack(inputs, per_task))
+    wanted = {group.task_id for group in groups}
     if job is not None and wanted <= batch_job.task_ids(clients, job_id):
         log(f"job {job_id}: already submitted with these inputs; nothing to upload or add")
     else:
-        _stage_and_add(clients, inputs, md5s, request, fingerprint, job_id, log)
+        _stage_and_add(clients, inputs, groups, md5s, request, fingerprint, job_id, log)
     submission.tasks_added = True
-    expected = results.expected_from_inputs(inputs)
+    expected = results.expected_from_inputs(groups)
     keep = request.keep_inputs
     collected = finish(clients, job_id, expected, program, request, on_progress, log, keep)
     return Outcome(job_id, collected)
@@ -93,6 +98,7 @@ def run(
 def _stage_and_add(
     clients: Clients,
     inputs: Sequence[Input],
+    groups: Sequence[packing.Group],
     md5s: dict[str, bytes],
     request: Request,
     fingerprint: Fingerprint,
@@ -107,9 +113,14 @@ def _stage_and_add(
         f"uploaded, {staged.skipped} unchanged, {plural(staged.bytes_sent, 'byte')})"
         + (f"; {stored} read where they are stored" if stored else "")
     )
-    script = staging.upload_script(
-        clients.container(containers.application), request.program.script
+    application = clients.container(containers.application)
+    packed = any(group.packed for group in groups)
+    scripts = batch_job.Scripts(
+        staging.upload_script(application, request.program.script),
+        staging.upload_script(application, packing.WRAPPER) if packed else None,
     )
+    if packed:
+        packing.write_manifests(clients.container(containers.output), job_id, groups)
     wait = timedelta(seconds=request.timeout) if request.timeout else None
     access = batch_job.node_access(clients, wait, request.task_timeout, request.task_retries)
     if isinstance(access, sas.Signer):
@@ -121,13 +132,14 @@ def _stage_and_add(
     plans = batch_job.plan_tasks(
         clients,
         job_id,
-        inputs,
-        script,
-        request.program.arguments,
+        groups,
+        scripts,
+        request.program,
         request.task_retries,
         request.task_timeout,
         access,
         request.keep_logs,
     )
-    added = batch_job.submit(clients, job_id, plans, fingerprint.metadata())
-    log(f"job {job_id}: {plural(added, 'task')} added on pool {clients.outputs.poolId}")
+    added = batch_job.submit(clients, job_id, list(plans), fingerprint.metadata())
+    per_task = f" ({fingerprint.files_per_task} inputs each)" if packed else ""
+    log(f"job {job_id}: {plural(added, 'task')} added{per_task} on pool {clients.outputs.poolId}")

@@ -11,7 +11,7 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 from urllib.parse import unquote, urlsplit
 
-from runner import batch_job, monitor, results, staging
+from runner import batch_job, monitor, packing, results, staging
 from runner.clients import Clients
 from runner.fingerprint import Fingerprint
 from runner.inputs import node_name
@@ -46,7 +46,7 @@ def finish(
         monitor.watch(
             clients.batch,
             job_id,
-            len(expected),
+            len({item.task_id for item in expected}),  # several inputs may share a task
             on_progress,
             request.timeout,
             request.poll_interval,
@@ -74,18 +74,24 @@ def submitted(clients: Clients, job_id: str) -> tuple[list[results.Expected], Pr
         raise JobNotFound(job_id)
     recorded = Fingerprint.read(job.metadata)
     tasks = list(clients.batch.list_tasks(job_id, select=["id", "displayName"]))
-    expected = [
-        results.Expected(
-            task.id,
-            node_name(task.display_name or task.id),
-            task.display_name or task.id,
-            task.display_name or task.id,
-        )
-        for task in tasks
-    ]
-    expected_count = int(recorded.inputs.split(":")[0]) if recorded is not None else None
-    if not tasks or (expected_count is not None and len(tasks) < expected_count):
-        of = f" of {expected_count}" if expected_count is not None else ""
+    per_task = recorded.files_per_task if recorded is not None else 1
+    if per_task > 1:
+        output = clients.container(clients.outputs.containers.output)
+        expected = results.expected_from_manifests(packing.read_manifests(output, job_id))
+    else:
+        expected = [
+            results.Expected(
+                task.id,
+                node_name(task.display_name or task.id),
+                task.display_name or task.id,
+                task.display_name or task.id,
+            )
+            for task in tasks
+        ]
+    inputs_count = int(recorded.inputs.split(":")[0]) if recorded is not None else None
+    expected_tasks = -(-inputs_count // per_task) if inputs_count is not None else None
+    if not tasks or (expected_tasks is not None and len(tasks) < expected_tasks):
+        of = f" of {expected_tasks}" if expected_tasks is not None else ""
         raise JobIncomplete(
             f"job {job_id} has {len(tasks)}{of} tasks: its submit stopped before adding them "
             f"all; run the same submit again with --job-id {job_id}"
@@ -95,7 +101,7 @@ def submitted(clients: Clients, job_id: str) -> tuple[list[results.Expected], Pr
         first = clients.batch.get_task(job_id, tasks[0].id, select=["resourceFiles"])
         for resource in first.resource_files or []:
             path = unquote(urlsplit(resource.http_url or "").path)
-            if "/scripts/" in path:
+            if "/scripts/" in path and not path.endswith(f"/{packing.WRAPPER.name}"):
                 program = for_script_blob("scripts/" + path.split("/scripts/", 1)[1])
                 break
     return expected, program, recorded.keep_inputs if recorded is not None else True

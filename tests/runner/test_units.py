@@ -21,11 +21,11 @@ from typer.testing import CliRunner
 
 from contract import local as local_keys
 from contract.outputs import ContainerNames, LocalKeys, StackOutputs
-from runner import batch_job, monitor, program, sas
+from runner import batch_job, monitor, packing, program, results, sas
 from runner.cli import Target, app, main
 from runner.clients import connect, state_name
 from runner.durations import parse_duration
-from runner.inputs import Filters, InputError, check_inputs, read_list, task_id_for
+from runner.inputs import Filters, Input, InputError, check_inputs, read_list, task_id_for
 
 OUTPUTS = StackOutputs(
     location="local",
@@ -148,9 +148,11 @@ def _plans(tmp_path: Path, outputs: StackOutputs, access_wait: timedelta | None 
     access = batch_job.node_access(clients, access_wait, timedelta(minutes=10), 2)
     words = program.TopWords(5)
     blob = program.script_blob_name(words.script)
-    return access, batch_job.plan_tasks(
-        clients, "job-1", inputs, blob, words.arguments, 2, timedelta(minutes=10), access
+    groups = packing.pack(inputs, 1)
+    plans = batch_job.plan_tasks(
+        clients, "job-1", groups, batch_job.Scripts(blob), words, 2, timedelta(minutes=10), access
     )
+    return access, list(plans)
 
 
 def test_a_task_reads_and_writes_with_the_pool_identity(tmp_path: Path):
@@ -343,3 +345,54 @@ def test_results_mirror_the_inputs_and_never_leave_the_folder():
     assert place("t1", places) == "a/report.txt"
     for task in ("t2", "t3", "t4", "unknown"):
         assert place(task, places) == task
+
+
+# --- many inputs per task ----------------------------------------------------------------
+
+
+def _inputs(count: int, size: int = 1000) -> list:
+    return [Input(Path(f"d/{i}.txt"), f"d/{i}.txt", size) for i in range(count)]
+
+
+def test_packing_is_deterministic_and_keeps_the_order():
+    first, again = list(packing.pack(_inputs(7), 3)), list(packing.pack(_inputs(7), 3))
+    assert [g.task_id for g in first] == [g.task_id for g in again]
+    assert [len(g.members) for g in first] == [3, 3, 1]
+    assert all(g.packed for g in first)  # the last one too: one layout for the whole job
+    assert [m.relative for g in first for m in g.members] == [f"d/{i}.txt" for i in range(7)]
+    assert first[0].display_name == "d/0.txt and 2 more"
+    (alone,) = packing.pack(_inputs(1), 1)
+    assert (alone.task_id, alone.packed) == (task_id_for("d/0.txt"), False)
+
+
+@pytest.mark.parametrize(
+    ("count", "size", "slots", "expected"),
+    [
+        (1, 10, 4, 1),
+        (500, 12_000, 4, 63),  # small files: as many as still gives every slot two tasks
+        (100_000, 1_000, 4, 100),  # capped
+        (40, 64 << 20, 4, 1),  # large files: a task each is already seconds of work
+        (1_000, 8 << 20, 2, 4),  # 32 MB a task
+    ],
+)
+def test_auto_files_per_task(count: int, size: int, slots: int, expected: int):
+    assert packing.auto(count, count * size, slots) == expected
+
+
+@pytest.mark.parametrize("text", ["0", "-1", "1001", "many", "2.5", ""])
+def test_files_per_task_refused(text: str):
+    with pytest.raises(InputError, match="--files-per-task"):
+        packing.parse(text)
+
+
+def test_a_packed_inputs_results_land_in_its_own_folder():
+    places = {"files-000001-abcd/k1": "a/x.txt", "single": "b/y.txt"}
+    local = results._local_name
+    assert (
+        local("j/results/files-000001-abcd/k1/x_OUTPUT.txt", "j", places) == "a/x.txt/x_OUTPUT.txt"
+    )
+    assert local("j/results/single/y_OUTPUT.txt", "j", places) == "b/y.txt/y_OUTPUT.txt"
+    assert (
+        local("j/results/files-000001-abcd/k9/z.txt", "j", places) == "files-000001-abcd/k9/z.txt"
+    )
+    assert local("j/logs/single/stderr.txt", "j", places) == "logs/single/stderr.txt"

@@ -1,0 +1,159 @@
+"""``--files-per-task``: several inputs in one Batch task, each still its own result.
+
+Batch tasks that run for milliseconds spend more time being scheduled than working, so
+inputs can be packed N to a task (``auto`` picks N from the inputs and the pool). The
+inputs keep their order; the i-th task takes inputs ``i*N .. i*N+N-1``, so the same
+inputs and N give the same tasks, and a resubmit adds nothing.
+
+On the node a packed task runs ``task/each.py``, which finds each input at
+``inputs/<key>/<name>`` (``key``: the input's own task id, unique per path), writes its
+results to ``out/<key>/`` and its outcome to ``status.json``. Its results land at
+``<job>/results/<task>/<key>/`` and its status at ``<job>/status/<task>.json``. Which
+input each key stands for is written, before the task is added, to
+``<job>/groups/<task>.json`` in the output container: what ``wait`` and ``download``
+read for a job submitted earlier, even after the job is deleted.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from azure.core.exceptions import ResourceNotFoundError
+from azure.storage.blob import ContainerClient
+
+from runner.inputs import Input, InputError
+
+WRAPPER = Path(__file__).resolve().parent.parent / "task" / "each.py"
+INPUTS_DIR = "inputs"  # where each.py looks for a task's inputs, one folder each
+STATUS_FILE = "status.json"  # where it writes their outcomes
+MAX_FILES_PER_TASK = 1000
+"""A task's resource file list has a size limit on the service: a thousand inputs of
+ordinary path lengths stay well inside it."""
+AUTO_MAX = 100
+AUTO_TASK_BYTES = 32 << 20
+"""What ``auto`` aims a task at: a few seconds of topwords on a node."""
+DISPLAY_NAME_LIMIT = 1024  # Batch's limit on a task's display name
+PARALLEL = 16
+
+
+@dataclass(frozen=True)
+class Group:
+    """The inputs of one task: one (run as ever) or several (run by each.py)."""
+
+    task_id: str
+    members: tuple[Input, ...]
+    packed: bool = False  # run by each.py, even when the last group has one input left
+
+    @property
+    def display_name(self) -> str:
+        first = self.members[0].relative
+        if len(self.members) == 1:
+            return first
+        more = f" and {len(self.members) - 1} more"
+        return first[: DISPLAY_NAME_LIMIT - len(more)] + more
+
+    def manifest(self) -> bytes:
+        return json.dumps(
+            {
+                "task": self.task_id,
+                "inputs": [
+                    {"key": m.task_id, "relative": m.relative, "label": str(m.path)}
+                    for m in self.members
+                ],
+            },
+            ensure_ascii=False,
+        ).encode()
+
+
+def parse(value: str) -> int | None:
+    """--files-per-task: a whole number from 1 to MAX_FILES_PER_TASK, or ``auto`` (None)."""
+    if value == "auto":
+        return None
+    try:
+        number = int(value)
+    except ValueError:
+        raise InputError(
+            f"--files-per-task must be a whole number or 'auto', got {value!r}"
+        ) from None
+    if not 1 <= number <= MAX_FILES_PER_TASK:
+        raise InputError(
+            f"--files-per-task must be from 1 to {MAX_FILES_PER_TASK} (a task's list of "
+            f"input files has a size limit), got {number}"
+        )
+    return number
+
+
+def auto(count: int, total_bytes: int, slots: int) -> int:
+    """Inputs per task for ``auto``: enough bytes for a few seconds of work, but never so
+    many that the pool's slots would not each get two tasks (to even out stragglers)."""
+    if count <= 1:
+        return 1
+    by_size = math.ceil(AUTO_TASK_BYTES / max(1, total_bytes / count))
+    to_fill_slots = math.ceil(count / (2 * max(1, slots)))
+    return max(1, min(by_size, to_fill_slots, AUTO_MAX))
+
+
+def pack(inputs: Sequence[Input], per_task: int) -> Iterator[Group]:
+    """The inputs in tasks of ``per_task``; a lone input keeps its own task id."""
+    for start in range(0, len(inputs), per_task):
+        members = tuple(inputs[start : start + per_task])
+        if per_task == 1:
+            yield Group(members[0].task_id, members)
+            continue
+        digest = hashlib.sha256(b"\0".join(m.relative.encode() for m in members)).hexdigest()
+        yield Group(f"files-{start // per_task + 1:06d}-{digest[:8]}", members, packed=True)
+
+
+def groups_prefix(job_id: str) -> str:
+    return f"{job_id}/groups"
+
+
+def status_prefix(job_id: str) -> str:
+    return f"{job_id}/status"
+
+
+def write_manifests(container: ContainerClient, job_id: str, groups: Sequence[Group]) -> None:
+    def write(group: Group) -> None:
+        name = f"{groups_prefix(job_id)}/{group.task_id}.json"
+        container.upload_blob(name, group.manifest(), overwrite=True)
+
+    with ThreadPoolExecutor(PARALLEL) as pool:
+        list(pool.map(write, [group for group in groups if group.packed]))
+
+
+def read_manifests(container: ContainerClient, job_id: str) -> list[dict[str, Any]]:
+    """Every packed task's manifest, in task order."""
+    names = sorted(
+        blob.name for blob in container.list_blobs(name_starts_with=f"{groups_prefix(job_id)}/")
+    )
+    return list(read_json_blobs(container, names).values())
+
+
+def read_statuses(
+    container: ContainerClient, job_id: str, task_ids: Sequence[str]
+) -> dict[str, dict[str, Any]]:
+    """Each packed task's ``status.json`` as uploaded (a task that never ran has none)."""
+    names = [f"{status_prefix(job_id)}/{task}.json" for task in task_ids]
+    found = read_json_blobs(container, names)
+    return {name.rsplit("/", 1)[-1].removesuffix(".json"): doc for name, doc in found.items()}
+
+
+def read_json_blobs(container: ContainerClient, names: Sequence[str]) -> dict[str, Any]:
+    def read(name: str) -> Any:
+        try:
+            return json.loads(container.download_blob(name).readall())
+        except ResourceNotFoundError:
+            return None
+        except ValueError:  # cut short: treated as absent
+            return None
+
+    with ThreadPoolExecutor(PARALLEL) as pool:
+        documents = list(pool.map(read, names))
+    return {name: doc for name, doc in zip(names, documents, strict=True) if doc is not None}

@@ -1,0 +1,137 @@
+#!/usr/bin/env python3
+"""Run a per-file program over each of a Batch task's inputs, keeping their outcomes apart.
+
+A task that carries several inputs (``runner submit --files-per-task N``) finds each in
+``inputs/<key>/<file>`` of its working directory. For each, in order of key, this runs
+the program with ``{input}`` replaced by the input's path and ``{output_dir}`` by
+``out/<key>`` (created first), so every input's results stay in a folder of its own.
+Each outcome (exit status, seconds, the last lines of its stderr) is written to
+``status.json`` as soon as it is known, so a task cut short still tells which inputs
+were done. One failing input does not stop the others.
+
+A Python program that defines ``main(argv) -> int`` (topwords.py does) runs inside this
+process with ``--in-process``: one interpreter for all the inputs, not one each. Any
+other program runs as a process per input, from an argument list (never a shell).
+
+Standard library only: a node has nothing but python3. Exit status: 0 when every input
+succeeded, 1 when any failed, 2 on a usage error.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.util
+import io
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+import traceback
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+INPUTS = Path("inputs")
+OUTPUTS = Path("out")
+STATUS = Path("status.json")
+STDERR_TAIL_LINES = 10
+
+
+def inputs(root: Path = INPUTS) -> list[tuple[str, Path]]:
+    """(key, file) for every input of the task, in order of key."""
+    found = []
+    for folder in sorted(root.iterdir() if root.is_dir() else [], key=lambda p: p.name):
+        files = sorted(p for p in folder.iterdir() if p.is_file()) if folder.is_dir() else []
+        if files:
+            found.append((folder.name, files[0]))
+    return found
+
+
+def expand(arguments: Sequence[str], file: Path, output_dir: Path) -> list[str]:
+    return [
+        argument.replace("{input}", str(file)).replace("{output_dir}", str(output_dir))
+        for argument in arguments
+    ]
+
+
+def in_process(program: Path) -> Callable[[list[str]], tuple[int, str]]:
+    """The program's ``main``, called with its stderr captured."""
+    spec = importlib.util.spec_from_file_location(f"_each_{program.stem}", program)
+    if spec is None or spec.loader is None:
+        raise SystemExit(f"each: error: cannot load {program}")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses and pickling look modules up by name
+    spec.loader.exec_module(module)
+    main = getattr(module, "main", None)
+    if not callable(main):
+        raise SystemExit(f"each: error: {program} has no main(argv) to run in-process")
+
+    def run(argv: list[str]) -> tuple[int, str]:
+        captured = io.StringIO()
+        with contextlib.redirect_stderr(captured):
+            try:
+                status = main(argv)
+            except SystemExit as stop:
+                code = stop.code
+                status = code if isinstance(code, int) else (0 if code is None else 1)
+            except Exception:
+                traceback.print_exc()
+                status = 1
+        return int(status or 0), captured.getvalue()
+
+    return run
+
+
+def as_process(program: Path) -> Callable[[list[str]], tuple[int, str]]:
+    """The program run as a process: a .py file with this python3, anything else directly."""
+    python = program.suffix == ".py"
+    command = [sys.executable, str(program)] if python else [str(program.resolve())]
+
+    def run(argv: list[str]) -> tuple[int, str]:
+        done = subprocess.run([*command, *argv], stdin=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        return done.returncode, done.stderr.decode("utf-8", errors="replace")
+
+    return run
+
+
+def write_status(status: dict[str, dict[str, object]], path: Path = STATUS) -> None:
+    """Atomically, so an upload of a task cut short never reads half a file."""
+    fd, temporary = tempfile.mkstemp(dir=path.parent or ".", prefix=".status.", suffix=".tmp")
+    with os.fdopen(fd, "w", encoding="utf-8") as file:
+        json.dump(status, file, ensure_ascii=False, indent=1)
+    os.replace(temporary, path)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = list(sys.argv[1:] if argv is None else argv)
+    inside = bool(args) and args[0] == "--in-process"
+    args = args[1:] if inside else args
+    if not args:
+        print("usage: each.py [--in-process] PROGRAM [ARG ...]", file=sys.stderr)
+        return 2
+    program, arguments = Path(args[0]), args[1:]
+    run = in_process(program) if inside else as_process(program)
+    status: dict[str, dict[str, object]] = {}
+    for key, file in inputs():
+        output_dir = OUTPUTS / key
+        output_dir.mkdir(parents=True, exist_ok=True)
+        started = time.monotonic()
+        code, stderr = run(expand(arguments, file, output_dir))
+        if stderr:
+            sys.stderr.write("".join(f"{key}: {line}\n" for line in stderr.splitlines()))
+        status[key] = {
+            "exit_code": code,
+            "seconds": round(time.monotonic() - started, 6),
+            "stderr_tail": stderr.splitlines()[-STDERR_TAIL_LINES:],
+        }
+        write_status(status)
+    if not status:
+        write_status(status)
+        print("each: error: the task has no inputs", file=sys.stderr)
+        return 1
+    return 0 if all(entry["exit_code"] == 0 for entry in status.values()) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,62 @@
+"""task/each.py: a per-file program run over each of a task's inputs, as on a node."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from runner import packing
+from task import each
+
+TOPWORDS = Path(__file__).resolve().parents[2] / "task" / "topwords.py"
+EACH = Path(each.__file__)
+
+
+def _task(directory: Path, texts: dict[str, str]) -> None:
+    for key, text in texts.items():
+        folder = directory / "inputs" / key
+        folder.mkdir(parents=True)
+        (folder / "doc.txt").write_text(text)
+
+
+def test_runs_topwords_in_process_with_each_input_in_its_own_folder(tmp_path: Path):
+    _task(tmp_path, {"b-2": "beta beta alpha", "a-1": "alpha alpha alpha beta"})
+    done = subprocess.run(
+        [sys.executable, str(EACH), "--in-process", str(TOPWORDS), "{input}", "--top", "1",
+         "--output-dir", "{output_dir}", "--workers", "1"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    status = json.loads((tmp_path / "status.json").read_text())
+    assert list(status) == ["a-1", "b-2"]
+    assert all(entry["exit_code"] == 0 for entry in status.values())
+    a = json.loads((tmp_path / "out" / "a-1" / "doc_OUTPUT.json").read_text())
+    b = json.loads((tmp_path / "out" / "b-2" / "doc_OUTPUT.json").read_text())
+    assert (a["top"], b["top"]) == ([["alpha", 3]], [["beta", 2]])
+
+
+def test_a_failing_input_is_recorded_and_the_others_still_run(tmp_path: Path):
+    _task(tmp_path, {"1": "fine", "2": "poison", "3": "fine too"})
+    script = tmp_path / "check.sh"
+    script.write_text(
+        '#!/bin/sh\ngrep -q poison "$1" && { echo "bad: $1" >&2; exit 5; }\ncp "$1" "$2/"\n'
+    )
+    script.chmod(0o755)
+    done = subprocess.run(
+        [sys.executable, str(EACH), "check.sh", "{input}", "{output_dir}"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert done.returncode == 1
+    status = json.loads((tmp_path / "status.json").read_text())
+    assert {key: entry["exit_code"] for key, entry in status.items()} == {"1": 0, "2": 5, "3": 0}
+    assert status["2"]["stderr_tail"] == ["bad: inputs/2/doc.txt"]
+    assert "2: bad: inputs/2/doc.txt" in done.stderr  # the task's own stderr names it too
+    assert (tmp_path / "out" / "3" / "doc.txt").read_text() == "fine too"
+
+
+def test_the_runner_and_the_wrapper_agree_on_the_layout():
+    assert str(each.INPUTS) == packing.INPUTS_DIR
+    assert str(each.STATUS) == packing.STATUS_FILE
+    assert Path(each.__file__).resolve() == packing.WRAPPER
