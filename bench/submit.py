@@ -5,7 +5,8 @@ It starts Azurite and the emulator on free loopback ports (stopped at the end), 
 
 1. creates a job of N tasks with ``create_tasks(..., max_concurrency=C)`` (on a pool
    with no nodes, so nothing runs meanwhile) and reports tasks per second;
-2. lists all N tasks, following ``odata.nextLink`` pages, and reports the seconds;
+2. lists all N tasks, following ``odata.nextLink`` pages, and reports the seconds; times
+   the task counts and one more task's creation in that job, and the emulator's memory;
 3. runs M tasks whose command is ``/bin/true`` with one resource file and one output
    file, and reports the median and p95 of (end - creation) per task, with the pool's
    slots all free so the figure is the emulator's own overhead.
@@ -52,7 +53,15 @@ def _job(client: BatchClient, job_id: str, pool_id: str) -> None:
     )
 
 
-def creation_and_listing(client: BatchClient, tasks: int, concurrency: int) -> None:
+def _rss_mb(pid: int) -> tuple[float, float]:
+    """(current, peak) resident memory of a process, in MB, from /proc."""
+    fields = dict(
+        line.split(":", 1) for line in Path(f"/proc/{pid}/status").read_text().splitlines()
+    )
+    return tuple(int(fields[key].split()[0]) / 1024 for key in ("VmRSS", "VmHWM"))  # type: ignore[return-value]
+
+
+def creation_and_listing(client: BatchClient, tasks: int, concurrency: int, pid: int) -> None:
     _pool(client, "empty", nodes=0, slots=1)
     _job(client, "bulk", "empty")
     specs = [
@@ -72,6 +81,18 @@ def creation_and_listing(client: BatchClient, tasks: int, concurrency: int) -> N
     seconds = time.perf_counter() - started
     assert listed == tasks
     print(f"list_tasks: {listed} tasks in {seconds:.2f} s, 1,000 a page (target <= 2 s)")
+    started = time.perf_counter()
+    for _ in range(10):
+        counts = client.get_job_task_counts("bulk").task_counts
+    seconds = (time.perf_counter() - started) / 10
+    assert counts.active == tasks
+    print(f"get_job_task_counts: {seconds * 1000:.1f} ms a call over {tasks} tasks")
+    started = time.perf_counter()
+    client.create_task("bulk", models.BatchTaskCreateOptions(id="one-more", command_line="x"))
+    seconds = time.perf_counter() - started
+    print(f"create_task into a job of {tasks}: {seconds * 1000:.1f} ms (the id check is an index)")
+    now, peak = _rss_mb(pid)
+    print(f"emulator memory with {tasks + 1} tasks: {now:.0f} MB resident, {peak:.0f} MB peak")
 
 
 def _sas(container: str, permission: ContainerSasPermissions) -> str:
@@ -170,7 +191,7 @@ def main() -> None:
                 client = BatchClient(
                     emulator.url, AzureNamedKeyCredential(DEFAULT_ACCOUNT, DEFAULT_KEY)
                 )
-                creation_and_listing(client, args.tasks, args.concurrency)
+                creation_and_listing(client, args.tasks, args.concurrency, emulator.process.pid)
                 overhead(
                     client, BlobServiceClient.from_connection_string(connection), args.overhead
                 )

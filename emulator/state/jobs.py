@@ -32,7 +32,7 @@ class Jobs:
     def create(self, body: Any) -> Job:
         spec = {**JOB_DEFAULTS, **validate.job(body)}
         job_id = spec["id"]
-        if job_id.lower() in (existing.lower() for existing in self.tables.jobs):
+        if self.tables.has_job(job_id):
             raise errors.JobExists()
         spec["constraints"] = {
             "maxWallClockTime": wire.format_duration(wire.UNBOUNDED),
@@ -51,8 +51,7 @@ class Jobs:
         )
         self.tables.touch(job, now)
         with self.tables.store.transaction():
-            self.tables.jobs[job_id] = job
-            self.tables.tasks[job_id] = {}
+            self.tables.add_job(job)
             self.tables.save(job)
             self.lifecycle.complete_job_if_done(job, now)
         return job
@@ -93,9 +92,7 @@ class Jobs:
                 self.lifecycle.stop(task)
             self.tables.store.delete_prefix("task", f"{job_id}/")
             self.tables.forget(job)
-        del self.tables.jobs[job_id]
-        self.tables.tasks.pop(job_id, None)
-        self.tables.active.pop(job_id, None)
+        self.tables.remove_job(job_id)
         self.wake()
 
     def task_counts(self, job_id: str) -> TaskCounts:

@@ -80,5 +80,5 @@ class Lifecycle:
         """onAllTasksComplete=terminatejob: end the job once every task has completed."""
         if job.state != "active" or not job.terminates_when_tasks_complete:
             return
-        if all(task.state == "completed" for task in self.tables.tasks[job.id].values()):
+        if not self.tables.incomplete.get(job.id):
             self.terminate_job(job, "AllTasksComplete", now)

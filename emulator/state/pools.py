@@ -39,7 +39,7 @@ class Pools:
     def create(self, body: Any) -> Pool:
         spec = {**POOL_DEFAULTS, **validate.pool(body)}
         pool_id = spec["id"]
-        if pool_id.lower() in (existing.lower() for existing in self.tables.pools):
+        if self.tables.has_pool(pool_id):
             raise errors.PoolExists()
         if spec["enableAutoScale"]:
             dedicated, spot = self.autoscale_nodes, 0
@@ -63,8 +63,7 @@ class Pools:
             for i in range(dedicated + spot)
         ]
         with self.tables.store.transaction():
-            self.tables.pools[pool_id] = pool
-            self.tables.nodes[pool_id] = {node.id: node for node in nodes}
+            self.tables.add_pool(pool, nodes)
             self.tables.save(pool)
             for node in nodes:
                 self.tables.save(node)
@@ -110,8 +109,7 @@ class Pools:
                         self.lifecycle.requeue(task, now)
                 self.tables.forget(node)
             self.tables.forget(pool)
-        del self.tables.pools[pool_id]
-        self.tables.nodes.pop(pool_id, None)
+        self.tables.remove_pool(pool_id)
         self.wake()
 
     def list_nodes(self, pool_id: str) -> list[Node]:

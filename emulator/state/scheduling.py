@@ -87,8 +87,9 @@ class Scheduling:
                     for node in self.tables.nodes[pool.id].values()
                     if node.state in ("idle", "running") and node.scheduling_state == "enabled"
                 ]
-                for task_id in list(self.tables.active.get(job.id, ()) if nodes else ()):
-                    task = self.tables.tasks[job.id][task_id]
+                active = self.tables.active.get(job.id, {})
+                while nodes and active:  # placing a task takes it out of ``active``
+                    task = self.tables.tasks[job.id][next(iter(active))]
                     free = [
                         node
                         for node in nodes

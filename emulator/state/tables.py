@@ -2,7 +2,10 @@
 
 Lookups raise the service's not-found errors; ``save`` and ``forget`` keep the store in
 step; ``touch`` stamps lastModified and a fresh ETag; ``transition`` moves a record to a
-new state and keeps the index of active tasks the scheduler reads.
+new state and keeps the indexes up to date: the active tasks the scheduler reads, the
+tasks not yet completed (a job ends when there are none), and the ids folded to one case
+(the service's ids are case-insensitive: ``Job1`` and ``job1`` are one job), so nothing
+that runs per task or per request scans a job's tasks.
 """
 
 from __future__ import annotations
@@ -23,16 +26,65 @@ class Tables:
         self.store = store
         self.clock = clock
         self._sequence = itertools.count()
-        self.pools: dict[str, Pool] = {pool.id: pool for pool in store.load("pool", Pool)}
-        self.nodes: dict[str, dict[str, Node]] = {pool_id: {} for pool_id in self.pools}
+        self.pools: dict[str, Pool] = {}
+        self.nodes: dict[str, dict[str, Node]] = {}
+        self.jobs: dict[str, Job] = {}
+        self.tasks: dict[str, dict[str, Task]] = {}
+        self.active: dict[str, dict[str, None]] = {}  # job -> active task ids, in order
+        self.incomplete: dict[str, set[str]] = {}  # job -> ids of tasks not completed
+        self._folded: dict[str, set[str]] = {"pool": set(), "job": set()}  # lower-cased ids
+        self._folded_tasks: dict[str, set[str]] = {}  # job -> its tasks' lower-cased ids
+        for pool in store.load("pool", Pool):
+            self.add_pool(pool, [])
         for node in store.load("node", Node):
             self.nodes.setdefault(node.pool_id, {})[node.id] = node
-        self.jobs: dict[str, Job] = {job.id: job for job in store.load("job", Job)}
-        self.tasks: dict[str, dict[str, Task]] = {job_id: {} for job_id in self.jobs}
-        self.active: dict[str, dict[str, None]] = {}  # job -> active task ids, in order
+        for job in store.load("job", Job):
+            self.add_job(job)
         for task in store.load("task", Task):
-            self.tasks.setdefault(task.job_id, {})[task.id] = task
-            self.index(task)
+            self.add_task(task)
+
+    # --- what exists, case-insensitively ----------------------------------------------
+
+    def has_pool(self, pool_id: str) -> bool:
+        return pool_id.lower() in self._folded["pool"]
+
+    def has_job(self, job_id: str) -> bool:
+        return job_id.lower() in self._folded["job"]
+
+    def has_task(self, job_id: str, task_id: str) -> bool:
+        return task_id.lower() in self._folded_tasks.get(job_id, set())
+
+    def add_pool(self, pool: Pool, nodes: list[Node]) -> None:
+        self.pools[pool.id] = pool
+        self.nodes[pool.id] = {node.id: node for node in nodes}
+        self._folded["pool"].add(pool.id.lower())
+
+    def remove_pool(self, pool_id: str) -> None:
+        del self.pools[pool_id]
+        self.nodes.pop(pool_id, None)
+        self._folded["pool"].discard(pool_id.lower())
+
+    def add_job(self, job: Job) -> None:
+        self.jobs[job.id] = job
+        self.tasks.setdefault(job.id, {})
+        self._folded["job"].add(job.id.lower())
+
+    def remove_job(self, job_id: str) -> None:
+        del self.jobs[job_id]
+        for index in (self.tasks, self.active, self.incomplete, self._folded_tasks):
+            index.pop(job_id, None)
+        self._folded["job"].discard(job_id.lower())
+
+    def add_task(self, task: Task) -> None:
+        self.tasks.setdefault(task.job_id, {})[task.id] = task
+        self._folded_tasks.setdefault(task.job_id, set()).add(task.id.lower())
+        self.index(task)
+
+    def remove_task(self, job_id: str, task_id: str) -> None:
+        del self.tasks[job_id][task_id]
+        self._folded_tasks.get(job_id, set()).discard(task_id.lower())
+        self.active.get(job_id, {}).pop(task_id, None)
+        self.incomplete.get(job_id, set()).discard(task_id)
 
     # --- lookups ------------------------------------------------------------------------
 
@@ -80,10 +132,15 @@ class Tables:
 
     def index(self, task: Task) -> None:
         active = self.active.setdefault(task.job_id, {})
+        incomplete = self.incomplete.setdefault(task.job_id, set())
         if task.state == "active":
             active[task.id] = None
         else:
             active.pop(task.id, None)
+        if task.state == "completed":
+            incomplete.discard(task.id)
+        else:
+            incomplete.add(task.id)
 
     def save(self, record: Entity) -> None:
         self.store.put(*_row(record), record)

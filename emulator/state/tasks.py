@@ -46,15 +46,14 @@ class Tasks:
             created=now,
         )
         self.tables.touch(task, now)
-        self.tables.tasks[job.id][task.id] = task
-        self.tables.index(task)
+        self.tables.add_task(task)
         self.tables.save(task)
         return task
 
     def add(self, job_id: str, body: Any) -> Task:
         job = self.jobs.active(job_id)
         spec = validate.task(body)
-        if spec["id"].lower() in (existing.lower() for existing in self.tables.tasks[job_id]):
+        if self.tables.has_task(job_id, spec["id"]):
             raise errors.TaskExists()
         with self.tables.store.transaction():
             task = self._new(job, spec, self.tables.clock())
@@ -66,20 +65,18 @@ class Tasks:
         job = self.jobs.active(job_id)
         values = validate.task_collection(body, COLLECTION_LIMIT)
         now = self.tables.clock()
-        existing = {task_id.lower() for task_id in self.tables.tasks[job_id]}
         results: list[Task | Rejected] = []
         with self.tables.store.transaction():
             for value in values:
                 try:
                     spec = validate.task(value)
-                    if spec["id"].lower() in existing:
+                    if self.tables.has_task(job_id, spec["id"]):
                         raise errors.TaskExists()
                 except errors.BatchServiceError as error:
                     task_id = value.get("id") if isinstance(value, dict) else None
                     name = task_id if isinstance(task_id, str) else ""
                     results.append(Rejected(name, error.code, error.detail, tuple(error.values)))
                     continue
-                existing.add(spec["id"].lower())
                 results.append(self._new(job, spec, now))
         self.wake()
         return results
@@ -106,8 +103,7 @@ class Tasks:
         self.lifecycle.stop(task)
         with self.tables.store.transaction():
             self.tables.forget(task)
-            del self.tables.tasks[job_id][task_id]
-            self.tables.active.get(job_id, {}).pop(task_id, None)
+            self.tables.remove_task(job_id, task_id)
             self.lifecycle.complete_job_if_done(self.tables.jobs[job_id], self.tables.clock())
         self.wake()
 
