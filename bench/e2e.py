@@ -4,7 +4,8 @@ Run by hand: ``python bench/e2e.py [--inputs 500]``. On a local stack of its own
 with request logging, stopped at the end) it measures, in one run:
 
 1. ``runner submit`` of N small inputs vs the same topwords.py commands run with
-   ``xargs -P <cores>``: wall seconds and their ratio (target <= 1.5);
+   ``xargs -P <cores>``: wall seconds and their ratio (target <= 1.2), a task per input
+   and then 10 inputs a task (``--files-per-task 10`` vs ``xargs -n 10``);
 2. requests per monitoring poll, counted from the emulator's request log, for jobs of
    10, 1,000 and 10,000 tasks (target: constant, <= 2).
 """
@@ -48,7 +49,7 @@ def make_inputs(directory: Path, count: int) -> list[Path]:
     return paths
 
 
-def time_runner(outputs: Path, inputs: list[Path], work: Path) -> float:
+def time_runner(outputs: Path, inputs: list[Path], work: Path, per_task: int = 1) -> float:
     started = time.perf_counter()
     subprocess.run(
         [
@@ -60,7 +61,11 @@ def time_runner(outputs: Path, inputs: list[Path], work: Path) -> float:
             "--outputs",
             str(outputs),
             "--job-id",
-            f"bench-{len(inputs)}-{os.getpid()}",
+            f"bench-{len(inputs)}-{per_task}-{os.getpid()}",
+            "--files-per-task",
+            str(per_task),
+            "--out",
+            str(work / f"runner-out-{per_task}"),
         ],
         cwd=inputs[0].parent,
         check=True,
@@ -71,7 +76,7 @@ def time_runner(outputs: Path, inputs: list[Path], work: Path) -> float:
     return time.perf_counter() - started
 
 
-def time_xargs(inputs: list[Path], work: Path) -> float:
+def time_xargs(inputs: list[Path], work: Path, per_call: int = 1) -> float:
     cores = len(os.sched_getaffinity(0))
     started = time.perf_counter()
     subprocess.run(
@@ -80,11 +85,11 @@ def time_xargs(inputs: list[Path], work: Path) -> float:
             "-P",
             str(cores),
             "-n",
-            "1",
+            str(per_call),
             "python3",  # the command the tasks run: python3 from PATH, as on a node
             str(TOPWORDS),
             "--output-dir",
-            str(work / "xargs-out"),
+            str(work / f"xargs-out-{per_call}"),
             "--workers",
             "1",
         ],
@@ -142,6 +147,7 @@ def _idle_pool():  # type: ignore[no-untyped-def]
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--inputs", type=int, default=500)
+    parser.add_argument("--files-per-task", type=int, nargs="+", default=[1, 10])
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as scratch:
         work = Path(scratch)
@@ -149,13 +155,16 @@ def main() -> None:
         try:
             outputs = local_stack.up(paths=paths, log_requests=True)
             inputs = make_inputs(work / "inputs", args.inputs)
-            runner_seconds = time_runner(paths.outputs, inputs, work)
-            xargs_seconds = time_xargs(inputs, work)
-            print(
-                f"{args.inputs} inputs: runner submit {runner_seconds:.1f} s, "
-                f"xargs -P {len(os.sched_getaffinity(0))} {xargs_seconds:.1f} s, "
-                f"ratio {runner_seconds / xargs_seconds:.2f} (target <= 1.5)"
-            )
+            cores = len(os.sched_getaffinity(0))
+            for per_task in args.files_per_task:
+                runner_seconds = time_runner(paths.outputs, inputs, work, per_task)
+                xargs_seconds = time_xargs(inputs, work, per_task)
+                print(
+                    f"{args.inputs} inputs, {per_task} a task: runner submit --files-per-task "
+                    f"{per_task} {runner_seconds:.2f} s, xargs -P {cores} -n {per_task} "
+                    f"{xargs_seconds:.2f} s, ratio {runner_seconds / xargs_seconds:.2f} "
+                    "(target <= 1.2)"
+                )
             requests_per_poll(outputs, paths.local / "logs" / "requests.log", [10, 1_000, 10_000])
         finally:
             local_stack.down(paths)

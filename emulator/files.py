@@ -1,7 +1,8 @@
 """Resource files in and output files out, between a task's directories and blob storage.
 
-Both run in a worker thread (the storage SDK is synchronous) and return None or the
-failure the service reports (from the table in ``failures``):
+Both run in a worker thread (the storage SDK is synchronous), move a task's files
+several at a time (as a node's agent does), and return None or the failure the service
+reports (from the table in ``failures``; for the first file in order that failed):
 
 - resource files: from ``httpUrl``, ``storageContainerUrl`` (+ ``blobPrefix``) or
   ``autoStorageContainerName``; BlobNotFound, BlobAccessDenied, BlobDownloadMiscError,
@@ -24,7 +25,8 @@ import os
 import threading
 import urllib.error
 import urllib.request
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -40,6 +42,7 @@ from emulator import failures
 from emulator.failures import Failure
 
 _WILDCARDS = set("*?[")
+PARALLEL_TRANSFERS = 8  # a task's files moving at once; tasks share the pool
 
 
 class AccessError(Exception):
@@ -51,6 +54,7 @@ class Storage:
         self.identities = {identity.lower() for identity in identities}
         self._containers: dict[tuple[str, bool], ContainerClient] = {}
         self._lock = threading.Lock()
+        self._transfers = ThreadPoolExecutor(PARALLEL_TRANSFERS, "transfer")
         self.service: BlobServiceClient | None = None
         self.key: dict[str, str] | None = None
         if connection_string:
@@ -86,9 +90,10 @@ class Storage:
     # --- resource files -----------------------------------------------------------------
 
     def download(self, files: Sequence[dict[str, Any]], working: Path) -> Failure | None:
-        for file in files:
+        started = [self._transfers.submit(self._download_one, file, working) for file in files]
+        for future in started:
             try:
-                self._download_one(file, working)
+                future.result()
             except AccessError as error:
                 return failures.BLOB_ACCESS_DENIED(str(error))
             except ResourceNotFoundError:
@@ -147,15 +152,18 @@ class Storage:
             ):
                 continue
             destination = file["destination"]["container"]
+            url = _without_query(destination["containerUrl"])
             try:
                 credential = self._credential(destination.get("identityReference"))
                 container = self._container(destination["containerUrl"], credential)
-                for path, name in matches(file["filePattern"], working, destination.get("path")):
-                    with open(path, "rb") as data:
-                        container.upload_blob(name, data, overwrite=True)
-                    log.append(
-                        f"Uploaded {path} to {_without_query(destination['containerUrl'])}/{name}"
-                    )
+                found = matches(file["filePattern"], working, destination.get("path"))
+                sending = [
+                    self._transfers.submit(_upload_one(container), path, name)
+                    for path, name in found
+                ]
+                for (path, name), future in zip(found, sending, strict=True):
+                    _wait_all_then_raise(sending, future)
+                    log.append(f"Uploaded {path} to {url}/{name}")
             except AccessError as error:
                 failure = failure or failures.FILE_UPLOAD_ACCESS_DENIED(str(error))
                 errors.append(str(error))
@@ -174,6 +182,23 @@ class Storage:
                 "".join(f"{line}\n" for line in errors)
             )
         return failure
+
+
+def _upload_one(container: ContainerClient) -> Callable[[Path, str], None]:
+    def upload(path: Path, name: str) -> None:
+        with open(path, "rb") as data:
+            container.upload_blob(name, data, overwrite=True)
+
+    return upload
+
+
+def _wait_all_then_raise(sending: Sequence[Future[None]], future: Future[None]) -> None:
+    """One upload's outcome; when it failed, only once the others have ended (a failing
+    task's other files still arrive, as on a node)."""
+    if future.exception() is not None:
+        for other in sending:
+            other.exception()
+        future.result()
 
 
 def matches(pattern: str, working: Path, path: str | None) -> list[tuple[Path, str]]:
