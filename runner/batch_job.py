@@ -13,6 +13,7 @@ resource and output file URLs; ``node_access`` makes that choice.
 
 from __future__ import annotations
 
+import itertools
 import shlex
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -29,6 +30,8 @@ from runner.packing import WRAPPER, Group
 from runner.program import Program
 from runner.results import logs_prefix, results_prefix
 
+PLAN_WINDOW = 1000
+"""Tasks planned and added at a time: ten add-task-collection requests of 100."""
 OUTPUT_DIR = "out"
 """The working-directory folder a task writes its results to; its files are collected."""
 
@@ -234,10 +237,13 @@ def task_ids(clients: Clients, job_id: str) -> set[str]:
 def submit(
     clients: Clients,
     job_id: str,
-    plans: Sequence[TaskPlan],
+    plans: Iterable[TaskPlan],
     metadata: Sequence[models.BatchMetadataItem] = (),
 ) -> int:
-    """Create the job if new and add the tasks it lacks; returns how many were added."""
+    """Create the job if new and add the tasks it lacks; returns how many were added.
+
+    The plans are read a window at a time (``plan_tasks`` makes them as they are read),
+    so a job of 100,000 inputs never has all its task bodies in memory."""
     batch = clients.batch
     try:
         batch.create_job(
@@ -253,10 +259,15 @@ def submit(
         if job.pool_info is None or job.pool_info.pool_id != clients.outputs.poolId:
             raise JobError(f"job {job_id} exists and runs on another pool") from None
     existing = task_ids(clients, job_id)
-    missing = [plan.options for plan in plans if plan.options.id not in existing]
-    if missing and batch.get_job(job_id).state != "active":
-        raise JobError(f"job {job_id} is already complete; choose another --job-id")
-    if missing:
+    added, checked = 0, False
+    pending = iter(plans)
+    while window := list(itertools.islice(pending, PLAN_WINDOW)):
+        missing = [plan.options for plan in window if plan.options.id not in existing]
+        if not missing:
+            continue
+        if not checked and batch.get_job(job_id).state != "active":
+            raise JobError(f"job {job_id} is already complete; choose another --job-id")
+        checked = True
         result = batch.create_tasks(job_id, missing, max_concurrency=4)
         # TaskExists: another runner on the same job added it first; it is there.
         failed = [
@@ -269,8 +280,9 @@ def submit(
                 f"{r.task_id}: {r.error.code if r.error else r.status}" for r in failed[:5]
             )
             raise JobError(f"the service refused {len(failed)} task(s): {codes}")
+        added += len(missing)
     if batch.get_job(job_id).state == "active":
         batch.update_job(
             job_id, models.BatchJobUpdateOptions(all_tasks_complete_mode="terminatejob")
         )
-    return len(missing)
+    return added

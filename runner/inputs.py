@@ -31,14 +31,14 @@ import sys
 import unicodedata
 from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
-from functools import cached_property
+from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import quote
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 _TASK_ID_CHARS = re.compile(r"[^A-Za-z0-9_-]")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+WINDOW = 1000  # inputs in flight at once when reading or sending many
 MAX_BLOB_NAME = 900  # below Batch's and storage's 1,024, leaving room for the job prefix
 
 
@@ -55,27 +55,23 @@ class Stored:
     md5: bytes  # its Content-MD5, or its ETag's bytes when it has none
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Input:
+    """One input. Slotted and with its derived names computed once, at creation: a job
+    may hold 100,000 of them, and reads each name several times."""
+
     path: Path  # where it is on this machine (for a stored input: container/blob)
     relative: str  # its path below the inputs' common root, with '/': what identifies it
     size: int
     stored: Stored | None = None
+    name: str = field(init=False)  # its file name on the node
+    task_id: str = field(init=False)
+    blob: str = field(init=False)  # its blob name below the job's prefix
 
-    # Derived from ``relative`` once each: a job reads them for every input several times.
-    @cached_property
-    def name(self) -> str:
-        """Its file name on the node."""
-        return node_name(self.relative)
-
-    @cached_property
-    def task_id(self) -> str:
-        return task_id_for(self.relative)
-
-    @cached_property
-    def blob(self) -> str:
-        """Its blob name below the job's prefix."""
-        return blob_name(self.relative)
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "name", node_name(self.relative))
+        object.__setattr__(self, "task_id", task_id_for(self.relative))
+        object.__setattr__(self, "blob", blob_name(self.relative))
 
 
 def node_name(relative: str) -> str:
@@ -168,21 +164,30 @@ def _walk(directory: Path) -> list[Path]:
     return sorted(found, key=lambda file: file.relative_to(directory).as_posix())
 
 
-def _found(
+def _files(
     paths: Sequence[str], filters: Filters
-) -> Iterator[tuple[Path, str, Path, os.stat_result | None]]:
-    """(file, as the user would name it, the folder it counts from, its status when
-    already known) for every input."""
+) -> Iterator[tuple[Path, str, os.stat_result | None]]:
+    """(file, as the user would name it, its status when already known) for every input:
+    a file given, or each file below a directory given that the filters admit."""
     for given in paths:
         path = Path(given)
         status = _stat(path, given)
         if stat.S_ISDIR(status.st_mode):
             for file in _walk(path):
-                below = file.relative_to(path).as_posix()
-                if filters.admit(below):
-                    yield file, str(file), path, None
+                if filters.admit(file.relative_to(path).as_posix()):
+                    yield file, str(file), None
         else:
-            yield path, given, path.parent, status
+            yield path, given, status
+
+
+def _root(paths: Sequence[str]) -> Path:
+    """The inputs' common root: the common parent of the files and directories given."""
+    bases = []
+    for given in paths:
+        absolute = os.path.abspath(given)
+        is_directory = stat.S_ISDIR(_stat(Path(given), given).st_mode)
+        bases.append(absolute if is_directory else os.path.dirname(absolute))
+    return Path(os.path.commonpath(bases))
 
 
 def _carried(name: str) -> None:
@@ -196,15 +201,14 @@ def _carried(name: str) -> None:
 
 
 def check_inputs(paths: Sequence[str], filters: Filters = Filters()) -> list[Input]:
+    """Every input, checked; nothing more than the inputs themselves is held per file,
+    so 100,000 of them stay small."""
     if not paths:
         raise InputError("no input files given")
-    found = list(_found(paths, filters))
-    if not found:
-        raise InputError("the directories given hold no file that the filters admit")
-    root = Path(os.path.commonpath([os.path.abspath(base) for _, _, base, _ in found]))
+    root = _root(paths)
     inputs: list[Input] = []
-    seen: dict[tuple[int, int], str] = {}
-    for file, label, _, known in found:
+    seen: dict[tuple[int, int], int] = {}  # (device, inode) -> index in inputs
+    for file, label, known in _files(paths, filters):
         _carried(label)
         status = known or _stat(file, label)
         kind = _kind(status.st_mode)
@@ -212,12 +216,15 @@ def check_inputs(paths: Sequence[str], filters: Filters = Filters()) -> list[Inp
             raise InputError(f"input is {kind}, not a regular file: {label}")
         identity = (status.st_dev, status.st_ino)
         if identity in seen:
-            raise InputError(f"the same file is given twice: {seen[identity]} and {label}")
-        seen[identity] = label
+            first = inputs[seen[identity]].path
+            raise InputError(f"the same file is given twice: {first} and {label}")
+        seen[identity] = len(inputs)
         if not os.access(file, os.R_OK):
             raise InputError(f"cannot read {label}: permission denied")
         relative = Path(os.path.relpath(os.path.abspath(file), root)).as_posix()
         inputs.append(Input(Path(label), relative, status.st_size))
+    if not inputs:
+        raise InputError("the directories given hold no file that the filters admit")
     return inputs
 
 
@@ -237,8 +244,12 @@ def content_md5s(inputs: Iterable[Input]) -> dict[str, bytes]:
     def md5(item: Input) -> bytes:
         return item.stored.md5 if item.stored is not None else md5_of(item.path)
 
+    found: dict[str, bytes] = {}
     with ThreadPoolExecutor(16) as pool:
-        return dict(zip((item.relative for item in items), pool.map(md5, items), strict=True))
+        for start in range(0, len(items), WINDOW):  # a bounded number of futures at once
+            window = items[start : start + WINDOW]
+            found.update(zip((i.relative for i in window), pool.map(md5, window), strict=True))
+    return found
 
 
 def with_stored(local: Sequence[Input], stored: Sequence[Input]) -> list[Input]:

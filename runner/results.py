@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import itertools
 import secrets
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,6 +21,7 @@ from runner.packing import Group
 from runner.program import Program
 
 PARALLEL_DOWNLOADS = 16
+WINDOW = 1000  # blobs listed ahead of those being fetched
 STDERR_TAIL_LINES = 10
 
 
@@ -54,21 +56,21 @@ def download(
     not name gets ``DIR/<task id>/``), and if asked the task logs into ``DIR/logs/<task>/``;
     returns the number of files fetched."""
     prefixes = [results_prefix(job_id)] + ([logs_prefix(job_id)] if logs else [])
-    found = [
+    found = (
         (name, destination / _local_name(name, job_id, places or {}))
         for prefix in prefixes
         for name in (blob.name for blob in container.list_blobs(name_starts_with=f"{prefix}/"))
-    ]
-    fetch_all(container, found)
-    return len(found)
+    )
+    return sum(1 for _ in fetch_all(container, found))
 
 
 def fetch_all(
-    container: ContainerClient, found: Sequence[tuple[str, Path]], missing_ok: bool = False
-) -> list[tuple[str, Path]]:
+    container: ContainerClient, found: Iterable[tuple[str, Path]], missing_ok: bool = False
+) -> Iterator[tuple[str, Path]]:
     """Download blobs in parallel, each to a temporary name renamed when complete, so no
-    half-written file is left; returns those fetched (all, unless ``missing_ok`` skips
-    blobs that do not exist)."""
+    half-written file is left; yields those fetched (all, unless ``missing_ok`` skips
+    blobs that do not exist). The blobs are read from ``found`` a window at a time, as
+    they are listed: a job's 200,000 result files are never all in memory."""
 
     def fetch(item: tuple[str, Path]) -> bool:
         name, target = item
@@ -90,9 +92,11 @@ def fetch_all(
         temporary.replace(target)
         return True
 
+    pending = iter(found)
     with ThreadPoolExecutor(PARALLEL_DOWNLOADS) as pool:
-        fetched = list(pool.map(fetch, found))
-    return [item for item, ok in zip(found, fetched, strict=True) if ok]
+        while window := list(itertools.islice(pending, WINDOW)):
+            fetched = list(pool.map(fetch, window))
+            yield from (item for item, ok in zip(window, fetched, strict=True) if ok)
 
 
 def _local_name(name: str, job_id: str, places: Mapping[str, str]) -> str:
@@ -271,6 +275,6 @@ def _read_stderr_tails(
     found = [(name, results / _local_name(name, job_id, {})) for name in wanted]
     # A request per failed task, not a listing of every task's logs; a task that never
     # ran has no stderr blob.
-    for name, path in fetch_all(container, found, missing_ok=True):
+    for name, path in list(fetch_all(container, found, missing_ok=True)):
         lines = path.read_text(errors="replace").splitlines()
         wanted[name].stderr_tail = lines[-STDERR_TAIL_LINES:]

@@ -18,7 +18,7 @@ from urllib.parse import quote
 from azure.core.exceptions import ResourceExistsError
 from azure.storage.blob import ContainerClient, ContentSettings
 
-from runner.inputs import Input
+from runner.inputs import WINDOW, Input
 from runner.program import script_blob_name
 
 PARALLEL_UPLOADS = 16
@@ -57,10 +57,15 @@ def upload_inputs(
         return item.size
 
     local = [item for item in inputs if item.stored is None]  # stored ones stay where they are
+    uploaded = skipped = sent = 0
     with ThreadPoolExecutor(PARALLEL_UPLOADS) as pool:
-        results = list(pool.map(send, local))
-    sent = [size for size in results if size >= 0]
-    return Staged(uploaded=len(sent), skipped=len(results) - len(sent), bytes_sent=sum(sent))
+        for start in range(0, len(local), WINDOW):  # a bounded number of uploads in flight
+            for size in pool.map(send, local[start : start + WINDOW]):
+                if size < 0:
+                    skipped += 1
+                else:
+                    uploaded, sent = uploaded + 1, sent + size
+    return Staged(uploaded=uploaded, skipped=skipped, bytes_sent=sent)
 
 
 def upload_script(container: ContainerClient, script: Path) -> str:

@@ -140,6 +140,6 @@ def _stage_and_add(
         access,
         request.keep_logs,
     )
-    added = batch_job.submit(clients, job_id, list(plans), fingerprint.metadata())
+    added = batch_job.submit(clients, job_id, plans, fingerprint.metadata())
     per_task = f" ({fingerprint.files_per_task} inputs each)" if packed else ""
     log(f"job {job_id}: {plural(added, 'task')} added{per_task} on pool {clients.outputs.poolId}")
