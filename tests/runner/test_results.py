@@ -23,12 +23,12 @@ def test_missing_blobs_are_skipped_when_allowed_and_leave_nothing_behind(contain
         ("job/logs/t1/stderr.txt", tmp_path / "t1" / "stderr.txt"),
         ("job/logs/t2/stderr.txt", tmp_path / "t2" / "stderr.txt"),
     ]
-    assert results.fetch_all(container, found, missing_ok=True) == found[:1]
+    assert list(results.fetch_all(container, found, missing_ok=True)) == found[:1]
     assert (tmp_path / "t1" / "stderr.txt").read_bytes() == b"boom\n"
     assert list((tmp_path / "t2").iterdir()) == []  # no half-written .part file
 
 
 def test_a_missing_blob_is_an_error_otherwise(container, tmp_path):
     with pytest.raises(ResourceNotFoundError):
-        results.fetch_all(container, [("job/nothing.txt", tmp_path / "nothing.txt")])
+        list(results.fetch_all(container, [("job/nothing.txt", tmp_path / "nothing.txt")]))
     assert list(tmp_path.iterdir()) == []
