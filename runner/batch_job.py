@@ -13,9 +13,8 @@ resource and output file URLs; ``node_access`` makes that choice.
 
 from __future__ import annotations
 
-import itertools
 import shlex
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -32,6 +31,8 @@ from runner.results import logs_prefix, results_prefix
 
 PLAN_WINDOW = 1000
 """Tasks planned and added at a time: ten add-task-collection requests of 100."""
+INPUT_WINDOW = 1000
+"""Inputs uploaded before their tasks are added."""
 OUTPUT_DIR = "out"
 """The working-directory folder a task writes its results to; its files are collected."""
 
@@ -211,6 +212,20 @@ def _output(
     )
 
 
+def _windows(plans: Iterable[TaskPlan]) -> Iterator[list[TaskPlan]]:
+    """The plans in windows of at most PLAN_WINDOW tasks and about INPUT_WINDOW inputs."""
+    window: list[TaskPlan] = []
+    inputs = 0
+    for plan in plans:
+        window.append(plan)
+        inputs += len(plan.group.members)
+        if len(window) >= PLAN_WINDOW or inputs >= INPUT_WINDOW:
+            yield window
+            window, inputs = [], 0
+    if window:
+        yield window
+
+
 def pool_slots(clients: Clients) -> int:
     """The task slots the stack's pool has or is heading for (at least one node's)."""
     pool = clients.batch.get_pool(clients.outputs.poolId)
@@ -239,11 +254,14 @@ def submit(
     job_id: str,
     plans: Iterable[TaskPlan],
     metadata: Sequence[models.BatchMetadataItem] = (),
+    before_adding: Callable[[Sequence[Group]], None] = lambda window: None,
 ) -> int:
     """Create the job if new and add the tasks it lacks; returns how many were added.
 
     The plans are read a window at a time (``plan_tasks`` makes them as they are read),
-    so a job of 100,000 inputs never has all its task bodies in memory."""
+    so a job of 100,000 inputs never has all its task bodies in memory; each window's
+    groups go to ``before_adding`` (which uploads their inputs) before its tasks are
+    added, so the first tasks run while the later inputs are uploaded."""
     batch = clients.batch
     try:
         batch.create_job(
@@ -260,8 +278,8 @@ def submit(
             raise JobError(f"job {job_id} exists and runs on another pool") from None
     existing = task_ids(clients, job_id)
     added, checked = 0, False
-    pending = iter(plans)
-    while window := list(itertools.islice(pending, PLAN_WINDOW)):
+    for window in _windows(plans):
+        before_adding([plan.group for plan in window])
         missing = [plan.options for plan in window if plan.options.id not in existing]
         if not missing:
             continue

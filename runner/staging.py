@@ -27,19 +27,37 @@ BLOB_BATCH = 256
 
 @dataclass(frozen=True)
 class Staged:
-    uploaded: int  # files sent
-    skipped: int  # files already there, unchanged
-    bytes_sent: int
+    uploaded: int = 0  # files sent
+    skipped: int = 0  # files already there, unchanged
+    bytes_sent: int = 0
+
+    def __add__(self, other: Staged) -> Staged:
+        return Staged(
+            self.uploaded + other.uploaded,
+            self.skipped + other.skipped,
+            self.bytes_sent + other.bytes_sent,
+        )
 
 
-def upload_inputs(
-    container: ContainerClient, prefix: str, inputs: Sequence[Input], md5s: Mapping[str, bytes]
-) -> Staged:
-    """Upload the inputs whose blob under ``prefix`` lacks their MD5 (``content_md5s``)."""
-    existing = {
+def existing_blobs(container: ContainerClient, prefix: str) -> dict[str, bytes]:
+    """The blobs under ``prefix`` and their MD5s: listed once for a whole submit."""
+    return {
         blob.name: bytes(blob.content_settings.content_md5 or b"")
         for blob in container.list_blobs(name_starts_with=f"{prefix}/")
     }
+
+
+def upload_inputs(
+    container: ContainerClient,
+    prefix: str,
+    inputs: Sequence[Input],
+    md5s: Mapping[str, bytes],
+    existing: Mapping[str, bytes] | None = None,
+) -> Staged:
+    """Upload the inputs whose blob under ``prefix`` lacks their MD5 (``content_md5s``;
+    ``existing``: what ``existing_blobs`` found, listed here if not given)."""
+    if existing is None:
+        existing = existing_blobs(container, prefix)
 
     def send(item: Input) -> int:
         md5 = md5s[item.relative]

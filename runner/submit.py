@@ -105,22 +105,15 @@ def _stage_and_add(
     job_id: str,
     log: Callable[[str], None],
 ) -> None:
+    """Upload and add a window of tasks at a time, so the first tasks run while later
+    inputs are still being uploaded."""
     containers = clients.outputs.containers
-    staged = staging.upload_inputs(clients.container(containers.input), job_id, inputs, md5s)
-    stored = sum(1 for item in inputs if item.stored is not None)
-    log(
-        f"job {job_id}: staged {plural(len(inputs) - stored, 'input')} ({staged.uploaded} "
-        f"uploaded, {staged.skipped} unchanged, {plural(staged.bytes_sent, 'byte')})"
-        + (f"; {stored} read where they are stored" if stored else "")
-    )
     application = clients.container(containers.application)
     packed = any(group.packed for group in groups)
     scripts = batch_job.Scripts(
         staging.upload_script(application, request.program.script),
         staging.upload_script(application, packing.WRAPPER) if packed else None,
     )
-    if packed:
-        packing.write_manifests(clients.container(containers.output), job_id, groups)
     wait = timedelta(seconds=request.timeout) if request.timeout else None
     access = batch_job.node_access(clients, wait, request.task_timeout, request.task_retries)
     if isinstance(access, sas.Signer):
@@ -129,6 +122,17 @@ def _stage_and_add(
             "(read one blob, write the output container) valid until "
             f"{access.expiry:%Y-%m-%d %H:%M} UTC"
         )
+    staged = staging.Staged()
+    input_container = clients.container(containers.input)
+    existing = staging.existing_blobs(input_container, job_id)
+
+    def uploaded_first(window: Sequence[packing.Group]) -> None:
+        nonlocal staged
+        members = [item for group in window for item in group.members]
+        staged += staging.upload_inputs(input_container, job_id, members, md5s, existing)
+        if packed:
+            packing.write_manifests(clients.container(containers.output), job_id, window)
+
     plans = batch_job.plan_tasks(
         clients,
         job_id,
@@ -140,6 +144,12 @@ def _stage_and_add(
         access,
         request.keep_logs,
     )
-    added = batch_job.submit(clients, job_id, plans, fingerprint.metadata())
+    added = batch_job.submit(clients, job_id, plans, fingerprint.metadata(), uploaded_first)
+    stored = sum(1 for item in inputs if item.stored is not None)
+    log(
+        f"job {job_id}: staged {plural(len(inputs) - stored, 'input')} ({staged.uploaded} "
+        f"uploaded, {staged.skipped} unchanged, {plural(staged.bytes_sent, 'byte')})"
+        + (f"; {stored} read where they are stored" if stored else "")
+    )
     per_task = f" ({fingerprint.files_per_task} inputs each)" if packed else ""
     log(f"job {job_id}: {plural(added, 'task')} added{per_task} on pool {clients.outputs.poolId}")
