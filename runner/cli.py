@@ -228,32 +228,44 @@ def _check_out(out: Path | None, reply: Reply) -> None:
         raise reply.fail(EXIT_USAGE, f"--out {out}: {existing} is not writable")
 
 
-def _table(collected: list[TaskResult], program: Program) -> str:
-    rows = [("input", "task", "result", program.column)]
+def _table(collected: list[TaskResult], program: Program) -> Iterator[str]:
+    """The results table, a line at a time (a job may have 100,000 rows)."""
+
+    def row(result: TaskResult) -> tuple[str, str, str]:
+        return (result.input, result.task_id, "ok" if result.succeeded else "FAILED")
+
+    header = ("input", "task", "result")
+    widths = [len(name) for name in header]
     for result in collected:
-        outcome = "ok" if result.succeeded else "FAILED"
-        rows.append((result.input, result.task_id, outcome, program.cell(result.output)))
-    widths = [max(len(row[i]) for row in rows) for i in range(3)]
-    return "\n".join(
-        "  ".join(cell.ljust(width) for cell, width in zip(row[:3], widths, strict=True))
-        + "  "
-        + row[3]
-        for row in rows
-    )
+        widths = [max(w, len(cell)) for w, cell in zip(widths, row(result), strict=True)]
+
+    def line(cells: tuple[str, str, str], last: str) -> str:
+        return "  ".join(c.ljust(w) for c, w in zip(cells, widths, strict=True)) + "  " + last
+
+    yield line(header, program.column)
+    for result in collected:
+        yield line(row(result), program.cell(result.output))
+
+
+def _json_document(job_id: str, collected: list[TaskResult], succeeded: bool) -> Iterator[str]:
+    """``{"job_id", "succeeded", "tasks": [...]}``, a task a line, written as it goes."""
+    yield "{"
+    yield f'  "job_id": {json.dumps(job_id)},'
+    yield f'  "succeeded": {json.dumps(succeeded)},'
+    yield '  "tasks": ['
+    for index, result in enumerate(collected):
+        comma = "," if index < len(collected) - 1 else ""
+        yield f"    {json.dumps(result.to_dict(), ensure_ascii=False)}{comma}"
+    yield "  ]"
+    yield "}"
 
 
 def _report(job_id: str, collected: list[TaskResult], program: Program, as_json: bool) -> None:
     """Results on stdout, failures on stderr; exit 1 if any task failed."""
     succeeded = all(result.succeeded for result in collected)
-    if as_json:
-        document = {
-            "job_id": job_id,
-            "succeeded": succeeded,
-            "tasks": [result.to_dict() for result in collected],
-        }
-        print(json.dumps(document, indent=2, ensure_ascii=False))
-    else:
-        print(_table(collected, program))
+    lines = _json_document(job_id, collected, succeeded) if as_json else _table(collected, program)
+    sys.stdout.writelines(f"{line}\n" for line in lines)
+    sys.stdout.flush()
     for result in collected:
         if not result.succeeded:
             _log(f"task {result.task_id} ({result.input}) failed: {result.failure}")

@@ -60,7 +60,7 @@ class Input:
     """One input. Slotted and with its derived names computed once, at creation: a job
     may hold 100,000 of them, and reads each name several times."""
 
-    path: Path  # where it is on this machine (for a stored input: container/blob)
+    path: str  # as the user named it (for a stored input: container/blob)
     relative: str  # its path below the inputs' common root, with '/': what identifies it
     size: int
     stored: Stored | None = None
@@ -222,13 +222,13 @@ def check_inputs(paths: Sequence[str], filters: Filters = Filters()) -> list[Inp
         if not os.access(file, os.R_OK):
             raise InputError(f"cannot read {label}: permission denied")
         relative = Path(os.path.relpath(os.path.abspath(file), root)).as_posix()
-        inputs.append(Input(Path(label), relative, status.st_size))
+        inputs.append(Input(label, relative, status.st_size))
     if not inputs:
         raise InputError("the directories given hold no file that the filters admit")
     return inputs
 
 
-def md5_of(path: Path) -> bytes:
+def md5_of(path: str | Path) -> bytes:
     digest = hashlib.md5(usedforsecurity=False)
     with open(path, "rb") as file:
         for block in iter(lambda: file.read(1 << 20), b""):

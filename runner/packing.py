@@ -64,7 +64,7 @@ class Group:
             {
                 "task": self.task_id,
                 "inputs": [
-                    {"key": m.task_id, "relative": m.relative, "label": str(m.path)}
+                    {"key": m.task_id, "relative": m.relative, "label": m.path}
                     for m in self.members
                 ],
             },

@@ -125,7 +125,7 @@ def place(prefix: str, places: Mapping[str, str]) -> str:
     return relative
 
 
-@dataclass
+@dataclass(slots=True)
 class TaskResult:
     input: str
     task_id: str
@@ -156,7 +156,7 @@ class TaskResult:
         }
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Expected:
     """An input the job should have a result for: its task's id, its name on the node, a
     label to show, and for an input packed with others its key in that task."""
@@ -178,7 +178,7 @@ def expected_from_inputs(groups: Iterable[Group]) -> list[Expected]:
         Expected(
             group.task_id,
             item.name,
-            str(item.path),
+            item.path,
             item.relative,
             item.task_id if group.packed else None,
         )

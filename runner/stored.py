@@ -10,7 +10,6 @@ container is its input's path, which names its results.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from pathlib import PurePosixPath
 
 from azure.core.exceptions import ResourceNotFoundError
 
@@ -43,7 +42,7 @@ def stored_inputs(clients: Clients, prefixes: Sequence[str]) -> list[Input]:
             md5 = bytes(blob.content_settings.content_md5 or b"") or blob.etag.encode()
             found.append(
                 Input(
-                    PurePosixPath(container, blob.name),  # type: ignore[arg-type]
+                    f"{container}/{blob.name}",
                     f"{container}/{blob.name}",
                     blob.size,
                     Stored(container, blob.name, md5),

@@ -351,7 +351,7 @@ def test_results_mirror_the_inputs_and_never_leave_the_folder():
 
 
 def _inputs(count: int, size: int = 1000) -> list:
-    return [Input(Path(f"d/{i}.txt"), f"d/{i}.txt", size) for i in range(count)]
+    return [Input(f"d/{i}.txt", f"d/{i}.txt", size) for i in range(count)]
 
 
 def test_packing_is_deterministic_and_keeps_the_order():
