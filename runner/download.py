@@ -23,12 +23,17 @@ def download(clients: Clients, job_id: str, out: Path | None, logs: bool) -> Dow
     beside the results; an input whose path is unknown gets ``DIR/<task id>/``."""
     destination = results.destination(job_id, out)
     container = clients.container(clients.outputs.containers.output)
+    packed = results.expected_from_manifests(packing.read_manifests(container, job_id))
+    places = results.places_of(packed)
+    packed_tasks = {item.task_id for item in packed}  # their display names name no path
     try:
         tasks = clients.batch.list_tasks(job_id, select=["id", "displayName"])
-        places = {task.id: task.display_name for task in tasks if task.display_name}
+        places |= {
+            task.id: task.display_name
+            for task in tasks
+            if task.display_name and task.id not in packed_tasks
+        }
     except ResourceNotFoundError:
-        places = {}
-    manifests = packing.read_manifests(container, job_id)
-    places.update(results.places_of(results.expected_from_manifests(manifests)))
+        pass
     fetched = results.download(container, job_id, destination, logs=logs, places=places)
     return Downloaded(fetched, destination)

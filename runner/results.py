@@ -102,26 +102,26 @@ def fetch_all(
 def _local_name(name: str, job_id: str, places: Mapping[str, str]) -> str:
     """``<job>/results/<task>/f`` -> ``<input's path>/f`` (``<job>/results/<task>/<key>/f``
     the same for an input packed with others); ``<job>/logs/<task>/f`` ->
-    ``logs/<task>/f``."""
+    ``logs/<task>/f``. ``places`` maps inputs' own task ids (a packed input's key is its
+    own task id) to their paths."""
     relative = name[len(job_id) + 1 :]
     if not relative.startswith("results/"):
         return relative
     task, _, rest = relative.removeprefix("results/").partition("/")
     key, _, below_key = rest.partition("/")
-    if f"{task}/{key}" in places:
-        return f"{place(f'{task}/{key}', places)}/{below_key}"
+    if task not in places and key in places:
+        return f"{place(key, places)}/{below_key}"
     return f"{place(task, places)}/{rest}"
 
 
-def place(prefix: str, places: Mapping[str, str]) -> str:
-    """Where below the results folder a task's results go (``prefix``: its task id, or
-    ``<task>/<key>`` for an input packed with others): its input's relative path (so
-    the results mirror the inputs' tree), or ``prefix`` if that path is unknown or could
-    leave the folder."""
-    relative = places.get(prefix, "")
+def place(input_id: str, places: Mapping[str, str]) -> str:
+    """Where below the results folder an input's results go: its relative path (so the
+    results mirror the inputs' tree), or its own task id if that path is unknown or
+    could leave the folder."""
+    relative = places.get(input_id, "")
     parts = relative.split("/")
     if not relative or any(part in ("", ".", "..") for part in parts) or parts[0] == "logs":
-        return prefix
+        return input_id
     return relative
 
 
@@ -168,9 +168,9 @@ class Expected:
     key: str | None = None
 
     @property
-    def prefix(self) -> str:
-        """Where its results are below ``<job>/results/``."""
-        return self.task_id if self.key is None else f"{self.task_id}/{self.key}"
+    def input_id(self) -> str:
+        """The input's own task id: its task's, or its key in a packed task."""
+        return self.key or self.task_id
 
 
 def expected_from_inputs(groups: Iterable[Group]) -> list[Expected]:
@@ -203,7 +203,7 @@ def expected_from_manifests(manifests: Iterable[Mapping[str, Any]]) -> list[Expe
 
 
 def places_of(expected: Sequence[Expected]) -> dict[str, str]:
-    return {item.prefix: item.relative for item in expected}
+    return {item.input_id: item.relative for item in expected}
 
 
 def collect(
@@ -226,7 +226,7 @@ def collect(
     for item in expected:
         task = tasks.get(item.task_id)
         info = task.execution_info if task else None
-        directory = results / place(item.prefix, {item.prefix: item.relative})
+        directory = results / place(item.input_id, {item.input_id: item.relative})
         result = TaskResult(
             input=item.label,
             task_id=item.task_id,

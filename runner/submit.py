@@ -90,6 +90,7 @@ def run(
         _stage_and_add(clients, inputs, groups, md5s, request, fingerprint, job_id, log)
     submission.tasks_added = True
     expected = results.expected_from_inputs(groups)
+    del md5s, groups, wanted  # a job of 100,000 inputs needs none of them to finish
     keep = request.keep_inputs
     collected = finish(clients, job_id, expected, program, request, on_progress, log, keep)
     return Outcome(job_id, collected)

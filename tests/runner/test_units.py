@@ -386,7 +386,7 @@ def test_files_per_task_refused(text: str):
 
 
 def test_a_packed_inputs_results_land_in_its_own_folder():
-    places = {"files-000001-abcd/k1": "a/x.txt", "single": "b/y.txt"}
+    places = {"k1": "a/x.txt", "single": "b/y.txt"}  # inputs' own task ids to paths
     local = results._local_name
     assert (
         local("j/results/files-000001-abcd/k1/x_OUTPUT.txt", "j", places) == "a/x.txt/x_OUTPUT.txt"
