@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import fnmatch
 import hashlib
+import itertools
 import os
 import re
 import stat
@@ -33,7 +34,10 @@ from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 from urllib.parse import quote
+
+T = TypeVar("T")
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 _TASK_ID_CHARS = re.compile(r"[^A-Za-z0-9_-]")
@@ -166,28 +170,20 @@ def _walk(directory: Path) -> list[Path]:
 
 def _files(
     paths: Sequence[str], filters: Filters
-) -> Iterator[tuple[Path, str, os.stat_result | None]]:
-    """(file, as the user would name it, its status when already known) for every input:
-    a file given, or each file below a directory given that the filters admit."""
+) -> Iterator[tuple[str, str, os.stat_result | None]]:
+    """(file, as the user would name it; the folder it counts from, absolute; its status
+    when already known) for every input: a file given, or each file below a directory
+    given that the filters admit."""
     for given in paths:
         path = Path(given)
         status = _stat(path, given)
         if stat.S_ISDIR(status.st_mode):
+            base = os.path.abspath(given)
             for file in _walk(path):
                 if filters.admit(file.relative_to(path).as_posix()):
-                    yield file, str(file), None
+                    yield str(file), base, None
         else:
-            yield path, given, status
-
-
-def _root(paths: Sequence[str]) -> Path:
-    """The inputs' common root: the common parent of the files and directories given."""
-    bases = []
-    for given in paths:
-        absolute = os.path.abspath(given)
-        is_directory = stat.S_ISDIR(_stat(Path(given), given).st_mode)
-        bases.append(absolute if is_directory else os.path.dirname(absolute))
-    return Path(os.path.commonpath(bases))
+            yield given, os.path.dirname(os.path.abspath(given)), status
 
 
 def _carried(name: str) -> None:
@@ -201,31 +197,35 @@ def _carried(name: str) -> None:
 
 
 def check_inputs(paths: Sequence[str], filters: Filters = Filters()) -> list[Input]:
-    """Every input, checked; nothing more than the inputs themselves is held per file,
-    so 100,000 of them stay small."""
+    """Every input, checked, each file stat'ed once; nothing more than a name and a size
+    is held per file until the common root is known, so 100,000 of them stay small."""
     if not paths:
         raise InputError("no input files given")
-    root = _root(paths)
-    inputs: list[Input] = []
-    seen: dict[tuple[int, int], int] = {}  # (device, inode) -> index in inputs
-    for file, label, known in _files(paths, filters):
+    found: list[tuple[str, int]] = []  # (file as named, size)
+    bases: set[str] = set()
+    seen: dict[tuple[int, int], int] = {}  # (device, inode) -> index in found
+    for label, base, known in _files(paths, filters):
         _carried(label)
-        status = known or _stat(file, label)
+        status = known or _stat(Path(label), label)
         kind = _kind(status.st_mode)
         if kind is not None:
             raise InputError(f"input is {kind}, not a regular file: {label}")
         identity = (status.st_dev, status.st_ino)
         if identity in seen:
-            first = inputs[seen[identity]].path
+            first = found[seen[identity]][0]
             raise InputError(f"the same file is given twice: {first} and {label}")
-        seen[identity] = len(inputs)
-        if not os.access(file, os.R_OK):
+        seen[identity] = len(found)
+        if not os.access(label, os.R_OK):
             raise InputError(f"cannot read {label}: permission denied")
-        relative = Path(os.path.relpath(os.path.abspath(file), root)).as_posix()
-        inputs.append(Input(label, relative, status.st_size))
-    if not inputs:
+        found.append((label, status.st_size))
+        bases.add(base)
+    if not found:
         raise InputError("the directories given hold no file that the filters admit")
-    return inputs
+    root = os.path.commonpath(bases)
+    return [
+        Input(label, Path(os.path.relpath(os.path.abspath(label), root)).as_posix(), size)
+        for label, size in found
+    ]
 
 
 def md5_of(path: str | Path) -> bytes:
@@ -246,10 +246,17 @@ def content_md5s(inputs: Iterable[Input]) -> dict[str, bytes]:
 
     found: dict[str, bytes] = {}
     with ThreadPoolExecutor(16) as pool:
-        for start in range(0, len(items), WINDOW):  # a bounded number of futures at once
-            window = items[start : start + WINDOW]
+        for window in windows(items):
             found.update(zip((i.relative for i in window), pool.map(md5, window), strict=True))
     return found
+
+
+def windows(items: Iterable[T]) -> Iterator[list[T]]:
+    """``items`` in lists of WINDOW: what a thread pool is given at a time, so 100,000
+    inputs or blobs never become 100,000 futures at once."""
+    pending = iter(items)
+    while window := list(itertools.islice(pending, WINDOW)):
+        yield window
 
 
 def with_stored(local: Sequence[Input], stored: Sequence[Input]) -> list[Input]:
