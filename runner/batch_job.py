@@ -109,12 +109,14 @@ def plan_tasks(
     results_at, logs_at = results_prefix(job_id), logs_prefix(job_id)
     script = scripts.program.rsplit("/", 1)[-1]
     script_file = _resource(application.get_blob_client(scripts.program), script, access, "0755")
-    wrapper = WRAPPER.name
-    wrapper_file = (
-        _resource(application.get_blob_client(scripts.wrapper), wrapper, access, "0755")
-        if scripts.wrapper
-        else None
-    )
+    runner = ["python3", script] if script.endswith(".py") else [f"./{script}"]
+    wrapper_file: models.ResourceFile | None = None
+    if scripts.wrapper:  # every packed task: the same files and command line
+        wrapper_file = _resource(
+            application.get_blob_client(scripts.wrapper), WRAPPER.name, access, "0755"
+        )
+        inside = ["--in-process"] if program.in_process else []
+        packed_command = shlex.join(["python3", WRAPPER.name, *inside, script, *program.arguments])
     for group in groups:
         outputs_of_task = [
             _output(f"{OUTPUT_DIR}/**/*", results_url, f"{results_at}/{group.task_id}", identity),
@@ -131,8 +133,7 @@ def plan_tasks(
         if group.packed:
             if wrapper_file is None:
                 raise ValueError("a packed task needs the staged wrapper")
-            inside = ["--in-process"] if program.in_process else []
-            command = shlex.join(["python3", wrapper, *inside, script, *program.arguments])
+            command = packed_command
             resources = [wrapper_file, script_file] + [
                 _resource(
                     _input_blob(clients, staged, job_id, item),
@@ -151,7 +152,6 @@ def plan_tasks(
             )
         else:
             (item,) = group.members
-            runner = ["python3", script] if script.endswith(".py") else [f"./{script}"]
             expanded = [
                 argument.replace("{input}", item.name).replace("{output_dir}", OUTPUT_DIR)
                 for argument in program.arguments

@@ -13,6 +13,11 @@ from rich.progress import Progress as Bar
 from runner.monitor import Progress
 
 
+def plural(count: int, noun: str) -> str:
+    """``1 input``, ``2 inputs``: the counts in the runner's log lines."""
+    return f"{count} {noun}" + ("" if count == 1 else "s")
+
+
 def interactive() -> bool:
     return sys.stderr.isatty() and not os.environ.get("CI")
 

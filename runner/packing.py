@@ -140,18 +140,15 @@ def read_statuses(
     container: ContainerClient, job_id: str, task_ids: Sequence[str]
 ) -> dict[str, dict[str, Any]]:
     """Each packed task's ``status.json`` as uploaded (a task that never ran has none)."""
-    names = [f"{status_prefix(job_id)}/{task}.json" for task in task_ids]
-    found = read_json_blobs(container, names)
-    return {name.rsplit("/", 1)[-1].removesuffix(".json"): doc for name, doc in found.items()}
+    tasks = {f"{status_prefix(job_id)}/{task}.json": task for task in task_ids}
+    return {tasks[name]: doc for name, doc in read_json_blobs(container, list(tasks)).items()}
 
 
 def read_json_blobs(container: ContainerClient, names: Sequence[str]) -> dict[str, Any]:
     def read(name: str) -> Any:
         try:
             return json.loads(container.download_blob(name).readall())
-        except ResourceNotFoundError:
-            return None
-        except ValueError:  # cut short: treated as absent
+        except (ResourceNotFoundError, ValueError):  # absent, or cut short: as absent
             return None
 
     with ThreadPoolExecutor(PARALLEL) as pool:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import itertools
 import secrets
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -16,12 +15,11 @@ from azure.storage.blob import ContainerClient
 
 from runner import packing
 from runner.clients import state_name
-from runner.inputs import node_name
+from runner.inputs import node_name, windows
 from runner.packing import Group
 from runner.program import Program
 
 PARALLEL_DOWNLOADS = 16
-WINDOW = 1000  # blobs listed ahead of those being fetched
 STDERR_TAIL_LINES = 10
 
 
@@ -92,9 +90,8 @@ def fetch_all(
         temporary.replace(target)
         return True
 
-    pending = iter(found)
     with ThreadPoolExecutor(PARALLEL_DOWNLOADS) as pool:
-        while window := list(itertools.islice(pending, WINDOW)):
+        for window in windows(found):
             fetched = list(pool.map(fetch, window))
             yield from (item for item, ok in zip(window, fetched, strict=True) if ok)
 
@@ -275,6 +272,6 @@ def _read_stderr_tails(
     found = [(name, results / _local_name(name, job_id, {})) for name in wanted]
     # A request per failed task, not a listing of every task's logs; a task that never
     # ran has no stderr blob.
-    for name, path in list(fetch_all(container, found, missing_ok=True)):
+    for name, path in fetch_all(container, found, missing_ok=True):
         lines = path.read_text(errors="replace").splitlines()
         wanted[name].stderr_tail = lines[-STDERR_TAIL_LINES:]

@@ -18,7 +18,7 @@ from urllib.parse import quote
 from azure.core.exceptions import ResourceExistsError
 from azure.storage.blob import ContainerClient, ContentSettings
 
-from runner.inputs import WINDOW, Input
+from runner.inputs import Input, windows
 from runner.program import script_blob_name
 
 PARALLEL_UPLOADS = 16
@@ -77,8 +77,8 @@ def upload_inputs(
     local = [item for item in inputs if item.stored is None]  # stored ones stay where they are
     uploaded = skipped = sent = 0
     with ThreadPoolExecutor(PARALLEL_UPLOADS) as pool:
-        for start in range(0, len(local), WINDOW):  # a bounded number of uploads in flight
-            for size in pool.map(send, local[start : start + WINDOW]):
+        for window in windows(local):
+            for size in pool.map(send, window):
                 if size < 0:
                     skipped += 1
                 else:

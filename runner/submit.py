@@ -15,14 +15,11 @@ from pathlib import Path
 
 from runner import batch_job, monitor, packing, results, sas, staging
 from runner.clients import Clients
+from runner.display import plural
 from runner.fingerprint import Fingerprint
 from runner.inputs import Input, InputError, content_md5s
 from runner.program import Program, TopWords
 from runner.wait import finish
-
-
-def plural(count: int, noun: str) -> str:
-    return f"{count} {noun}" + ("" if count == 1 else "s")
 
 
 @dataclass(frozen=True)

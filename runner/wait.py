@@ -13,6 +13,7 @@ from urllib.parse import unquote, urlsplit
 
 from runner import batch_job, monitor, packing, results, staging
 from runner.clients import Clients
+from runner.display import plural
 from runner.fingerprint import Fingerprint
 from runner.inputs import node_name
 from runner.program import Program, TopWords, for_script_blob
@@ -54,14 +55,14 @@ def finish(
     destination = results.destination(job_id, request.out)
     container = clients.container(clients.outputs.containers.output)
     fetched = results.download(container, job_id, destination, places=results.places_of(expected))
-    log(f"job {job_id}: downloaded {fetched} file{'' if fetched == 1 else 's'} to {destination}")
+    log(f"job {job_id}: downloaded {plural(fetched, 'file')} to {destination}")
     collected = results.collect(clients.batch, container, job_id, expected, destination, program)
     if not keep_inputs and all(result.succeeded for result in collected):
         inputs = clients.container(clients.outputs.containers.input)
         removed = staging.remove_blobs(inputs, job_id)
         if removed:
-            blobs = "input blob" if removed == 1 else "input blobs"
-            log(f"job {job_id}: removed its {removed} {blobs} (--keep-inputs keeps them)")
+            blobs = plural(removed, "input blob")
+            log(f"job {job_id}: removed its {blobs} (--keep-inputs keeps them)")
     return collected
 
 
