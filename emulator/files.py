@@ -25,7 +25,7 @@ import os
 import threading
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -158,7 +158,7 @@ class Storage:
                 container = self._container(destination["containerUrl"], credential)
                 found = matches(file["filePattern"], working, destination.get("path"))
                 sending = [
-                    self._transfers.submit(_upload_one(container), path, name)
+                    self._transfers.submit(_upload_one, container, path, name)
                     for path, name in found
                 ]
                 for (path, name), future in zip(found, sending, strict=True):
@@ -184,12 +184,9 @@ class Storage:
         return failure
 
 
-def _upload_one(container: ContainerClient) -> Callable[[Path, str], None]:
-    def upload(path: Path, name: str) -> None:
-        with open(path, "rb") as data:
-            container.upload_blob(name, data, overwrite=True)
-
-    return upload
+def _upload_one(container: ContainerClient, path: Path, name: str) -> None:
+    with open(path, "rb") as data:
+        container.upload_blob(name, data, overwrite=True)
 
 
 def _wait_all_then_raise(sending: Sequence[Future[None]], future: Future[None]) -> None:

@@ -32,8 +32,9 @@ class Tables:
         self.tasks: dict[str, dict[str, Task]] = {}
         self.active: dict[str, dict[str, None]] = {}  # job -> active task ids, in order
         self.incomplete: dict[str, set[str]] = {}  # job -> ids of tasks not completed
-        self._folded: dict[str, set[str]] = {"pool": set(), "job": set()}  # lower-cased ids
-        self._folded_tasks: dict[str, set[str]] = {}  # job -> its tasks' lower-cased ids
+        self._pool_ids: set[str] = set()  # lower-cased, as are the next two
+        self._job_ids: set[str] = set()
+        self._task_ids: dict[str, set[str]] = {}  # job -> its tasks' ids
         for pool in store.load("pool", Pool):
             self.add_pool(pool, [])
         for node in store.load("node", Node):
@@ -46,43 +47,43 @@ class Tables:
     # --- what exists, case-insensitively ----------------------------------------------
 
     def has_pool(self, pool_id: str) -> bool:
-        return pool_id.lower() in self._folded["pool"]
+        return pool_id.lower() in self._pool_ids
 
     def has_job(self, job_id: str) -> bool:
-        return job_id.lower() in self._folded["job"]
+        return job_id.lower() in self._job_ids
 
     def has_task(self, job_id: str, task_id: str) -> bool:
-        return task_id.lower() in self._folded_tasks.get(job_id, set())
+        return task_id.lower() in self._task_ids.get(job_id, set())
 
     def add_pool(self, pool: Pool, nodes: list[Node]) -> None:
         self.pools[pool.id] = pool
         self.nodes[pool.id] = {node.id: node for node in nodes}
-        self._folded["pool"].add(pool.id.lower())
+        self._pool_ids.add(pool.id.lower())
 
     def remove_pool(self, pool_id: str) -> None:
         del self.pools[pool_id]
         self.nodes.pop(pool_id, None)
-        self._folded["pool"].discard(pool_id.lower())
+        self._pool_ids.discard(pool_id.lower())
 
     def add_job(self, job: Job) -> None:
         self.jobs[job.id] = job
         self.tasks.setdefault(job.id, {})
-        self._folded["job"].add(job.id.lower())
+        self._job_ids.add(job.id.lower())
 
     def remove_job(self, job_id: str) -> None:
         del self.jobs[job_id]
-        for index in (self.tasks, self.active, self.incomplete, self._folded_tasks):
+        for index in (self.tasks, self.active, self.incomplete, self._task_ids):
             index.pop(job_id, None)
-        self._folded["job"].discard(job_id.lower())
+        self._job_ids.discard(job_id.lower())
 
     def add_task(self, task: Task) -> None:
         self.tasks.setdefault(task.job_id, {})[task.id] = task
-        self._folded_tasks.setdefault(task.job_id, set()).add(task.id.lower())
+        self._task_ids.setdefault(task.job_id, set()).add(task.id.lower())
         self.index(task)
 
     def remove_task(self, job_id: str, task_id: str) -> None:
         del self.tasks[job_id][task_id]
-        self._folded_tasks.get(job_id, set()).discard(task_id.lower())
+        self._task_ids.get(job_id, set()).discard(task_id.lower())
         self.active.get(job_id, {}).pop(task_id, None)
         self.incomplete.get(job_id, set()).discard(task_id)
 
