@@ -5,7 +5,9 @@ with request logging, stopped at the end) it measures, in one run:
 
 1. ``runner submit`` of N small inputs vs the same topwords.py commands run with
    ``xargs -P <cores>``: wall seconds and their ratio (target <= 1.2), a task per input
-   and then 10 inputs a task (``--files-per-task 10`` vs ``xargs -n 10``);
+   and then 10 inputs a task (``--files-per-task 10`` vs ``xargs -n 10``), with the CPU
+   seconds each part of the runner's run used (tasks, runner, emulator, Azurite), which
+   says where the time beyond the tasks' own goes;
 2. requests per monitoring poll, counted from the emulator's request log, for jobs of
    10, 1,000 and 10,000 tasks (target: constant, <= 2).
 """
@@ -14,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import os
 import random
 import subprocess
@@ -26,6 +29,7 @@ from azure.batch import models
 
 from contract.outputs import StackOutputs
 from contract.rest import pool_body
+from contract.spec import Pool, Spec
 from local_stack import stack as local_stack
 from runner import monitor
 from runner.clients import connect
@@ -47,6 +51,18 @@ def make_inputs(directory: Path, count: int) -> list[Path]:
         path.write_text(" ".join(rng.choices(WORDS, k=2000)))
         paths.append(path)
     return paths
+
+
+def cpu_seconds(pid: int) -> tuple[float, float]:
+    """(own, waited-for children's) CPU seconds of a process, from /proc (Linux)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    tick = os.sysconf("SC_CLK_TCK")
+    return (int(fields[11]) + int(fields[12])) / tick, (int(fields[13]) + int(fields[14])) / tick
+
+
+def _children_cpu() -> float:
+    times = os.times()
+    return times.children_user + times.children_system
 
 
 def time_runner(outputs: Path, inputs: list[Path], work: Path, per_task: int = 1) -> float:
@@ -134,11 +150,7 @@ def requests_per_poll(outputs: StackOutputs, log: Path, sizes: list[int], polls:
         print(f"job of {size:>6} tasks: {made / polls:.1f} requests per poll ({made} in {polls})")
 
 
-def _idle_pool():  # type: ignore[no-untyped-def]
-    import dataclasses
-
-    from contract.spec import Pool, Spec
-
+def _idle_pool() -> Spec:
     return Spec(
         pool=dataclasses.replace(Pool(), id="idle", autoscale=False, fixed_dedicated_nodes=0)
     )
@@ -156,14 +168,29 @@ def main() -> None:
             outputs = local_stack.up(paths=paths, log_requests=True)
             inputs = make_inputs(work / "inputs", args.inputs)
             cores = len(os.sched_getaffinity(0))
+            servers = {name: int(paths.pid(name).read_text()) for name in ("emulator", "azurite")}
             for per_task in args.files_per_task:
+                before = {name: cpu_seconds(pid) for name, pid in servers.items()}
+                runner_cpu = -_children_cpu()
                 runner_seconds = time_runner(paths.outputs, inputs, work, per_task)
+                runner_cpu += _children_cpu()
+                after = {name: cpu_seconds(pid) for name, pid in servers.items()}
+                xargs_cpu = -_children_cpu()
                 xargs_seconds = time_xargs(inputs, work, per_task)
+                xargs_cpu += _children_cpu()
                 print(
                     f"{args.inputs} inputs, {per_task} a task: runner submit --files-per-task "
                     f"{per_task} {runner_seconds:.2f} s, xargs -P {cores} -n {per_task} "
                     f"{xargs_seconds:.2f} s, ratio {runner_seconds / xargs_seconds:.2f} "
                     "(target <= 1.2)"
+                )
+                emulator = after["emulator"][0] - before["emulator"][0]
+                tasks = after["emulator"][1] - before["emulator"][1]
+                azurite = after["azurite"][0] - before["azurite"][0]
+                print(
+                    f"  CPU seconds: the runner's tasks {tasks:.1f}, runner {runner_cpu:.1f}, "
+                    f"emulator {emulator:.1f}, Azurite {azurite:.1f}; xargs and its "
+                    f"commands {xargs_cpu:.1f}"
                 )
             requests_per_poll(outputs, paths.local / "logs" / "requests.log", [10, 1_000, 10_000])
         finally:
