@@ -1,14 +1,32 @@
-"""``python -m emulator --port P --data DIR``: serve the Batch emulator on loopback."""
+"""``python -m emulator --port P --data DIR``: serve the Batch emulator on loopback.
+
+``--faults RATE`` makes that fraction of requests fail (see ``emulator.faults``), with
+``--fault-seed``, ``--fault-kinds`` and ``--fault-log``; off by default.
+"""
 
 from __future__ import annotations
 
 import argparse
+import ipaddress
 import os
+import sys
 from pathlib import Path
 
 import uvicorn
 
+from emulator import connections, faults
 from emulator.app import DEFAULT_ACCOUNT, DEFAULT_KEY, Settings, create_app
+
+
+def exposed(host: str) -> bool:
+    """Whether binding ``host`` reaches beyond this machine: anything but loopback (a
+    name counts, as it may resolve to any interface)."""
+    if host.lower() == "localhost":
+        return False
+    try:
+        return not ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return True
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -35,7 +53,15 @@ def main(argv: list[str] | None = None) -> None:
         "--autoscale-nodes", type=int, default=None, help="nodes of an autoscale pool (CPUs)"
     )
     parser.add_argument("--request-log", type=Path, help="append one line per request here")
+    faults.add_arguments(parser, faults.KINDS)
     args = parser.parse_args(argv)
+    injected = faults.from_arguments(args)
+    if exposed(args.host):
+        print(
+            f"warning: --host {args.host} is not a loopback address: other machines can "
+            "reach the emulator, whose key may be the well-known one",
+            file=sys.stderr,
+        )
     settings = Settings(
         data=args.data.resolve(),
         account=args.account,
@@ -45,8 +71,17 @@ def main(argv: list[str] | None = None) -> None:
         identities=tuple(args.identity),
         storage=args.storage,
         request_log=args.request_log,
+        faults=injected,
     )
-    uvicorn.run(create_app(settings), host=args.host, port=args.port, log_level="warning")
+    if injected.on:
+        print(injected.describe(), file=sys.stderr, flush=True)
+    uvicorn.run(
+        create_app(settings),
+        host=args.host,
+        port=args.port,
+        log_level="warning",
+        http=connections.Protocol if injected.on else "auto",  # reset and cut need it
+    )
 
 
 if __name__ == "__main__":

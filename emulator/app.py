@@ -4,6 +4,7 @@
 the others it needs through its constructor: the state gets the executor's ``kill`` and
 the scheduler's ``wake`` event, the scheduler gets the state, the executor and the
 clock. Tests pass their own executor and clock; the scheduler runs in the lifespan.
+With a fault rate, the app is wrapped in ``faults.FaultInjector`` (see ``faults``).
 """
 
 from __future__ import annotations
@@ -16,9 +17,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 
 from emulator.auth import SharedKeyVerifier
 from emulator.executor import Executor, ProcessExecutor
+from emulator.faults import FaultInjector, Faults, batch_answer
 from emulator.files import Storage
 from emulator.routes import Api
 from emulator.scheduler import Scheduler
@@ -40,6 +43,7 @@ class Settings:
     identities: tuple[str, ...] = field(default_factory=tuple)
     storage: str | None = None
     request_log: Path | None = None
+    faults: Faults = field(default_factory=Faults)
 
 
 def utc_now() -> datetime:
@@ -91,4 +95,8 @@ def create_app(
             if request_log is not None:
                 request_log.close()
 
-    return Starlette(routes=api.routes(), lifespan=lifespan)
+    middleware = []
+    if settings.faults.on:
+        answer = batch_answer(state.account_url)
+        middleware.append(Middleware(FaultInjector, faults=settings.faults, answer=answer))
+    return Starlette(routes=api.routes(), middleware=middleware, lifespan=lifespan)

@@ -102,6 +102,16 @@ RequestBodyTooLarge = _error(
 InternalError = _error(
     "InternalError", 500, "Server encountered an internal error. Please try again after some time."
 )
+ServerBusy = _error(
+    "ServerBusy",
+    503,
+    "The server is currently unable to receive requests. Please retry your request.",
+)
+TooManyRequests = _error(
+    "TooManyRequests",
+    429,
+    "The request rate is over the account's limit. Please retry after the time in Retry-After.",
+)
 
 # Batch service errors
 UnsupportedRequestVersion = _error(
@@ -113,6 +123,16 @@ JobNotFound = _error("JobNotFound", 404, "The specified job does not exist.")
 TaskNotFound = _error("TaskNotFound", 404, "The specified task does not exist.")
 FileNotFound = _error("FileNotFound", 404, "The specified file does not exist.")
 PoolExists = _error("PoolExists", 409, "The specified pool already exists.")
+PoolBeingResized = _error("PoolBeingResized", 409, "The specified pool is being resized.")
+NodeBeingStarted = _error("NodeBeingStarted", 409, "The specified node is being started.")
+NodeBeingRebooted = _error("NodeBeingRebooted", 409, "The specified node is being rebooted.")
+NodeBeingReimaged = _error("NodeBeingReimaged", 409, "The specified node is being reimaged.")
+OperationNotValidOnNode = _error(
+    "OperationNotValidOnNode", 409, "The specified operation is not valid on the node."
+)
+OperationNotValidOnPool = _error(
+    "OperationNotValidOnPool", 409, "The specified operation is not valid on the pool."
+)
 JobExists = _error("JobExists", 409, "The specified job already exists.")
 JobCompleted = _error("JobCompleted", 409, "The specified job is already in a completed state.")
 TaskExists = _error("TaskExists", 409, "The specified task already exists.")

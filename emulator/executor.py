@@ -80,12 +80,19 @@ def base_environment() -> dict[str, str]:
     return environment
 
 
+@dataclass
+class _Run:
+    """One launch in flight: its process once spawned, and whether it was killed."""
+
+    process: asyncio.subprocess.Process | None = None
+    killed: bool = False
+
+
 class ProcessExecutor:
     """Runs each launch as a local process leading its own process group."""
 
     def __init__(self) -> None:
-        self._processes: dict[RunKey, asyncio.subprocess.Process | None] = {}
-        self._killed: set[RunKey] = set()
+        self._runs: dict[RunKey, _Run] = {}
 
     async def run(self, launch: Launch) -> Outcome:
         working = launch.directory / "wd"
@@ -97,15 +104,17 @@ class ProcessExecutor:
             return Outcome(None, failures.COMMAND_LAUNCH_FAILED(str(error)), started, started)
         if not argv:
             return Outcome(None, failures.COMMAND_LAUNCH_FAILED())
-        self._processes[launch.key] = None  # reserved: a kill during spawn is remembered
+        run = self._runs[launch.key] = _Run()  # a kill during spawn is remembered in it
         try:
-            return await self._spawn_and_wait(launch, argv, working, started)
+            return await self._spawn_and_wait(launch, run, argv, working, started)
         finally:
-            self._processes.pop(launch.key, None)
-            self._killed.discard(launch.key)
+            # Only its own entry: a requeued task may have started again under this key
+            # before this run, killed, was reaped.
+            if self._runs.get(launch.key) is run:
+                del self._runs[launch.key]
 
     async def _spawn_and_wait(
-        self, launch: Launch, argv: list[str], working: Path, started: datetime
+        self, launch: Launch, run: _Run, argv: list[str], working: Path, started: datetime
     ) -> Outcome:
         with (
             open(launch.directory / "stdout.txt", "wb") as stdout,
@@ -128,10 +137,10 @@ class ProcessExecutor:
                 message = f"Failed to launch the command line: {error.strerror}"
                 failure = failures.COMMAND_LAUNCH_FAILED(message)
                 return Outcome(None, failure, started, datetime.now(UTC))
-            self._processes[launch.key] = process
+            run.process = process
             if launch.on_spawn:
                 launch.on_spawn(process.pid)
-            if launch.key in self._killed:
+            if run.killed:
                 self._kill_group(process)
             timeout = launch.max_wall_clock.total_seconds() if launch.max_wall_clock else None
             try:
@@ -145,13 +154,12 @@ class ProcessExecutor:
 
     def kill(self, key: RunKey) -> None:
         """Kill the process group of a launch, now or as soon as it has started."""
-        if key not in self._processes:
+        run = self._runs.get(key)
+        if run is None:
             return
-        process = self._processes[key]
-        if process is None:
-            self._killed.add(key)
-        else:
-            self._kill_group(process)
+        run.killed = True
+        if run.process is not None:
+            self._kill_group(run.process)
 
     @staticmethod
     def _kill_group(process: asyncio.subprocess.Process) -> None:
@@ -159,7 +167,7 @@ class ProcessExecutor:
             os.killpg(process.pid, signal.SIGKILL)
 
     def kill_all(self) -> None:
-        for key in list(self._processes):
+        for key in list(self._runs):
             self.kill(key)
 
     @staticmethod

@@ -46,6 +46,9 @@ TASK_ENDED_BY_REQUEST = Failure(USER, "TaskEnded", "Task Was Ended by User Reque
 TASK_ENDED_WALL_CLOCK = Failure(  # the documented code for a task the service ended
     USER, "TaskEnded", "The task exceeded its maximum wall clock time and was ended."
 )
+TASK_ENDED_NODE_LOST = Failure(  # nodeDeallocationOption terminate: TaskEnded again
+    USER, "TaskEnded", "The task was terminated because its compute node was removed from the pool."
+)
 
 # Resource files
 BLOB_NOT_FOUND = Failure(USER, "BlobNotFound", "One of the specified Azure Blob(s) is not found.")

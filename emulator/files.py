@@ -12,6 +12,12 @@ reports (from the table in ``failures``; for the first file in order that failed
   FileUploadAccessDenied, FileUploadMiscError, with ``fileuploadout.txt`` and
   ``fileuploaderr.txt`` written to the task directory as on a node.
 
+Neither can reach outside the task's directory: a resource file whose place (its
+``filePath``, below which a container's blob names go) would land outside the working
+directory fails the task with ResourceFileCreateFailed, and an output pattern's files
+outside the task directory (``../../x``, an absolute path, a symbolic link out) are not
+uploaded. The service allows more on its throwaway node; here the node is your machine.
+
 Access is by the SAS in a URL, or by ``identityReference``: a node's managed identity,
 which the emulator plays by reading with the storage account's key, for the identities
 it was told the pool has. An identity it does not know is refused, as on a pool
@@ -23,30 +29,54 @@ from __future__ import annotations
 import glob
 import os
 import threading
-import urllib.error
-import urllib.request
 from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from azure.core import PipelineClient
 from azure.core.exceptions import (
+    AzureError,
     ClientAuthenticationError,
     HttpResponseError,
     ResourceNotFoundError,
 )
-from azure.storage.blob import BlobClient, BlobServiceClient, ContainerClient
+from azure.core.pipeline.policies import RetryPolicy
+from azure.core.rest import HttpRequest, HttpResponse
+from azure.storage.blob import BlobClient, BlobServiceClient, ContainerClient, ExponentialRetry
 
 from emulator import failures
 from emulator.failures import Failure
 
 _WILDCARDS = set("*?[")
 PARALLEL_TRANSFERS = 8  # a task's files moving at once; tasks share the pool
+HTTP_RETRY = {"retry_total": 6, "retry_backoff_factor": 0.5, "retry_backoff_max": 16}
+"""A node retries a transfer that failed for want of an answer (a 5xx, a dropped
+connection) a few times, backing off from half a second to 16."""
+
+
+def storage_retry() -> ExponentialRetry:
+    """The storage SDK's policy, waiting 0.5, 2.5, 4.5, 8.5, 16.5 and 32.5 s (give or
+    take 1) rather than its default 15, 18 and 24: a node should not hold a task up 15 s
+    on one dropped request."""
+    return ExponentialRetry(
+        initial_backoff=0.5,  # type: ignore[arg-type]  # seconds: a float is fine
+        increment_base=2,
+        random_jitter_range=1,
+        retry_total=6,
+        retry_connect=6,
+        retry_read=6,
+        retry_status=6,
+    )
 
 
 class AccessError(Exception):
     """An identity reference that this pool cannot use."""
+
+
+class EscapeError(OSError):
+    """A resource file whose path would leave the working directory."""
 
 
 class Storage:
@@ -57,8 +87,14 @@ class Storage:
         self._transfers = ThreadPoolExecutor(PARALLEL_TRANSFERS, "transfer")
         self.service: BlobServiceClient | None = None
         self.key: dict[str, str] | None = None
+        # Anything at an httpUrl (a SAS URL, or any web server) with the same retries.
+        self._http: PipelineClient[HttpRequest, HttpResponse] = PipelineClient(
+            "", policies=[RetryPolicy(**HTTP_RETRY)]
+        )
         if connection_string:
-            self.service = BlobServiceClient.from_connection_string(connection_string)
+            self.service = BlobServiceClient.from_connection_string(
+                connection_string, retry_policy=storage_retry()
+            )
             credential = self.service.credential
             self.key = {
                 "account_name": credential.account_name,
@@ -71,7 +107,9 @@ class Storage:
         with self._lock:
             client = self._containers.get(key)
             if client is None:
-                client = ContainerClient.from_container_url(url, credential=credential)
+                client = ContainerClient.from_container_url(
+                    url, credential=credential, retry_policy=storage_retry()
+                )
                 self._containers[key] = client
         return client
 
@@ -100,20 +138,22 @@ class Storage:
                 return _download_failure(404, "")
             except (ClientAuthenticationError, HttpResponseError) as error:
                 return _download_failure(error.status_code, str(error.reason))
-            except urllib.error.HTTPError as error:
-                return _download_failure(error.code, f"HTTP {error.code}")
-            except (urllib.error.URLError, OSError) as error:
+            except AzureError as error:  # no answer, even after the retries
+                return _download_failure(None, str(error.message))
+            except OSError as error:
                 message = f"Failure creating a resource file: {error}"
                 return failures.RESOURCE_FILE_CREATE_FAILED(message)
         return None
 
     def _download_one(self, file: dict[str, Any], working: Path) -> None:
         credential = self._credential(file.get("identityReference"))
-        target = working / file.get("filePath", "")
+        file_path = file.get("filePath") or ""
         if file.get("httpUrl"):
+            target = inside(working, file_path)
             if credential is None:
-                with urllib.request.urlopen(file["httpUrl"], timeout=60) as response:
-                    data = response.read()
+                response = self._http.send_request(HttpRequest("GET", file["httpUrl"]))
+                response.raise_for_status()
+                data = response.read()
             else:
                 parsed = BlobClient.from_blob_url(file["httpUrl"])  # parses only
                 name = parsed.blob_name  # percent-decoded, as the service reads it
@@ -132,8 +172,9 @@ class Storage:
                 raise AccessError("The emulator was started without a storage account.")
             container = self.service.get_container_client(file["autoStorageContainerName"])
         for blob in container.list_blobs(name_starts_with=file.get("blobPrefix") or None):
+            place = inside(working, f"{file_path}/{blob.name}" if file_path else blob.name)
             data = container.download_blob(blob.name).readall()
-            _write(target / blob.name, data, file.get("fileMode"))
+            _write(place, data, file.get("fileMode"))
 
     # --- output files -------------------------------------------------------------------
 
@@ -203,21 +244,30 @@ def matches(pattern: str, working: Path, path: str | None) -> list[tuple[Path, s
 
     Without a wildcard, ``path`` is the blob's name (default: the file's name). With one,
     ``path`` is a virtual directory and each file keeps its path below the pattern's
-    fixed leading directories.
+    fixed leading directories. Files outside the task directory (``working``'s parent)
+    are never selected, however the pattern or a symbolic link points there.
     """
     parts = pattern.replace("\\", "/").split("/")
     fixed = 0
     while fixed < len(parts) and not _WILDCARDS & set(parts[fixed]):
         fixed += 1
+    task_directory = working.parent  # where ``../`` may reach, and no further
     if fixed == len(parts):  # no wildcard: one file
         file = working / pattern
-        return [(file, path or file.name)] if file.is_file() else []
+        contained = file.is_file() and _contained(file, task_directory)
+        return [(file, path or file.name)] if contained else []
     base = (working / "/".join(parts[:fixed])).resolve() if fixed else working.resolve()
     found = []
+    seen: set[Path] = set()  # a file once, however many links lead to it
     for name in sorted(glob.glob(str(working / pattern), recursive=True)):
         file = Path(name)
-        if file.is_file():
-            relative = file.resolve().relative_to(base).as_posix()
+        real = file.resolve()
+        # Below the pattern's own directory too: a link elsewhere has no blob name.
+        if file.is_file() and _contained(file, task_directory) and _contained(file, base):
+            if real in seen:
+                continue
+            seen.add(real)
+            relative = real.relative_to(base).as_posix()
             found.append((file, f"{path.rstrip('/')}/{relative}" if path else relative))
     return found
 
@@ -236,6 +286,19 @@ def _upload_failure(status: int | None) -> Failure:
     if status in (401, 403):
         return failures.FILE_UPLOAD_ACCESS_DENIED()
     return failures.FILE_UPLOAD_MISC_ERROR()
+
+
+def inside(root: Path, relative: str) -> Path:
+    """``root/relative``, unless that (symbolic links followed) is not below ``root``:
+    a ``..``, an absolute path or a link out raises EscapeError."""
+    target = (root / relative).resolve()
+    if target == root.resolve() or not target.is_relative_to(root.resolve()):
+        raise EscapeError(f"The path {relative!r} is outside the task's working directory.")
+    return target
+
+
+def _contained(file: Path, root: Path) -> bool:
+    return file.resolve().is_relative_to(root.resolve())
 
 
 def _write(target: Path, data: bytes, mode: str | None) -> None:

@@ -86,6 +86,13 @@ class Pool(Entity):
     created: datetime
     current_dedicated: int
     current_low_priority: int
+    allocation_state: str = "steady"  # resizing while nodes leave, stopping after stopresize
+    allocation_since: datetime | None = None  # None: since the pool was created
+
+    def allocate(self, state: str, now: datetime) -> None:
+        """Move to an allocationState (steady, resizing, stopping)."""
+        if self.allocation_state != state:
+            self.allocation_state, self.allocation_since = state, now
 
     @property
     def slots_per_node(self) -> int:
@@ -115,6 +122,9 @@ class Node(Entity):
     running_slots: int = 0
     start_task: StartTaskRun | None = None
     start_task_launched: bool = False  # handed to the scheduler since it last started
+    booted: datetime | None = None  # the last reboot or reimage; None: when allocated
+    deallocation: str | None = None  # what leaving, rebooting or reimaging does to its tasks
+    change_launched: bool = False  # that change handed to the scheduler
 
 
 @dataclass(kw_only=True)

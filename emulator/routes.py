@@ -83,6 +83,7 @@ class Api:
     @staticmethod
     async def _body(request: Request) -> Any:
         raw = await request.body()
+        wire.check_body_size(len(raw))
         try:
             return json.loads(raw)
         except (ValueError, UnicodeDecodeError):
@@ -160,6 +161,39 @@ class Api:
         params = request.path_params
         node = self.state.pools.get_node(params["pool_id"], params["node_id"])
         return self._entity(node, serialize.node(node), "nodes", request)
+
+    # --- node loss: removenodes, resize, stopresize, reboot, reimage -----------------------
+
+    @staticmethod
+    def _accepted(record: Entity) -> Response:
+        """202 with the resource's ETag, Last-Modified and DataServiceId (the pool's, or a
+        node's URL alone: nodes have no ETag)."""
+        return Response(
+            status_code=202, headers={**_versioned(record), "DataServiceId": record.url}
+        )
+
+    async def _optional_body(self, request: Request) -> Any:
+        """The JSON body, or None when none was sent (reboot and reimage without options)."""
+        return await self._body(request) if await request.body() else None
+
+    async def remove_nodes(self, request: Request) -> Response:
+        pool_id = request.path_params["pool_id"]
+        return self._accepted(self.state.nodes.remove(pool_id, await self._body(request)))
+
+    async def resize_pool(self, request: Request) -> Response:
+        pool_id = request.path_params["pool_id"]
+        return self._accepted(self.state.nodes.resize(pool_id, await self._body(request)))
+
+    async def stop_resize_pool(self, request: Request) -> Response:
+        return self._accepted(self.state.nodes.stop_resize(request.path_params["pool_id"]))
+
+    async def reboot_node(self, request: Request) -> Response:
+        params, body = request.path_params, await self._optional_body(request)
+        return self._accepted(self.state.nodes.reboot(params["pool_id"], params["node_id"], body))
+
+    async def reimage_node(self, request: Request) -> Response:
+        params, body = request.path_params, await self._optional_body(request)
+        return self._accepted(self.state.nodes.reimage(params["pool_id"], params["node_id"], body))
 
     async def list_supported_images(self, request: Request) -> Response:
         images = [
@@ -290,6 +324,11 @@ class Api:
             ("/pools/{pool_id}", self.delete_pool, ["DELETE"]),
             ("/pools/{pool_id}/nodes", self.list_nodes, ["GET"]),
             ("/pools/{pool_id}/nodes/{node_id}", self.get_node, ["GET"]),
+            ("/pools/{pool_id}/removenodes", self.remove_nodes, ["POST"]),
+            ("/pools/{pool_id}/resize", self.resize_pool, ["POST"]),
+            ("/pools/{pool_id}/stopresize", self.stop_resize_pool, ["POST"]),
+            ("/pools/{pool_id}/nodes/{node_id}/reboot", self.reboot_node, ["POST"]),
+            ("/pools/{pool_id}/nodes/{node_id}/reimage", self.reimage_node, ["POST"]),
             ("/supportedimages", self.list_supported_images, ["GET"]),
             ("/jobs", self.create_job, ["POST"]),
             ("/jobs", self.list_jobs, ["GET"]),

@@ -1,10 +1,13 @@
-"""The loop that turns state into processes: start tasks on new nodes, tasks on free slots.
+"""The loop that turns state into processes: start tasks on new nodes, tasks on free slots,
+and the machine side of a node leaving, rebooting or reimaging.
 
 It wakes whenever the state signals a change (the ``wake`` event the composition root
 shares with the state) and every half second regardless, asks the state what to run, and
 hands each launch to the executor in its own asyncio task; outcomes go back through the
-state's ``scheduling`` reports. An exception in a pass is logged and the loop goes on
-after a short pause; one in a launch is logged and ends that launch only.
+state's ``scheduling`` reports. A changing node takes ``node_seconds`` (as a VM takes
+minutes: long enough to be seen leaving, rebooting or reimaging); a reimaged or removed
+node's directory is wiped, a rebooted one's kept. An exception in a pass is logged and
+the loop goes on after a short pause; one in a launch is logged and ends that launch only.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from emulator.state.scheduling import Scheduling
 
 log = logging.getLogger(__name__)
 POLL_SECONDS = 0.5
+NODE_SECONDS = 0.3
 
 
 class Scheduler:
@@ -42,6 +46,7 @@ class Scheduler:
         account_name: str,
         account_url: str,
         restart_delay: float = 1.0,
+        node_seconds: float = NODE_SECONDS,
     ) -> None:
         self.scheduling = scheduling
         self.executor = executor
@@ -52,6 +57,7 @@ class Scheduler:
         self.account_name = account_name
         self.account_url = account_url
         self.restart_delay = restart_delay
+        self.node_seconds = node_seconds
         self._running: set[asyncio.Task[None]] = set()
 
     async def run_forever(self) -> None:
@@ -72,6 +78,8 @@ class Scheduler:
 
     def schedule(self) -> None:
         """One pass: launch what the state says should run now."""
+        for node in self.scheduling.node_changes():
+            self._spawn(self._change_node(node.pool_id, node.id, node.state))
         for pool, node in self.scheduling.pending_start_tasks():
             self._spawn(self._start_node(pool, node))
         for assignment in self.scheduling.assign():
@@ -113,7 +121,8 @@ class Scheduler:
         root = node_root(self.data, pool.id, node.id)
         for name in ("shared", "startup", "workitems"):
             (root / name).mkdir(parents=True, exist_ok=True)
-        self.scheduling.start_task_started(pool.id, node.id)
+        if not self.scheduling.start_task_started(pool.id, node.id):
+            return
         start_task = pool.start_task
         if start_task is None:
             self.scheduling.start_task_finished(pool.id, node.id, Outcome(0))
@@ -135,9 +144,17 @@ class Scheduler:
         outcome = await self.executor.run(launch)
         self.scheduling.start_task_finished(pool.id, node.id, outcome)
 
+    async def _change_node(self, pool_id: str, node_id: str, change: str) -> None:
+        await asyncio.sleep(self.node_seconds)
+        if change != "rebooting":  # a new disk, or no node at all
+            root = node_root(self.data, pool_id, node_id)
+            await asyncio.to_thread(shutil.rmtree, root, ignore_errors=True)
+        self.scheduling.node_changed(pool_id, node_id, change)
+
     async def _run_task(self, assignment: Assignment) -> None:
         task, node = assignment.task, assignment.node
         job_id, task_id = task.job_id, task.id
+        requeues = task.run.requeue_count  # which run this is: see ``Scheduling``
         directory = task_directory(node_root(self.data, node.pool_id, node.id), job_id, task_id)
         if directory.exists():  # a retry or requeue starts from a clean directory
             shutil.rmtree(directory)
@@ -157,9 +174,9 @@ class Scheduler:
         )
         failure = await self._download(task.spec, directory / "wd")
         if failure:
-            self.scheduling.task_finished(job_id, task_id, Outcome(None, failure))
+            self.scheduling.task_finished(job_id, task_id, Outcome(None, failure), requeues)
             return
-        if not self.scheduling.task_started(job_id, task_id, self.clock()):
+        if not self.scheduling.task_started(job_id, task_id, self.clock(), requeues):
             return
         launch = Launch(
             task_run(job_id, task_id),
@@ -177,7 +194,7 @@ class Scheduler:
             )
             if failure:
                 outcome = Outcome(outcome.exit_code, failure, outcome.started, outcome.ended)
-        self.scheduling.task_finished(job_id, task_id, outcome)
+        self.scheduling.task_finished(job_id, task_id, outcome, requeues)
 
     async def _download(self, spec: Spec, working: Path) -> Failure | None:
         files = spec.get("resourceFiles")

@@ -8,6 +8,7 @@ InvalidRequestBody or RequestBodyTooLarge, naming the property.
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 from typing import Any
 
 from emulator import errors, wire
@@ -15,6 +16,9 @@ from emulator import errors, wire
 _ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 _ALL_TASKS_COMPLETE = {"noaction", "terminatejob"}
 _TASK_FAILURE = {"noaction", "performexitoptionsjobaction"}
+MAX_COMMAND_LINE = 8191
+"""Characters in a command line: the service documents no figure; this is Windows' cmd
+limit, the one Batch users meet, refused as an invalid commandLine."""
 
 
 def _object(body: Any) -> dict[str, Any]:
@@ -42,6 +46,16 @@ def _identifier(body: dict[str, Any], name: str = "id") -> str:
             "hyphens and underscores, and cannot contain more than 64 characters.",
         )
     return value
+
+
+def _command_line(body: dict[str, Any]) -> None:
+    value: str = _required(body, "commandLine")
+    if len(value) > MAX_COMMAND_LINE:
+        raise errors.invalid_property(
+            "commandLine",
+            f"{value[:64]}... ({len(value)} characters)",
+            f"The command line cannot contain more than {MAX_COMMAND_LINE} characters.",
+        )
 
 
 def _optional_int(body: dict[str, Any], name: str, minimum: int, maximum: int) -> None:
@@ -138,7 +152,7 @@ def pool(body: Any) -> dict[str, Any]:
     _optional_int(spec, "taskSlotsPerNode", 1, 256)
     start_task = spec.get("startTask")
     if start_task is not None:
-        _required(_object(start_task), "commandLine")
+        _command_line(_object(start_task))
         _resource_files(start_task.get("resourceFiles"), "startTask.resourceFiles")
         _optional_int(start_task, "maxTaskRetryCount", -1, 2**31 - 1)
     return spec
@@ -170,7 +184,7 @@ def job_patch(body: Any) -> dict[str, Any]:
 def task(body: Any) -> dict[str, Any]:
     spec = _object(body)
     _identifier(spec)
-    _required(spec, "commandLine")
+    _command_line(spec)
     _constraints(spec, "maxWallClockTime", "retentionTime")
     _optional_int(spec, "requiredSlots", 1, 256)
     _resource_files(spec.get("resourceFiles"))
@@ -192,3 +206,66 @@ def task_collection(body: Any, limit: int) -> list[Any]:
             values=[("MaxTasksInCollection", str(limit))],
         )
     return values
+
+
+# --- node loss: removenodes, resize, reboot, reimage -------------------------------------
+
+DEALLOCATION_OPTIONS = ("requeue", "terminate", "taskcompletion", "retaineddata")
+MAX_NODES_REMOVED = 100
+_MIN_RESIZE_TIMEOUT = timedelta(minutes=5)
+
+
+def deallocation_option(body: dict[str, Any], *names: str) -> str:
+    """The first of names given (the option's wire name differs by operation), lower-cased;
+    requeue, the service's default, if none is."""
+    for name in names:
+        value = body.get(name)
+        if value is None:
+            continue
+        if not isinstance(value, str) or value.lower() not in DEALLOCATION_OPTIONS:
+            raise errors.invalid_property(name, value)
+        return value.lower()
+    return "requeue"
+
+
+def _resize_timeout(body: dict[str, Any]) -> None:
+    """The service refuses a resizeTimeout under five minutes with a 400."""
+    value = body.get("resizeTimeout")
+    if value is not None and wire.parse_duration(value, "resizeTimeout") < _MIN_RESIZE_TIMEOUT:
+        raise errors.invalid_property(
+            "resizeTimeout", value, "The resize timeout must be at least 5 minutes."
+        )
+
+
+def node_removal(body: Any) -> tuple[list[str], str]:
+    """removenodes: the node ids (each once, in order) and the deallocation option."""
+    spec = _object(body)
+    nodes: list[Any] = _required(spec, "nodeList", list)
+    if not nodes or not all(isinstance(node, str) for node in nodes):
+        raise errors.invalid_property("nodeList", nodes)
+    if len(nodes) > MAX_NODES_REMOVED:
+        raise errors.invalid_property(
+            "nodeList",
+            f"{len(nodes)} nodes",
+            f"A maximum of {MAX_NODES_REMOVED} nodes may be removed per request.",
+        )
+    _resize_timeout(spec)
+    return list(dict.fromkeys(nodes)), deallocation_option(spec, "nodeDeallocationOption")
+
+
+def pool_resize(body: Any) -> tuple[int | None, int | None, str]:
+    """resize: the new dedicated and Spot targets (None: unchanged) and the option."""
+    spec = _object(body)
+    _optional_int(spec, "targetDedicatedNodes", 0, 10_000)
+    _optional_int(spec, "targetLowPriorityNodes", 0, 10_000)
+    _resize_timeout(spec)
+    option = deallocation_option(spec, "nodeDeallocationOption")
+    return spec.get("targetDedicatedNodes"), spec.get("targetLowPriorityNodes"), option
+
+
+def node_restart(body: Any, *names: str) -> str:
+    """reboot (nodeRebootOption) and reimage (nodeReimageOption): the option; no body is
+    the default, requeue."""
+    if body is None:
+        return "requeue"
+    return deallocation_option(_object(body), *names)

@@ -22,6 +22,10 @@ API_VERSIONS = frozenset(
 
 JSON_CONTENT_TYPE = "application/json;odata=minimalmetadata"
 
+MAX_BODY_BYTES = 1 << 20
+"""A request body's limit: Batch documents 1 MB for a task collection, answered with
+RequestBodyTooLarge (on which the SDK's create_tasks retries in smaller chunks)."""
+
 UNBOUNDED = timedelta(days=10675199, seconds=10085, microseconds=477580)
 """The service's 'no limit' for durations: P10675199DT2H48M5.4775807S (TimeSpan.MaxValue)."""
 
@@ -34,6 +38,13 @@ def check_api_version(version: str | None) -> str:
             values=[("QueryParameterName", "api-version"), ("QueryParameterValue", version)]
         )
     return version
+
+
+def check_body_size(size: int) -> None:
+    if size > MAX_BODY_BYTES:
+        raise errors.RequestBodyTooLarge(
+            values=[("MaxRequestBodySizeInBytes", str(MAX_BODY_BYTES))]
+        )
 
 
 def timestamp(moment: datetime) -> str:

@@ -2,8 +2,10 @@
 
 The runner drives it this way (``python -m runner local ...`` and a submit with no
 stack given), so neither imports the other. Progress and errors go to stderr; ``--json``
-puts one document on stdout. Exit status: 0 done (status: both servers running),
-3 the stack could not be started (status: a server is not running).
+puts one document on stdout. Exit status: 0 done (status: the servers running),
+3 the stack could not be started (status: a server is not running). ``up --faults RATE``
+starts it with that fraction of requests failing (see ``stack``); ``up`` without it, with
+none.
 """
 
 from __future__ import annotations
@@ -22,9 +24,16 @@ def _log(line: str) -> None:
     print(line, file=sys.stderr, flush=True)
 
 
-def _up(as_json: bool, log_requests: bool) -> int:
+def _up(as_json: bool, log_requests: bool, faults: float, seed: int | None, kinds: str) -> int:
+    chosen = [kind.strip() for kind in kinds.split(",") if kind.strip()]
     try:
-        outputs = stack.up(progress=_log, log_requests=log_requests)
+        outputs = stack.up(
+            progress=_log,
+            log_requests=log_requests,
+            faults=faults,
+            fault_seed=seed,
+            fault_kinds=chosen,
+        )
     except (stack.LocalStackError, servers.ServiceError) as error:
         _log(f"error: {error}")
         return EXIT_STACK
@@ -35,7 +44,16 @@ def _up(as_json: bool, log_requests: bool) -> int:
     print(f"Storage: {outputs.blobEndpoint}")
     print(f"Pool:    {outputs.poolId}")
     print(f"Outputs: {stack.default_paths().outputs}")
+    setting = stack.fault_setting()
+    if setting:
+        print(f"Faults:  {_faults(setting)}")
     return 0
+
+
+def _faults(faults: dict[str, object]) -> str:
+    kinds = ",".join(faults["kinds"]) if faults.get("kinds") else "all kinds"  # type: ignore[arg-type]
+    rate, seed, log = faults["rate"], faults["seed"], faults["log"]
+    return f"{rate:g} of requests ({kinds}), seed {seed}, logged to {log}"
 
 
 def _down() -> int:
@@ -46,17 +64,27 @@ def _down() -> int:
 
 def _status(as_json: bool) -> int:
     state = stack.status()
-    running = state.azurite is not None and state.emulator is not None
     if as_json:
         outputs = stack.default_paths().outputs
         document = {**asdict(state), "outputs": str(outputs) if outputs.exists() else None}
         print(json.dumps(document, indent=2))
     else:
-        for name, port in (("azurite", state.azurite), ("emulator", state.emulator)):
+        shown = [("azurite", state.azurite), ("emulator", state.emulator)]
+        if state.faults or state.fault_proxy:
+            shown.insert(1, ("proxy", state.fault_proxy))
+        for name, port in shown:
             print(f"{name:<9} " + (f"running on http://127.0.0.1:{port}" if port else "stopped"))
         for node_id, node_state in sorted(state.nodes.items()):
             print(f"  node {node_id}: {node_state}")
-    return 0 if running else EXIT_STACK
+        print(f"{'faults':<9} " + (_faults(state.faults) if state.faults else "off"))
+    return 0 if state.running else EXIT_STACK
+
+
+def _rate(text: str) -> float:
+    rate = float(text)
+    if not 0 <= rate <= 1:
+        raise argparse.ArgumentTypeError(f"{text} is not a fraction between 0 and 1")
+    return rate
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -68,12 +96,35 @@ def main(argv: list[str] | None = None) -> int:
     up = commands.add_parser("up", help="start what is not running, provision, write outputs")
     up.add_argument("--json", action="store_true", help="print the stack outputs as JSON")
     up.add_argument("--log-requests", action="store_true", help="the emulator logs requests")
+    up.add_argument(
+        "--faults",
+        type=_rate,
+        default=0.0,
+        metavar="RATE",
+        help="fail this fraction of Batch and storage requests (default: none)",
+    )
+    up.add_argument(
+        "--fault-seed", type=int, metavar="N", help="the faults' seed (default: random)"
+    )
+    up.add_argument(
+        "--fault-kinds",
+        default="",
+        metavar="KINDS",
+        help="comma-separated, of 500,503,429,reset,cut,partial (default: all; storage "
+        "gets those Azure Storage answers with: 500,503,reset,cut)",
+    )
     commands.add_parser("down", help="stop both servers (their data stays)")
     status = commands.add_parser("status", help="the servers' ports and the pool's nodes")
     status.add_argument("--json", action="store_true", help="one JSON document")
     arguments = parser.parse_args(argv)
     if arguments.command == "up":
-        return _up(arguments.json, arguments.log_requests)
+        return _up(
+            arguments.json,
+            arguments.log_requests,
+            arguments.faults,
+            arguments.fault_seed,
+            arguments.fault_kinds,
+        )
     if arguments.command == "down":
         return _down()
     return _status(arguments.json)

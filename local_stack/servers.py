@@ -1,6 +1,7 @@
-"""Start, probe and stop the local stack's servers: the Batch emulator and Azurite.
+"""Start, probe and stop the local stack's servers: the Batch emulator, Azurite, and
+the fault proxy that goes in front of Azurite when faults are on.
 
-Both bind 127.0.0.1 on a free port, each in a process group of its own. ``listening``
+Each binds 127.0.0.1 on a free port, in a process group of its own. ``listening``
 is the one port probe and ``stop_group`` the one way to stop a server, whether this
 process started it or a pid file names it: SIGTERM to the whole group, then SIGKILL
 after a grace period (Azurite has been seen to outlive a SIGTERM).
@@ -15,7 +16,7 @@ import socket
 import subprocess
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from contract import local as local_keys
@@ -118,6 +119,34 @@ def _tail(log: Path) -> str:
     return " | ".join(lines[-5:]) or "(empty log)"
 
 
+STORAGE_KINDS = ("500", "503", "reset", "cut")
+
+
+@dataclass(frozen=True)
+class Faults:
+    """The fraction of requests that fail, its seed, and the log of the faults: the same
+    for the emulator and the fault proxy (``python -m emulator --help`` says more)."""
+
+    rate: float
+    seed: int
+    log: Path
+    kinds: tuple[str, ...] = ()  # default: each server's own
+
+    def for_storage(self) -> Faults:
+        """The faults for the proxy in front of Azurite: the kinds Azure Storage answers
+        with. It throttles with 503, never 429 (which its SDK does not retry), and
+        ``partial`` is Batch's. Chosen kinds of which none applies leave storage alone."""
+        if not self.kinds:
+            return self  # the proxy's own default: 500, 503, reset and cut
+        kinds = tuple(kind for kind in self.kinds if kind in STORAGE_KINDS)
+        return replace(self, rate=self.rate if kinds else 0.0, kinds=kinds or STORAGE_KINDS)
+
+    def arguments(self) -> list[str]:
+        arguments = ["--faults", f"{self.rate:g}", "--fault-seed", str(self.seed)]
+        arguments += ["--fault-log", str(self.log)]
+        return arguments + (["--fault-kinds", ",".join(self.kinds)] if self.kinds else [])
+
+
 def start_emulator(
     data: Path,
     log: Path,
@@ -126,12 +155,15 @@ def start_emulator(
     storage: str | None = None,
     timeout: float = 20,
     request_log: Path | None = None,
+    faults: Faults | None = None,
 ) -> Server:
     port = port or free_port()
     command = [sys.executable, "-m", "emulator", "--port", str(port), "--data", str(data)]
     command += ["--account", local_keys.BATCH_ACCOUNT]
     if request_log:
         command += ["--request-log", str(request_log)]
+    if faults:
+        command += faults.arguments()
     for identity in identities:
         command += ["--identity", identity]
     environment = {
@@ -174,6 +206,17 @@ def start_azurite(
         certificate, key = oauth_tls
         command += ["--oauth", "basic", "--cert", str(certificate), "--key", str(key)]
     return _start("azurite", command, port, log, timeout)
+
+
+def start_fault_proxy(
+    target: int, faults: Faults, log: Path, port: int | None = None, timeout: float = 20
+) -> Server:
+    """The emulator's fault proxy on ``port``, failing ``faults.rate`` of the requests it
+    passes to the server on port ``target`` (Azurite)."""
+    port = port or free_port()
+    command = [sys.executable, "-m", "emulator.fault_proxy", "--port", str(port)]
+    command += ["--target", f"http://127.0.0.1:{target}", *faults.arguments()]
+    return _start("fault-proxy", command, port, log, timeout)
 
 
 def azurite_connection_string(port: int) -> str:

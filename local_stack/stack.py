@@ -7,8 +7,17 @@ Everything lives under ``.local/`` in the project (or where RUNNER_LOCAL_DIR say
     .local/logs/*.log         each server's log
     .local/*.pid              each server's process id, with its port in .local/ports.json
     .local/outputs.json       the stack outputs (the same keys as the Pulumi stack's)
+    .local/faults.json        the fault setting the servers run with, if any
+    .local/logs/faults.log    one line per fault injected, from both halves
 
 ``up`` is idempotent: servers that already run are kept, a stale pid file is ignored.
+
+With faults (``up(faults=RATE)``), the emulator fails that fraction of Batch requests
+itself and the fault proxy fails that fraction of storage requests. The stack's storage
+port (``storage`` in ports.json, the one in the outputs' blob endpoint and so in tasks'
+resource-file URLs) never changes: with faults the proxy listens on it and Azurite on a
+port behind it, without them Azurite listens on it. Turning faults on or off restarts
+what must be restarted; the emulator's state and Azurite's blobs are on disk.
 """
 
 from __future__ import annotations
@@ -16,9 +25,10 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import random
 import socket
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -33,6 +43,9 @@ from contract import spec as contract_spec
 from contract.outputs import ContainerNames, LocalKeys, StackOutputs
 from contract.rest import pool_body
 from local_stack import servers
+
+PROXY = "fault-proxy"
+_ANY_METHOD = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"})
 
 
 class LocalStackError(RuntimeError):
@@ -50,6 +63,14 @@ class Paths:
     @property
     def ports(self) -> Path:
         return self.local / "ports.json"
+
+    @property
+    def faults(self) -> Path:
+        return self.local / "faults.json"
+
+    @property
+    def fault_log(self) -> Path:
+        return self.log("faults")
 
     def pid(self, name: str) -> Path:
         return self.local / f"{name}.pid"
@@ -77,11 +98,21 @@ def _running(paths: Paths, name: str) -> int | None:
     return port if servers.alive(pid) and servers.listening(port) else None
 
 
+def _stored_port(paths: Paths, name: str) -> int | None:
+    try:
+        return int(json.loads(paths.ports.read_text())[name])
+    except (OSError, ValueError, KeyError):
+        return None
+
+
 def _previous_port(paths: Paths, name: str) -> int | None:
     """The port a server had before, if it is free: stored URLs stay valid across restarts."""
-    try:
-        port = int(json.loads(paths.ports.read_text())[name])
-    except (OSError, ValueError, KeyError):
+    return _free(_stored_port(paths, name))
+
+
+def _free(port: int | None) -> int | None:
+    """``port``, if a server can listen on it now; else None."""
+    if port is None:
         return None
     with socket.socket() as probe:
         # As servers bind: a port in TIME_WAIT after `down` is free to take again.
@@ -95,11 +126,54 @@ def _previous_port(paths: Paths, name: str) -> int | None:
 
 def _remember(paths: Paths, name: str, server: servers.Server) -> None:
     paths.pid(name).write_text(f"{server.process.pid}\n")
+    _remember_port(paths, name, server.port)
+
+
+def _remember_port(paths: Paths, name: str, port: int) -> None:
     ports = {}
     with contextlib.suppress(OSError, ValueError):
         ports = json.loads(paths.ports.read_text())
-    ports[name] = server.port
+    ports[name] = port
     _write_json(paths.ports, ports)
+
+
+def _stop(paths: Paths, name: str) -> bool:
+    """Stop a server by its pid file; whether it was running."""
+    try:
+        pid = int(paths.pid(name).read_text())
+    except (OSError, ValueError):
+        return False
+    running = servers.alive(pid)
+    if running:
+        servers.stop_group(pid)
+    paths.pid(name).unlink(missing_ok=True)
+    return running
+
+
+def _applied_faults(paths: Paths) -> servers.Faults | None:
+    """The fault setting the running servers were started with (faults.json), if any."""
+    try:
+        document = json.loads(paths.faults.read_text())
+        kinds = tuple(str(kind) for kind in document.get("kinds", ()))
+        return servers.Faults(
+            float(document["rate"]), int(document["seed"]), paths.fault_log, kinds
+        )
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def _wanted_faults(
+    paths: Paths, rate: float, seed: int | None, kinds: Sequence[str] = ()
+) -> servers.Faults | None:
+    """The setting ``up`` was asked for: none at rate 0. Without a seed, the running one's
+    if the rate is the same (nothing restarts), else a new one."""
+    if not rate:
+        return None
+    if seed is None:
+        applied = _applied_faults(paths)
+        same = applied is not None and (applied.rate, applied.kinds) == (rate, tuple(kinds))
+        seed = applied.seed if applied and same else random.SystemRandom().randrange(2**31)
+    return servers.Faults(rate, seed, paths.fault_log, tuple(kinds))
 
 
 def _write_json(path: Path, document: Any) -> None:
@@ -117,21 +191,27 @@ def up(
     progress: Callable[[str], None] = lambda line: None,
     timeout: float = 120,
     log_requests: bool = False,
+    faults: float = 0,
+    fault_seed: int | None = None,
+    fault_kinds: Sequence[str] = (),
 ) -> StackOutputs:
-    """Start what is not running, provision the containers and the pool, write outputs."""
+    """Start what is not running, provision the containers and the pool, write outputs.
+
+    ``faults`` (a fraction) turns fault injection on, with ``fault_seed`` (default:
+    random); without it, faults are off, whatever they were."""
     paths = paths or default_paths()
     spec = spec or contract_spec.default_spec()
     paths.local.mkdir(parents=True, exist_ok=True)
+    wanted = _wanted_faults(paths, faults, fault_seed, fault_kinds)
+    changed = wanted != _applied_faults(paths)
+    # Stopped first: an Azurite that moves waits for the emulator's connections to close.
+    if changed and _stop(paths, "emulator"):
+        progress("stopped the Batch emulator, to start it " + ("with" if wanted else "without"))
 
-    azurite_port = _running(paths, "azurite")
-    if azurite_port is None:
-        progress("starting Azurite")
-        server = servers.start_azurite(
-            paths.local / "azurite", paths.log("azurite"), port=_previous_port(paths, "azurite")
-        )
-        _remember(paths, "azurite", server)
-        azurite_port = server.port
-    connection = servers.azurite_connection_string(azurite_port)
+    storage_port, azurite_port = _storage(paths, wanted, changed, progress)
+    # The emulator's nodes reach storage at the stack's storage port: through the
+    # proxy, with its faults, when faults are on.
+    connection = servers.azurite_connection_string(storage_port)
 
     emulator_port = _running(paths, "emulator")
     if emulator_port is None:
@@ -143,29 +223,45 @@ def up(
             identities=(local_keys.POOL_IDENTITY,),
             storage=connection,
             request_log=paths.local / "logs" / "requests.log" if log_requests else None,
+            faults=wanted,
         )
         _remember(paths, "emulator", server)
         emulator_port = server.port
     batch_url = f"http://127.0.0.1:{emulator_port}"
+    if wanted:
+        setting = {"rate": wanted.rate, "seed": wanted.seed, "kinds": list(wanted.kinds)}
+        _write_json(paths.faults, setting)
+    else:
+        paths.faults.unlink(missing_ok=True)
 
-    blobs = BlobServiceClient.from_connection_string(connection)
-    for name in (spec.containers.application, spec.containers.input, spec.containers.output):
+    # Provisioning is the stack's own setup, not what faults are for: the containers
+    # are made on Azurite directly, and the Batch calls are tried again after a fault.
+    # Closed when done: Azurite, stopped, waits for open connections to close.
+    with BlobServiceClient.from_connection_string(
+        servers.azurite_connection_string(azurite_port)
+    ) as blobs:
+        for name in (spec.containers.application, spec.containers.input, spec.containers.output):
+            with contextlib.suppress(ResourceExistsError):
+                blobs.create_container(name)
+
+    with BatchClient(
+        batch_url,
+        AzureNamedKeyCredential(local_keys.BATCH_ACCOUNT, local_keys.BATCH_KEY),
+        retry_total=20,
+        retry_backoff_factor=0.1,
+        retry_backoff_max=2,
+    ) as batch:
         with contextlib.suppress(ResourceExistsError):
-            blobs.create_container(name)
-
-    batch = BatchClient(
-        batch_url, AzureNamedKeyCredential(local_keys.BATCH_ACCOUNT, local_keys.BATCH_KEY)
-    )
-    with contextlib.suppress(ResourceExistsError):
-        batch.create_pool(pool_body(spec))  # type: ignore[arg-type]
-        progress(f"created pool {spec.pool.id}")
-    _wait_for_nodes(batch, spec.pool.id, timeout)
+            # A create whose answer a fault dropped is made again: PoolExists, if it was.
+            batch.create_pool(pool_body(spec), retry_on_methods=_ANY_METHOD)  # type: ignore[arg-type]
+            progress(f"created pool {spec.pool.id}")
+        _wait_for_nodes(batch, spec.pool.id, timeout)
 
     outputs = StackOutputs(
         location="local",
         resourceGroupName="local",
         storageAccountName=local_keys.STORAGE_ACCOUNT,
-        blobEndpoint=f"http://127.0.0.1:{azurite_port}/{local_keys.STORAGE_ACCOUNT}",
+        blobEndpoint=f"http://127.0.0.1:{storage_port}/{local_keys.STORAGE_ACCOUNT}",
         containers=ContainerNames(
             spec.containers.application, spec.containers.input, spec.containers.output
         ),
@@ -179,6 +275,52 @@ def up(
     )
     _write_json(paths.outputs, outputs.to_dict())
     return outputs
+
+
+def _storage(
+    paths: Paths,
+    wanted: servers.Faults | None,
+    changed: bool,
+    progress: Callable[[str], None],
+) -> tuple[int, int]:
+    """Azurite, behind the fault proxy if faults are wanted: (the stack's storage port,
+    Azurite's port). The storage port is the one it had (Azurite's, before the stack had
+    a proxy), so the blob endpoint stays the same with faults on or off."""
+    front = _stored_port(paths, "storage") or _stored_port(paths, "azurite")
+    azurite_port = _running(paths, "azurite")
+    proxy_port = _running(paths, PROXY)
+    behind = wanted is not None  # where Azurite must be: behind the proxy, or in front
+    move = azurite_port is not None and front is not None and (azurite_port == front) == behind
+    if proxy_port is not None and (not behind or changed or move or azurite_port is None):
+        progress("stopping the fault proxy")
+        _stop(paths, PROXY)  # before Azurite, which would wait for its connections
+        proxy_port = None
+    if move:
+        progress("stopping Azurite, to move it " + ("behind the proxy" if behind else "in front"))
+        _stop(paths, "azurite")
+        azurite_port = None
+    if azurite_port is None:
+        progress("starting Azurite")
+        if behind:  # on the port it had behind the proxy, if it had one
+            previous = _stored_port(paths, "azurite")
+            port = _free(previous) if previous != front else None
+        else:
+            port = _free(front)
+        server = servers.start_azurite(paths.local / "azurite", paths.log("azurite"), port=port)
+        _remember(paths, "azurite", server)
+        azurite_port = server.port
+    if wanted is None:
+        _remember_port(paths, "storage", azurite_port)
+        return azurite_port, azurite_port
+    if proxy_port is None:
+        progress("starting the fault proxy")
+        server = servers.start_fault_proxy(
+            azurite_port, wanted.for_storage(), paths.log(PROXY), _free(front)
+        )
+        _remember(paths, PROXY, server)
+        proxy_port = server.port
+    _remember_port(paths, "storage", proxy_port)
+    return proxy_port, azurite_port
 
 
 def _wait_for_nodes(batch: BatchClient, pool_id: str, timeout: float) -> None:
@@ -198,18 +340,11 @@ def _wait_for_nodes(batch: BatchClient, pool_id: str, timeout: float) -> None:
 
 
 def down(paths: Paths | None = None) -> list[str]:
-    """Stop both servers; returns the names of those that were running."""
+    """Stop the servers; returns the names of those that were running. The next ``up``
+    starts them without faults unless it is given some."""
     paths = paths or default_paths()
-    stopped = []
-    for name in ("emulator", "azurite"):
-        try:
-            pid = int(paths.pid(name).read_text())
-        except (OSError, ValueError):
-            continue
-        if servers.alive(pid):
-            servers.stop_group(pid)
-            stopped.append(name)
-        paths.pid(name).unlink(missing_ok=True)
+    stopped = [name for name in ("emulator", PROXY, "azurite") if _stop(paths, name)]
+    paths.faults.unlink(missing_ok=True)
     return stopped
 
 
@@ -218,6 +353,13 @@ class Status:
     azurite: int | None
     emulator: int | None
     nodes: dict[str, str]
+    fault_proxy: int | None = None
+    faults: dict[str, Any] | None = None  # rate, seed and log, when faults are on
+
+    @property
+    def running(self) -> bool:
+        up = self.azurite is not None and self.emulator is not None
+        return up and (self.faults is None or self.fault_proxy is not None)
 
 
 def status(paths: Paths | None = None) -> Status:
@@ -236,4 +378,14 @@ def status(paths: Paths | None = None) -> Status:
                 node.id: getattr(node.state, "value", str(node.state))
                 for node in batch.list_nodes(outputs.poolId)
             }
-    return Status(azurite_port, emulator_port, nodes)
+    proxy_port = _running(paths, PROXY)
+    return Status(azurite_port, emulator_port, nodes, proxy_port, fault_setting(paths))
+
+
+def fault_setting(paths: Paths | None = None) -> dict[str, Any] | None:
+    """The faults the stack runs with (rate, seed, kinds and log), or None when off."""
+    applied = _applied_faults(paths or default_paths())
+    if applied is None:
+        return None
+    kinds = list(applied.kinds) or None  # None: each server's default kinds
+    return {"rate": applied.rate, "seed": applied.seed, "kinds": kinds, "log": str(applied.log)}

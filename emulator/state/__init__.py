@@ -8,6 +8,7 @@ ends a run (the executor's), ``wake`` tells the scheduler that something changed
     tables      the records in memory, written through to the store
     lifecycle   transitions that span entities (slots, requeues, ending jobs)
     pools       pools and nodes          jobs     jobs and task counts
+    nodes       losing nodes: remove, resize, reboot, reimage
     tasks       tasks                    scheduling, recovery: the scheduler's side
 """
 
@@ -18,6 +19,7 @@ from collections.abc import Callable
 
 from emulator.state.jobs import Jobs
 from emulator.state.lifecycle import Kill, Lifecycle
+from emulator.state.nodes import Nodes
 from emulator.state.pools import Pools
 from emulator.state.recovery import Orphan, recover
 from emulator.state.scheduling import Assignment, Scheduling
@@ -44,6 +46,7 @@ class BatchState:
         self.lifecycle = Lifecycle(self.tables, kill)
         nodes = autoscale_nodes or os.cpu_count() or 1
         self.pools = Pools(self.tables, self.lifecycle, wake, self.account_url, nodes)
+        self.nodes = Nodes(self.tables, self.lifecycle, wake)
         self.jobs = Jobs(self.tables, self.lifecycle, wake, self.account_url)
         self.tasks = Tasks(self.tables, self.lifecycle, self.jobs, wake)
         self.scheduling = Scheduling(self.tables, self.lifecycle, wake)

@@ -10,6 +10,7 @@ from collections.abc import Callable
 from datetime import datetime
 
 from emulator import failures
+from emulator.failures import Failure
 from emulator.records import Job, RunKey, Task, TaskRun, task_run
 from emulator.state.tables import Tables
 
@@ -55,13 +56,15 @@ class Lifecycle:
         self.tables.touch(task, now)
         self.tables.save(task)
 
-    def end_by_request(self, task: Task, now: datetime) -> None:
+    def end_by_request(
+        self, task: Task, now: datetime, failure: Failure = failures.TASK_ENDED_BY_REQUEST
+    ) -> None:
         """Complete a task as failed, TaskEnded, killing its process if it runs."""
         self.stop(task)
         task.run.start_time = task.run.start_time or now
         task.run.end_time = now
         task.run.result = "failure"
-        task.run.failure = failures.TASK_ENDED_BY_REQUEST()
+        task.run.failure = failure
         self.tables.transition(task, "completed", now)
         self.tables.touch(task, now)
         self.tables.save(task)

@@ -59,8 +59,7 @@ class Pools:
         )
         self.tables.touch(pool, now)
         nodes = [
-            self._new_node(pool, i, dedicated=i < dedicated, now=now)
-            for i in range(dedicated + spot)
+            new_node(pool, i, dedicated=i < dedicated, now=now) for i in range(dedicated + spot)
         ]
         with self.tables.store.transaction():
             self.tables.add_pool(pool, nodes)
@@ -69,21 +68,6 @@ class Pools:
                 self.tables.save(node)
         self.wake()
         return pool
-
-    @staticmethod
-    def _new_node(pool: Pool, index: int, dedicated: bool, now: datetime) -> Node:
-        node_id = f"tvmps_{uuid.uuid4().hex[:20]}{index:04d}_{'d' if dedicated else 'p'}"
-        return Node(
-            id=node_id,
-            url=f"{pool.url}/nodes/{node_id}",
-            state="starting",
-            state_since=now,
-            pool_id=pool.id,
-            dedicated=dedicated,
-            vm_size=pool.spec["vmSize"],
-            image_reference=pool.spec["virtualMachineConfiguration"]["imageReference"],
-            allocated=now,
-        )
 
     def get(self, pool_id: str) -> Pool:
         return self.tables.pool(pool_id)
@@ -118,3 +102,19 @@ class Pools:
 
     def get_node(self, pool_id: str, node_id: str) -> Node:
         return self.tables.node(pool_id, node_id)
+
+
+def new_node(pool: Pool, index: int, dedicated: bool, now: datetime) -> Node:
+    """A node allocated to the pool now; it starts (and runs the start task) next."""
+    node_id = f"tvmps_{uuid.uuid4().hex[:20]}{index:04d}_{'d' if dedicated else 'p'}"
+    return Node(
+        id=node_id,
+        url=f"{pool.url}/nodes/{node_id}",
+        state="starting",
+        state_since=now,
+        pool_id=pool.id,
+        dedicated=dedicated,
+        vm_size=pool.spec["vmSize"],
+        image_reference=pool.spec["virtualMachineConfiguration"]["imageReference"],
+        allocated=now,
+    )

@@ -1,8 +1,12 @@
-"""After a restart: what was running is requeued, as Batch does for a lost node."""
+"""After a restart: what was running is requeued, as Batch does for a lost node.
+
+A node that was leaving, rebooting or reimaging stays so and the change starts over; a
+pool resizing meanwhile stays resizing until its leaving nodes are gone."""
 
 from __future__ import annotations
 
 from emulator.state.lifecycle import RUNNING, Lifecycle
+from emulator.state.nodes import CHANGING
 from emulator.state.tables import Tables
 
 Orphan = tuple[int, dict[str, str]]
@@ -32,5 +36,7 @@ def recover(tables: Tables, lifecycle: Lifecycle) -> list[Orphan]:
                     node.transition("starting", now)
                 elif node.state == "running":
                     node.transition("idle", now)
+                elif node.state in CHANGING:  # the scheduler takes the change up again
+                    node.change_launched = False
                 tables.save(node)
     return orphans

@@ -3,7 +3,10 @@
 The scheduler asks ``pending_start_tasks`` and ``assign`` what to run, and reports back
 through ``start_task_started``/``start_task_finished`` and ``task_started``/
 ``task_process``/``task_finished``. A report about a task that was ended, deleted or
-requeued meanwhile changes nothing.
+requeued meanwhile changes nothing: the scheduler says which run it reports on by the
+task's requeue count when it was placed, so a run its lost node's requeue killed cannot
+end the task's next run. Nodes that are leaving, rebooting or reimaging are handed out by
+``node_changes`` once they run nothing, and come back through ``node_changed``.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from datetime import datetime
 from emulator.failures import Outcome
 from emulator.records import Node, Placement, Pool, StartTaskRun, Task
 from emulator.state.lifecycle import RUNNING, Lifecycle
+from emulator.state.nodes import CHANGING
 from emulator.state.tables import Tables
 
 
@@ -44,8 +48,11 @@ class Scheduling:
             if node.state == "starting" and not node.start_task_launched
         ]
 
-    def start_task_started(self, pool_id: str, node_id: str) -> None:
-        node = self.tables.nodes[pool_id][node_id]
+    def start_task_started(self, pool_id: str, node_id: str) -> bool:
+        """The start task is about to run; False if the node was removed meanwhile."""
+        node = self.tables.nodes.get(pool_id, {}).get(node_id)
+        if node is None or node.state != "starting":
+            return False
         pool = self.tables.pools[pool_id]
         now = self.tables.clock()
         node.start_task_launched = True
@@ -54,11 +61,12 @@ class Scheduling:
             node.start_task = StartTaskRun(start_time=now)
         self.tables.save(node)
         self.wake()
+        return True
 
     def start_task_finished(self, pool_id: str, node_id: str, outcome: Outcome) -> None:
         node = self.tables.nodes.get(pool_id, {}).get(node_id)
-        if node is None:
-            return  # the pool was deleted meanwhile
+        if node is None or node.state in CHANGING:
+            return  # the pool was deleted or the node lost meanwhile: the run was killed
         now = self.tables.clock()
         run = node.start_task
         if run is not None:
@@ -112,14 +120,21 @@ class Scheduling:
         self.tables.save(task)
         self.tables.save(node)
 
-    def _placed(self, job_id: str, task_id: str) -> Task | None:
-        """The task, if it is still placed or running (not ended, deleted or requeued)."""
+    def _placed(self, job_id: str, task_id: str, requeues: int | None) -> Task | None:
+        """The task, if that run of it is still placed or running (not ended, deleted or
+        requeued); requeues is its requeue count when placed (None: the current run)."""
         task = self.tables.tasks.get(job_id, {}).get(task_id)
-        return task if task is not None and task.state in RUNNING else None
+        if task is None or task.state not in RUNNING:
+            return None
+        if requeues is not None and task.run.requeue_count != requeues:
+            return None
+        return task
 
-    def task_started(self, job_id: str, task_id: str, started: datetime) -> bool:
+    def task_started(
+        self, job_id: str, task_id: str, started: datetime, requeues: int | None = None
+    ) -> bool:
         """The process is about to start; False if the task was ended or deleted meanwhile."""
-        task = self._placed(job_id, task_id)
+        task = self._placed(job_id, task_id, requeues)
         if task is None or task.state != "preparing":
             return False
         task.run.start_time = started
@@ -135,8 +150,10 @@ class Scheduling:
             task.process_group = group
             self.tables.save(task)
 
-    def task_finished(self, job_id: str, task_id: str, outcome: Outcome) -> None:
-        task = self._placed(job_id, task_id)
+    def task_finished(
+        self, job_id: str, task_id: str, outcome: Outcome, requeues: int | None = None
+    ) -> None:
+        task = self._placed(job_id, task_id, requeues)
         if task is None:
             return
         now = self.tables.clock()
@@ -164,3 +181,50 @@ class Scheduling:
             self.tables.save(task)
             self.lifecycle.complete_job_if_done(self.tables.jobs[job_id], now)
         self.wake()
+
+    # --- nodes leaving, rebooting, reimaging ---------------------------------------------
+
+    def node_changes(self) -> list[Node]:
+        """Changing nodes that run nothing any more, each handed out once."""
+        ready: list[Node] = []
+        with self.tables.store.transaction():
+            for nodes in self.tables.nodes.values():
+                for node in nodes.values():
+                    if node.state in CHANGING and not node.running and not node.change_launched:
+                        node.change_launched = True
+                        self.tables.save(node)
+                        ready.append(node)
+        return ready
+
+    def node_changed(self, pool_id: str, node_id: str, change: str) -> None:
+        """The change is done: a leaving node is gone, a rebooted or reimaged one starts.
+
+        Ignored if the node changed otherwise meanwhile (a rebooting node removed)."""
+        node = self.tables.nodes.get(pool_id, {}).get(node_id)
+        if node is None or node.state != change or not node.change_launched:
+            return
+        now = self.tables.clock()
+        with self.tables.store.transaction():
+            if change == "leavingpool":
+                self._leave(node, now)
+            else:
+                node.transition("starting", now)
+                node.booted = now
+                node.deallocation = None
+                node.change_launched = False
+                node.start_task_launched = False
+                self.tables.save(node)
+        self.wake()
+
+    def _leave(self, node: Node, now: datetime) -> None:
+        pool = self.tables.pools[node.pool_id]
+        if node.dedicated:
+            pool.current_dedicated -= 1
+        else:
+            pool.current_low_priority -= 1
+        self.tables.forget(node)
+        self.tables.remove_node(node)
+        if not any(n.state == "leavingpool" for n in self.tables.nodes[pool.id].values()):
+            pool.allocate("steady", now)
+        self.tables.touch(pool, now)
+        self.tables.save(pool)

@@ -65,6 +65,9 @@ class Tables:
         self.nodes.pop(pool_id, None)
         self._pool_ids.discard(pool_id.lower())
 
+    def remove_node(self, node: Node) -> None:
+        self.nodes.get(node.pool_id, {}).pop(node.id, None)
+
     def add_job(self, job: Job) -> None:
         self.jobs[job.id] = job
         self.tasks.setdefault(job.id, {})

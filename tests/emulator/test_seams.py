@@ -157,6 +157,9 @@ class FailsOnce:
     def assign(self) -> list:
         return []
 
+    def node_changes(self) -> list:
+        return []
+
 
 def test_the_scheduler_logs_a_failed_pass_and_restarts(tmp_path, caplog):
     scheduling = FailsOnce()

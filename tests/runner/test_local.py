@@ -90,5 +90,7 @@ def test_the_local_stack_program_speaks_json(tmp_path: Path):
         "azurite": None,
         "emulator": None,
         "nodes": {},
+        "fault_proxy": None,
+        "faults": None,
         "outputs": None,
     }

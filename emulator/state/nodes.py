@@ -1,0 +1,186 @@
+"""Losing nodes as the service does: remove nodes, resize, stop a resize, reboot, reimage.
+
+Each operation puts nodes into a changing state (leavingpool, rebooting, reimaging) and
+deals with the tasks running on them by the request's nodeDeallocationOption:
+
+    requeue          kill them now; back to active, requeueCount + 1, no retry used
+    terminate        kill them now; completed as failed (TaskEnded), never run again
+    taskcompletion   let them finish; the node takes no new task meanwhile
+    retaineddata     as taskcompletion: a node's files go with it here, so there is no
+                     retention time to wait for
+
+A changing node that runs nothing any more is the scheduler's: it takes a moment, as a VM
+would, and reports back through ``Scheduling.node_changed``. A leaving node is then gone
+(its pool steady again once no node is left leaving); a rebooted or reimaged one starts
+again and reruns the pool's start task. Removing nodes lowers the pool's targets, so the
+pool is at its target size afterwards, as resize leaves it at the new one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+from emulator import errors, failures, validate
+from emulator.records import Node, Pool, start_task_run, task_run
+from emulator.state.lifecycle import Lifecycle
+from emulator.state.pools import new_node
+from emulator.state.tables import Tables
+
+CHANGING = ("leavingpool", "rebooting", "reimaging")
+RESTARTABLE = ("idle", "running", "starttaskfailed")
+"""States a node can be rebooted or reimaged from: the documented idle and running, and
+starttaskfailed, which a reboot is the usual cure for."""
+
+_BUSY = {
+    "starting": errors.NodeBeingStarted,
+    "waitingforstarttask": errors.NodeBeingStarted,
+    "rebooting": errors.NodeBeingRebooted,
+    "reimaging": errors.NodeBeingReimaged,
+}
+_LOST_AS = {
+    "leavingpool": "removed from the pool",
+    "rebooting": "rebooted",
+    "reimaging": "reimaged",
+}
+_TARGETS = {True: "targetDedicatedNodes", False: "targetLowPriorityNodes"}
+
+
+class Nodes:
+    def __init__(self, tables: Tables, lifecycle: Lifecycle, wake: Callable[[], None]) -> None:
+        self.tables = tables
+        self.lifecycle = lifecycle
+        self.wake = wake
+
+    def remove(self, pool_id: str, body: Any) -> Pool:
+        """removenodes: the nodes leave and the pool's targets drop by as many."""
+        pool = self.tables.pool(pool_id)
+        node_ids, option = validate.node_removal(body)
+        if pool.allocation_state != "steady":
+            raise errors.PoolBeingResized()
+        nodes = self.tables.nodes.get(pool_id, {})
+        missing = [node_id for node_id in node_ids if node_id not in nodes]
+        if missing:
+            raise errors.NodeNotFound(values=[("NodeId", missing[0])])
+        now = self.tables.clock()
+        with self.tables.store.transaction():
+            for node_id in node_ids:
+                node = nodes[node_id]
+                if not pool.spec["enableAutoScale"]:
+                    target = _TARGETS[node.dedicated]
+                    pool.spec[target] = max(0, pool.spec.get(target, 0) - 1)
+                self._change(node, "leavingpool", option, now)
+            pool.allocate("resizing", now)
+            self.tables.touch(pool, now)
+            self.tables.save(pool)
+        self.wake()
+        return pool
+
+    def resize(self, pool_id: str, body: Any) -> Pool:
+        """resize: new nodes start at once; surplus ones leave, the least busy first."""
+        pool = self.tables.pool(pool_id)
+        dedicated, spot, option = validate.pool_resize(body)
+        if pool.spec["enableAutoScale"]:
+            raise errors.OperationNotValidOnPool(
+                values=[("Reason", "The pool is configured for automatic scaling.")]
+            )
+        if pool.allocation_state != "steady":
+            raise errors.PoolBeingResized()
+        nodes = self.tables.nodes.setdefault(pool_id, {})
+        now = self.tables.clock()
+        with self.tables.store.transaction():
+            for is_dedicated, target in ((True, dedicated), (False, spot)):
+                if target is None:
+                    continue
+                pool.spec[_TARGETS[is_dedicated]] = target
+                mine = [node for node in nodes.values() if node.dedicated == is_dedicated]
+                for _ in range(target - len(mine)):
+                    node = new_node(pool, len(nodes), dedicated=is_dedicated, now=now)
+                    nodes[node.id] = node
+                    self.tables.save(node)
+                    if is_dedicated:
+                        pool.current_dedicated += 1
+                    else:
+                        pool.current_low_priority += 1
+                surplus = sorted(mine, key=lambda n: (len(n.running), n.state != "idle"))
+                for node in surplus[: max(0, len(mine) - target)]:
+                    self._change(node, "leavingpool", option, now)
+            leaving = any(node.state == "leavingpool" for node in nodes.values())
+            pool.allocate("resizing" if leaving else "steady", now)
+            self.tables.touch(pool, now)
+            self.tables.save(pool)
+        self.wake()
+        return pool
+
+    def stop_resize(self, pool_id: str) -> Pool:
+        """stopresize: nodes still waiting for their tasks stay; those already going go.
+
+        The pool is ``stopping`` until they are gone, then steady; its targets stay as
+        the resize set them, as the service leaves them.
+        """
+        pool = self.tables.pool(pool_id)
+        if pool.allocation_state != "resizing":
+            return pool
+        now = self.tables.clock()
+        with self.tables.store.transaction():
+            going = False
+            for node in self.tables.nodes.get(pool_id, {}).values():
+                if node.state != "leavingpool":
+                    continue
+                if node.change_launched:
+                    going = True
+                    continue
+                node.transition("running" if node.running else "idle", now)
+                node.deallocation = None
+                self.tables.save(node)
+            pool.allocate("stopping" if going else "steady", now)
+            self.tables.touch(pool, now)
+            self.tables.save(pool)
+        self.wake()
+        return pool
+
+    def reboot(self, pool_id: str, node_id: str, body: Any) -> Node:
+        # The SDK's model names it node_reboot_kind but sends nodeRebootOption, as does
+        # every documented version; nodeRebootKind is accepted too.
+        option = validate.node_restart(body, "nodeRebootOption", "nodeRebootKind")
+        return self._restart(pool_id, node_id, "rebooting", option)
+
+    def reimage(self, pool_id: str, node_id: str, body: Any) -> Node:
+        option = validate.node_restart(body, "nodeReimageOption")
+        return self._restart(pool_id, node_id, "reimaging", option)
+
+    def _restart(self, pool_id: str, node_id: str, state: str, option: str) -> Node:
+        node = self.tables.node(pool_id, node_id)
+        if node.state not in RESTARTABLE:
+            error = _BUSY.get(node.state, errors.OperationNotValidOnNode)
+            raise error(values=[("NodeState", node.state)])
+        with self.tables.store.transaction():
+            self._change(node, state, option, self.tables.clock())
+        self.wake()
+        return node
+
+    def _change(self, node: Node, state: str, option: str, now: datetime) -> None:
+        """Put a node into a changing state and deal with its running tasks by option."""
+        self.lifecycle.kill(start_task_run(node.pool_id, node.id))  # if it still runs
+        node.transition(state, now)
+        node.deallocation = option
+        node.change_launched = False
+        ended: set[str] = set()
+        if option in ("requeue", "terminate"):
+            failure = failures.TASK_ENDED_NODE_LOST(
+                f"The task was terminated because its compute node was {_LOST_AS[state]}."
+            )
+            for job_id, task_id in list(node.running):
+                task = self.tables.tasks.get(job_id, {}).get(task_id)
+                if task is None:
+                    continue
+                if option == "requeue":
+                    self.lifecycle.kill(task_run(job_id, task_id))
+                    self.lifecycle.requeue(task, now)
+                else:
+                    self.lifecycle.end_by_request(task, now, failure)
+                    ended.add(job_id)
+        self.tables.save(node)
+        for job_id in ended:
+            self.lifecycle.complete_job_if_done(self.tables.jobs[job_id], now)
