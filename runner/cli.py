@@ -553,9 +553,25 @@ def markdown_summary(
 
 
 @local_app.command("up")
-def local_up() -> None:
-    """Start Azurite and the emulator (if not running), provision them, write outputs."""
-    raise typer.Exit(local.run("up"))
+def local_up(
+    faults: Annotated[
+        float | None,
+        typer.Option(min=0, max=1, help="fail this fraction of Batch and storage requests (0.05)"),
+    ] = None,
+    fault_seed: Annotated[
+        int | None, typer.Option(help="the faults' seed", show_default="random")
+    ] = None,
+    fault_kinds: Annotated[
+        str | None,
+        typer.Option(help="comma-separated, of 500,503,429,reset,cut,partial", show_default="all"),
+    ] = None,
+) -> None:
+    """Start Azurite and the emulator (if not running), provision them, write outputs.
+    Without --faults, faults are off (servers that ran with them are restarted)."""
+    options = [] if faults is None else ["--faults", f"{faults:g}"]
+    options += [] if fault_seed is None else ["--fault-seed", str(fault_seed)]
+    options += [] if fault_kinds is None else ["--fault-kinds", fault_kinds]
+    raise typer.Exit(local.run("up", *options))
 
 
 @local_app.command("down")

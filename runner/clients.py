@@ -3,6 +3,10 @@
 A local stack carries its development keys; an Azure stack has none, and the clients
 authenticate with Microsoft Entra ID through DefaultAzureCredential (``az login`` on a
 laptop, OIDC in CI, a managed identity on a VM). Everything after this is the same code.
+
+Transient failures (429 and 5xx answers, refused, reset and cut-off connections) are
+retried here, by the SDKs' own retry policies with the settings below, so no other module
+retries a request. Both back off exponentially; Batch's honours Retry-After.
 """
 
 from __future__ import annotations
@@ -12,9 +16,48 @@ from typing import Any
 
 from azure.batch import BatchClient
 from azure.core.credentials import AzureNamedKeyCredential
-from azure.storage.blob import BlobServiceClient, ContainerClient
+from azure.core.pipeline.policies import RetryPolicy
+from azure.storage.blob import BlobServiceClient, ContainerClient, ExponentialRetry
 
 from contract.outputs import StackOutputs
+
+
+class BatchRetryPolicy(RetryPolicy[Any, Any]):
+    """azure-core's retry policy, which also retries a POST or PATCH whose connection failed.
+
+    By default azure-core retries those only on a 5xx answer, since a lost connection may
+    have lost the answer to a request that was carried out. Every Batch write the runner
+    makes is safe to repeat: a repeated create answers JobExists or TaskExists, which the
+    runner reads as done, and an update sets the same values again.
+    """
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._method_whitelist = frozenset({*self._method_whitelist, "POST", "PATCH"})
+
+
+def batch_retry() -> BatchRetryPolicy:
+    """Up to 10 retries, 0.5 s doubling to at most 30 s: rides over a restart of the
+    service (about 2 minutes of refused connections) as well as a burst of throttling."""
+    return BatchRetryPolicy(
+        retry_total=10, retry_connect=10, retry_read=10, retry_status=10,
+        retry_backoff_factor=0.5, retry_backoff_max=30,
+    )  # fmt: skip
+
+
+def storage_retry() -> ExponentialRetry:
+    """The storage SDK's policy with waits of 0.5, 2.5, 4.5, 8.5, 16.5 and 32.5 s (give
+    or take 1) instead of its default 15, 18 and 24: uploading or fetching thousands of
+    small blobs should not stall 15 s on one dropped request."""
+    return ExponentialRetry(
+        initial_backoff=0.5,  # type: ignore[arg-type]  # seconds: a float is fine
+        increment_base=2,
+        random_jitter_range=1,
+        retry_total=6,
+        retry_connect=6,
+        retry_read=6,
+        retry_status=6,
+    )
 
 
 @dataclass(frozen=True)
@@ -32,6 +75,7 @@ def connect(outputs: StackOutputs) -> Clients:
         batch = BatchClient(
             outputs.batchAccountEndpoint,
             AzureNamedKeyCredential(outputs.batchAccountName, outputs.local.batchAccountKey),
+            retry_policy=batch_retry(),
         )
         blobs = BlobServiceClient(
             outputs.blobEndpoint,
@@ -39,13 +83,16 @@ def connect(outputs: StackOutputs) -> Clients:
                 "account_name": outputs.storageAccountName,
                 "account_key": outputs.local.storageAccountKey,
             },
+            retry_policy=storage_retry(),
         )
     else:
         from azure.identity import DefaultAzureCredential
 
         credential = DefaultAzureCredential()
-        batch = BatchClient(outputs.batchAccountEndpoint, credential)
-        blobs = BlobServiceClient(outputs.blobEndpoint, credential=credential)
+        batch = BatchClient(outputs.batchAccountEndpoint, credential, retry_policy=batch_retry())
+        blobs = BlobServiceClient(
+            outputs.blobEndpoint, credential=credential, retry_policy=storage_retry()
+        )
     return Clients(batch=batch, blobs=blobs, outputs=outputs)
 
 

@@ -11,6 +11,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from azure.batch import BatchClient
+from azure.core.exceptions import (
+    AzureError,
+    HttpResponseError,
+    ServiceRequestError,
+    ServiceResponseError,
+)
 
 FIRST_DELAY = 0.1
 
@@ -42,18 +48,30 @@ def watch(
     interval: float = 1.0,
     sleep: Callable[[float], None] = time.sleep,
     clock: Callable[[], float] = time.monotonic,
+    log: Callable[[str], None] = lambda line: None,
 ) -> Progress:
     """Poll until every task is complete (or the job is); report each change.
 
     The first polls come quickly (0.1 s, then twice as long each time, up to ``interval``),
     so a short job returns as soon as it ends and a long one costs no more requests.
+    A poll that fails even after the client's retries (the service restarting, a long
+    throttle) is logged and polled again: the job goes on without its watcher.
     """
     started = clock()
     delay = min(interval, FIRST_DELAY)
     last: tuple[int, ...] | None = None
     while True:
-        counts = batch.get_job_task_counts(job_id).task_counts
-        job_state = batch.get_job(job_id, select=["state"]).state
+        try:
+            counts = batch.get_job_task_counts(job_id).task_counts
+            job_state = batch.get_job(job_id, select=["state"]).state
+        except AzureError as error:
+            if not transient(error):
+                raise
+            log(f"job {job_id}: the service did not answer ({type(error).__name__}); watching on")
+            if timeout is not None and clock() - started > timeout:
+                raise MonitorTimeout(f"job {job_id} did not finish within {timeout:.0f}s") from None
+            sleep(interval)
+            continue
         elapsed = clock() - started
         progress = Progress(
             counts.active, counts.running, counts.succeeded, counts.failed, elapsed, total
@@ -68,3 +86,11 @@ def watch(
             raise MonitorTimeout(f"job {job_id} did not finish within {timeout:.0f}s")
         sleep(delay)
         delay = min(interval, delay * 2)
+
+
+def transient(error: AzureError) -> bool:
+    """A failure that asking again later may not meet: no answer, throttling, a 5xx."""
+    if isinstance(error, ServiceRequestError | ServiceResponseError):
+        return True
+    status = error.status_code if isinstance(error, HttpResponseError) else None
+    return status is not None and (status == 429 or status >= 500)

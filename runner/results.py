@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import re
 import secrets
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+import sys
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -42,24 +45,73 @@ def logs_prefix(job_id: str) -> str:
     return f"{job_id}/logs"
 
 
+def _warn(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
+
+
 def download(
     container: ContainerClient,
     job_id: str,
     destination: Path,
     logs: bool = False,
     places: Mapping[str, str] | None = None,
+    warn: Callable[[str], None] = _warn,
 ) -> int:
     """Download this job's results from the output container, each input's into
     ``DIR/<its path>/`` (``places``: task id to the input's relative path; a task it does
     not name gets ``DIR/<task id>/``), and if asked the task logs into ``DIR/logs/<task>/``;
-    returns the number of files fetched."""
+    returns the number of files fetched. A blob whose name would place it outside
+    ``destination`` (``..`` in it: a task may name its outputs as it likes) is skipped,
+    with a warning through ``warn``; the others are fetched."""
     prefixes = [results_prefix(job_id)] + ([logs_prefix(job_id)] if logs else [])
-    found = (
-        (name, destination / _local_name(name, job_id, places or {}))
-        for prefix in prefixes
-        for name in (blob.name for blob in container.list_blobs(name_starts_with=f"{prefix}/"))
-    )
-    return sum(1 for _ in fetch_all(container, found))
+    remove_partial(destination)
+
+    def found() -> Iterator[tuple[str, Path]]:
+        for prefix in prefixes:
+            for blob in container.list_blobs(name_starts_with=f"{prefix}/"):
+                local = _local_name(blob.name, job_id, places or {})
+                if escapes(local):
+                    warn(
+                        f"warning: skipped the blob {blob.name!r}: "
+                        f"it would be written outside {destination}"
+                    )
+                    continue
+                yield blob.name, destination / local
+
+    return sum(1 for _ in fetch_all(container, found()))
+
+
+_PARTIAL = re.compile(r"\..+\.(\d+)-[0-9a-f]{8}\.part")
+"""A download in progress: ``.<name>.<pid of its runner>-<random>.part``."""
+
+
+def remove_partial(destination: Path) -> int:
+    """Remove the partial downloads a runner killed mid-download left (kill -9 leaves
+    them; anything milder removes its own). Another runner's download in progress is
+    kept: its process is alive. Returns how many were removed."""
+    removed = 0
+    for folder, _, names in os.walk(destination):
+        for name in names:
+            match = _PARTIAL.fullmatch(name)
+            if match and not _alive(int(match.group(1))):
+                Path(folder, name).unlink(missing_ok=True)
+                removed += 1
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # someone else's process
+    return True
+
+
+def escapes(relative: str) -> bool:
+    """Whether a relative path may leave the folder it is joined to."""
+    return relative.startswith("/") or ".." in relative.split("/")
 
 
 def fetch_all(
@@ -75,7 +127,7 @@ def fetch_all(
         target.parent.mkdir(parents=True, exist_ok=True)
         # A name of its own per download, so two runners fetching the same job into the
         # same folder never write one file; the last rename wins with identical content.
-        temporary = target.with_name(f".{target.name}.{secrets.token_hex(4)}.part")
+        temporary = target.with_name(f".{target.name}.{os.getpid()}-{secrets.token_hex(4)}.part")
         try:
             with open(temporary, "wb") as file:
                 container.download_blob(name).readinto(file)

@@ -51,6 +51,7 @@ def finish(
             on_progress,
             request.timeout,
             request.poll_interval,
+            log=log,
         )
     destination = results.destination(job_id, request.out)
     container = clients.container(clients.outputs.containers.output)

@@ -18,10 +18,11 @@ ROOT = Path(__file__).resolve().parents[2]
 
 @pytest.fixture(scope="session")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    """The outputs file of a running local stack of the test session's own."""
+    """The outputs file of a running local stack of the test session's own, its
+    emulator logging each request (``logs/requests.log`` beside the outputs file)."""
     paths = local_stack.Paths(tmp_path_factory.mktemp("local-stack"))
     try:
-        local_stack.up(paths=paths)
+        local_stack.up(paths=paths, log_requests=True)
         yield paths.outputs
     finally:
         local_stack.down(paths)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 from azure.core.exceptions import ResourceNotFoundError
 from azure.storage.blob import BlobServiceClient
@@ -32,3 +34,19 @@ def test_a_missing_blob_is_an_error_otherwise(container, tmp_path):
     with pytest.raises(ResourceNotFoundError):
         list(results.fetch_all(container, [("job/nothing.txt", tmp_path / "nothing.txt")]))
     assert list(tmp_path.iterdir()) == []
+
+
+def test_partial_downloads_of_a_dead_runner_are_removed_and_a_live_ones_kept(tmp_path):
+    folder = tmp_path / "doc 1.txt"
+    folder.mkdir()
+    finished = folder / "doc 1_OUTPUT.txt"
+    finished.write_text("done")
+    dead = folder / ".doc 1_OUTPUT.txt.4194305-0123abcd.part"  # above any pid_max
+    dead.write_text("half")
+    live = folder / f".doc 1_OUTPUT.json.{os.getpid()}-89abcdef.part"
+    live.write_text("half")
+    assert results.remove_partial(tmp_path) == 1
+    assert not dead.exists()
+    assert live.exists()
+    assert finished.read_text() == "done"
+    assert results.remove_partial(tmp_path / "not there") == 0

@@ -17,6 +17,12 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 import pytest
 from azure.batch import models
+from azure.core.exceptions import (
+    HttpResponseError,
+    ResourceNotFoundError,
+    ServiceRequestError,
+    ServiceResponseError,
+)
 from typer.testing import CliRunner
 
 from contract import local as local_keys
@@ -246,6 +252,44 @@ def test_the_monitor_gives_up_after_its_timeout():
             batch, "job", 1, lambda _: None, timeout=30, sleep=lambda _: None,
             clock=lambda: float(next(clock)),
         )  # fmt: skip
+
+
+class FailingFirst(FakeBatch):
+    """Polls that fail with the given errors first (as after the client's retries)."""
+
+    def __init__(self, errors: list[Exception], counts: list[tuple[int, int, int, int]]) -> None:
+        super().__init__(counts)
+        self.errors = errors
+
+    def get_job_task_counts(self, job_id: str):
+        if self.errors:
+            raise self.errors.pop(0)
+        return super().get_job_task_counts(job_id)
+
+
+def test_the_monitor_watches_on_through_a_service_that_does_not_answer():
+    errors: list[Exception] = [
+        ServiceRequestError("connection refused"),
+        ServiceResponseError("connection reset"),
+        HttpResponseError(response=SimpleNamespace(status_code=503, reason="busy")),  # type: ignore[arg-type]
+    ]
+    logged: list[str] = []
+    last = monitor.watch(  # type: ignore[arg-type]
+        FailingFirst(errors, [(0, 0, 1, 0)]), "job", 1, lambda _: None, interval=2,
+        sleep=lambda _: None, log=logged.append,
+    )  # fmt: skip
+    assert last.completed == 1
+    assert len(logged) == 3
+    assert "ServiceRequestError" in logged[0]
+    assert "watching on" in logged[0]
+
+
+def test_the_monitor_stops_on_what_asking_again_cannot_mend():
+    gone = ResourceNotFoundError("The specified job does not exist.")
+    with pytest.raises(ResourceNotFoundError):
+        monitor.watch(  # type: ignore[arg-type]
+            FailingFirst([gone], [(0, 0, 1, 0)]), "job", 1, lambda _: None, sleep=lambda _: None
+        )
 
 
 # --- programs ------------------------------------------------------------------------------

@@ -1,0 +1,165 @@
+"""Killed with kill -9 and started again: the runner at any moment of a submit, the
+emulator in the middle of a job. Nothing is lost, no task is added twice, and no task
+that had completed runs again."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from azure.batch import BatchClient
+from azure.core.credentials import AzureNamedKeyCredential
+from azure.storage.blob import ContainerClient
+
+from contract.outputs import StackOutputs
+from local_stack import stack as local_stack
+from runner.inputs import node_name
+from tests.e2e.conftest import runner
+
+
+def _batch(outputs: StackOutputs) -> BatchClient:
+    assert outputs.local is not None
+    return BatchClient(
+        outputs.batchAccountEndpoint,
+        AzureNamedKeyCredential(outputs.batchAccountName, outputs.local.batchAccountKey),
+    )
+
+
+def _container(outputs: StackOutputs, name: str) -> ContainerClient:
+    assert outputs.local is not None
+    return ContainerClient(
+        outputs.blobEndpoint,
+        name,
+        credential={
+            "account_name": outputs.storageAccountName,
+            "account_key": outputs.local.storageAccountKey,
+        },
+    )
+
+
+def _inputs(directory: Path, count: int) -> list[str]:
+    directory.mkdir()
+    names = []
+    for i in range(count):
+        name = f"doc {i:03d}.txt"  # a space: the names must survive the restarts too
+        (directory / name).write_text(f"alpha{i % 5} beta gamma{i} " * 400)
+        names.append(name)
+    return names
+
+
+def _killed_when(command: list[str], cwd: Path, when: Callable[[], bool]) -> bool:
+    """Run a command and kill -9 it once ``when()`` holds; False if it ended first."""
+    process = subprocess.Popen(
+        command, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    deadline = time.monotonic() + 120
+    while process.poll() is None and not when():
+        assert time.monotonic() < deadline, "the moment never came"
+        time.sleep(0.01)
+    ended = process.poll() is not None
+    process.send_signal(signal.SIGKILL)
+    process.wait(timeout=30)
+    return not ended
+
+
+@pytest.mark.parametrize("moment", ["starting", "uploading", "job created", "watching"])
+def test_a_runner_killed_at_any_moment_finishes_with_the_same_submit(
+    stack, stack_outputs, tmp_path, moment
+):
+    data = tmp_path / "data"
+    names = _inputs(data, 20)
+    job_id = f"e2e-kill-{moment.replace(' ', '-')}"
+    out = tmp_path / "out"
+    arguments = ["submit", *names, "--outputs", str(stack), "--job-id", job_id]
+    arguments += ["--out", str(out)]
+    batch = _batch(stack_outputs)
+    staged = _container(stack_outputs, stack_outputs.containers.input)
+    started = time.monotonic()
+
+    moments: dict[str, Callable[[], bool]] = {
+        "starting": lambda: time.monotonic() - started > 0.3,
+        "uploading": lambda: any(True for _ in staged.list_blobs(name_starts_with=f"{job_id}/")),
+        "job created": lambda: any(job.id == job_id for job in batch.list_jobs()),
+        "watching": lambda: (
+            any(job.id == job_id for job in batch.list_jobs())
+            and batch.get_job_task_counts(job_id).task_counts.completed > 0
+        ),
+    }
+    assert _killed_when([sys.executable, "-m", "runner", *arguments], data, moments[moment])
+    again = runner(*arguments, cwd=data)
+    assert again.returncode == 0, again.stderr
+    rows = again.stdout.splitlines()[1:]
+    assert len(rows) == len(names), again.stdout
+    assert all(" ok " in row for row in rows), again.stdout
+    assert len(list(batch.list_tasks(job_id, select=["id"]))) == len(names)
+    assert len(list(out.rglob("*_OUTPUT.txt"))) == len(names)
+    assert not list(out.rglob("*.part"))
+
+
+RUNS_ONCE_SCRIPT = """\
+import pathlib, sys, time
+name, out, ledger = sys.argv[1], pathlib.Path(sys.argv[2]), sys.argv[3]
+time.sleep(0.5)
+out.mkdir(parents=True, exist_ok=True)
+(out / (name + ".done")).write_text("done")
+with open(ledger, "a") as runs:  # after the work: a run killed half-way is not counted
+    runs.write(name + "\\n")
+"""
+
+
+def test_the_emulator_killed_mid_job_and_started_again_finishes_it(tmp_path):
+    """Its own stack: the session's is not killed under the other tests."""
+    paths = local_stack.Paths(tmp_path / "stack")
+    data = tmp_path / "data"
+    names = _inputs(data, 16)
+    script = tmp_path / "once.py"
+    script.write_text(RUNS_ONCE_SCRIPT)
+    ledger = tmp_path / "ledger.txt"
+    try:
+        outputs = local_stack.up(paths=paths)
+        batch = _batch(outputs)
+        job_id = "e2e-emulator-killed"
+        command = [
+            sys.executable, "-m", "runner", "submit", *names, "--outputs", str(paths.outputs),
+            "--job-id", job_id, "--script", str(script), "--out", str(tmp_path / "out"),
+            "--", "{input}", "{output_dir}", str(ledger),
+        ]  # fmt: skip
+        submit = subprocess.Popen(
+            command, cwd=data, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
+        deadline = time.monotonic() + 120
+
+        def completed() -> set[str]:
+            try:
+                tasks = batch.list_tasks(job_id, select=["id", "state"])
+                return {task.id for task in tasks if task.state == "completed"}
+            except Exception:  # the job is not there yet
+                return set()
+
+        while len(done_before := completed()) < 3:
+            assert submit.poll() is None, submit.communicate()
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        os.kill(int(paths.pid("emulator").read_text()), signal.SIGKILL)
+        time.sleep(1)
+        local_stack.up(paths=paths)
+        stdout, stderr = submit.communicate(timeout=300)
+        assert submit.returncode == 0, stderr
+        rows = stdout.splitlines()[1:]
+        assert len(rows) == len(names), stdout
+        assert all(" ok " in row for row in rows), stdout
+        assert len(list(batch.list_tasks(job_id, select=["id"]))) == len(names)
+        runs = ledger.read_text().splitlines()
+        assert sorted(set(runs)) == sorted(node_name(name) for name in names)
+        display = {t.id: t.display_name for t in batch.list_tasks(job_id)}
+        for task_id in done_before:
+            ran = runs.count(node_name(display[task_id]))
+            assert ran == 1, f"{display[task_id]} had completed and ran again"
+    finally:
+        local_stack.down(paths)
