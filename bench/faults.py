@@ -19,7 +19,6 @@ a completed task again), wall seconds.
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import os
 import random
@@ -33,13 +32,13 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 from azure.batch import BatchClient, models
 from azure.batch.models._models import BatchNodeRebootOptions  # not exported by 15.0
 from azure.core.credentials import AzureNamedKeyCredential
 from azure.core.exceptions import HttpResponseError
+from reference import expected_top
 
 from contract.outputs import StackOutputs
 from local_stack import stack as local_stack
@@ -62,17 +61,6 @@ class Row:
     lost: int = 0
     duplicated: int = 0
     seconds: float = 0.0
-
-
-def _topwords() -> ModuleType:
-    """task/topwords.py (bench/task.py shadows the ``task`` package here)."""
-    spec = importlib.util.spec_from_file_location("topwords", ROOT / "task" / "topwords.py")
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["topwords"] = module
-    spec.loader.exec_module(module)
-    return module
 
 
 def make_inputs(directory: Path, count: int, words: int = 300) -> list[str]:
@@ -120,15 +108,13 @@ def run_json(command: list[str], cwd: Path) -> dict[str, Any]:
 
 def score(row: Row, document: dict[str, Any], data: Path, batch: BatchClient, job: str) -> None:
     """Fill a row from the runner's --json and the job: correct results, lost, extra tasks."""
-    topwords = _topwords()
     by_input = {task["input"]: task for task in document["tasks"]}
     correct = 0
     for path in sorted(data.iterdir()):
         task = by_input.get(path.name)
         if task is None or task["exit_code"] != 0:
             continue
-        (result,) = topwords.count_files([str(path)], workers=1)
-        correct += task["top"] == [[word, n] for word, n in topwords.top(result.counts, 3)]
+        correct += task["top"] == expected_top(path)
     inputs = sum(1 for _ in data.iterdir())
     tasks = list(batch.list_tasks(job, select=["id", "state"]))
     row.completed += sum(1 for task in tasks if task.state == "completed")

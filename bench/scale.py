@@ -18,7 +18,6 @@ measures Azurite rather than the runner; on Azure they go 256 to a batch request
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import os
 import random
@@ -27,7 +26,8 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from types import ModuleType
+
+from reference import expected_top
 
 from local_stack import stack as local_stack
 
@@ -36,17 +36,6 @@ WORDS = (
     "on", "with", "as", "his", "that", "he", "at", "by", "from",
 )  # fmt: skip
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def _topwords() -> ModuleType:
-    """task/topwords.py (bench/task.py shadows the ``task`` package here)."""
-    spec = importlib.util.spec_from_file_location("topwords", ROOT / "task" / "topwords.py")
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["topwords"] = module
-    spec.loader.exec_module(module)
-    return module
 
 
 def make_inputs(root: Path, count: int) -> Path:
@@ -106,15 +95,12 @@ def run(root: Path, listing: Path, outputs: Path, log: Path, args: argparse.Name
 
 
 def check(root: Path, document: dict, count: int) -> None:  # type: ignore[type-arg]
-    topwords = _topwords()
     tasks = document["tasks"]
     assert len(tasks) == count, len(tasks)
     wrong = 0
     for task in tasks:
         path = root / task["input"]
-        (result,) = topwords.count_files([str(path)], workers=1)
-        expected = [[word, n] for word, n in topwords.top(result.counts, 3)]
-        wrong += task["top"] != expected or task["exit_code"] != 0
+        wrong += task["top"] != expected_top(path) or task["exit_code"] != 0
     packed = len({task["task_id"] for task in tasks})
     print(f"results: {count - wrong} of {count} correct, in {packed} tasks")
 

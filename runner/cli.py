@@ -188,7 +188,9 @@ def _errors(
             raise
         text = str(error)
         first = text.splitlines()[0] if text else type(error).__name__
-        raise reply.fail(EXIT_STACK, first) from None
+        # The service may answer again later: say how to pick the job up then.
+        again = resume() if isinstance(error, AzureError) and monitor.transient(error) else None
+        raise reply.fail(EXIT_STACK, first, again) from None
 
 
 class NotFound(LookupError):

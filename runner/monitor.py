@@ -19,6 +19,9 @@ from azure.core.exceptions import (
 )
 
 FIRST_DELAY = 0.1
+PATIENCE = 600.0
+"""Seconds the service may go unanswering (each poll already retried for about 2.5
+minutes by the client) before the watch gives up with its last error."""
 
 
 class MonitorTimeout(RuntimeError):
@@ -49,30 +52,34 @@ def watch(
     sleep: Callable[[float], None] = time.sleep,
     clock: Callable[[], float] = time.monotonic,
     log: Callable[[str], None] = lambda line: None,
+    patience: float = PATIENCE,
 ) -> Progress:
     """Poll until every task is complete (or the job is); report each change.
 
     The first polls come quickly (0.1 s, then twice as long each time, up to ``interval``),
     so a short job returns as soon as it ends and a long one costs no more requests.
     A poll that fails even after the client's retries (the service restarting, a long
-    throttle) is logged and polled again: the job goes on without its watcher.
+    throttle) is logged and polled again, for up to ``patience`` seconds without an
+    answer: the job goes on without its watcher, and ``wait`` resumes watching it.
     """
     started = clock()
     delay = min(interval, FIRST_DELAY)
     last: tuple[int, ...] | None = None
+    answered = started
     while True:
         try:
             counts = batch.get_job_task_counts(job_id).task_counts
             job_state = batch.get_job(job_id, select=["state"]).state
         except AzureError as error:
-            if not transient(error):
+            if not transient(error) or clock() - answered > patience:
                 raise
             log(f"job {job_id}: the service did not answer ({type(error).__name__}); watching on")
             if timeout is not None and clock() - started > timeout:
                 raise MonitorTimeout(f"job {job_id} did not finish within {timeout:.0f}s") from None
             sleep(interval)
             continue
-        elapsed = clock() - started
+        answered = clock()
+        elapsed = answered - started
         progress = Progress(
             counts.active, counts.running, counts.succeeded, counts.failed, elapsed, total
         )

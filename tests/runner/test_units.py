@@ -16,6 +16,7 @@ from types import SimpleNamespace
 from urllib.parse import parse_qs, unquote, urlsplit
 
 import pytest
+import typer
 from azure.batch import models
 from azure.core.exceptions import (
     HttpResponseError,
@@ -29,6 +30,7 @@ from contract import local as local_keys
 from contract.outputs import ContainerNames, LocalKeys, StackOutputs
 from runner import batch_job, monitor, packing, program, results, sas
 from runner.cli import Target, app, main
+from runner.cli import _errors as cli_errors
 from runner.clients import connect, state_name
 from runner.durations import parse_duration
 from runner.inputs import Filters, Input, InputError, check_inputs, read_list, task_id_for
@@ -284,6 +286,16 @@ def test_the_monitor_watches_on_through_a_service_that_does_not_answer():
     assert "watching on" in logged[0]
 
 
+def test_the_monitor_gives_up_on_a_service_silent_for_longer_than_its_patience():
+    clock = iter(range(0, 10_000, 100))
+    silent = [ServiceRequestError("connection refused") for _ in range(20)]
+    with pytest.raises(ServiceRequestError):
+        monitor.watch(  # type: ignore[arg-type]
+            FailingFirst(silent, [(0, 0, 1, 0)]), "job", 1, lambda _: None, patience=450,
+            sleep=lambda _: None, clock=lambda: float(next(clock)),
+        )  # fmt: skip
+
+
 def test_the_monitor_stops_on_what_asking_again_cannot_mend():
     gone = ResourceNotFoundError("The specified job does not exist.")
     with pytest.raises(ResourceNotFoundError):
@@ -440,3 +452,18 @@ def test_a_packed_inputs_results_land_in_its_own_folder():
         local("j/results/files-000001-abcd/k9/z.txt", "j", places) == "files-000001-abcd/k9/z.txt"
     )
     assert local("j/logs/single/stderr.txt", "j", places) == "logs/single/stderr.txt"
+
+
+@pytest.mark.parametrize(
+    ("error", "resumable"),
+    [
+        (ServiceRequestError("connection refused"), True),
+        (HttpResponseError(response=SimpleNamespace(status_code=503, reason="busy")), True),  # type: ignore[arg-type]
+        (HttpResponseError(response=SimpleNamespace(status_code=403, reason="no")), False),  # type: ignore[arg-type]
+    ],
+)
+def test_a_service_that_stops_answering_is_exit_3_with_how_to_resume(capsys, error, resumable):
+    with pytest.raises(typer.Exit) as ended, cli_errors(Target(), resume=lambda: "WAIT JOB"):
+        raise error
+    assert ended.value.exit_code == 3
+    assert ("to resume: WAIT JOB" in capsys.readouterr().err) is resumable
