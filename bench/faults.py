@@ -3,7 +3,8 @@
 Run by hand: ``python bench/faults.py [--scenario NAME ...]``. Each scenario runs on a
 local stack of its own (started and stopped here) and ends in a row of one table:
 
-- ``faults 5%``: 1,000 tasks with ``--faults 0.05`` on both halves of the stack;
+- ``faults 5%``: 1,000 tasks with ``--faults 0.05`` on both halves of the stack, after
+  the same job without faults (``baseline``) for comparison;
 - ``node removed, node rebooted``: 100 tasks, a node removed (requeue) while they run
   and another rebooted;
 - ``emulator kill -9``: the emulator killed mid-job and started again by ``local up``;
@@ -148,6 +149,7 @@ def runner_killed(root: Path, points: int = 10, inputs: int = 200) -> Row:
         clock = time.perf_counter()
         run_json(submit_command(paths.outputs, names, "unbroken", "--out", str(root / "u")), data)
         length = time.perf_counter() - clock
+        print(f"  an unbroken run takes {length:.1f} s", file=sys.stderr)
         for point in range(1, points + 1):
             job = f"killed-{point}"
             command = submit_command(paths.outputs, names, job, "--out", str(root / job))
@@ -163,7 +165,7 @@ def runner_killed(root: Path, points: int = 10, inputs: int = 200) -> Row:
 
 def with_faults(root: Path, inputs: int = 1000, rate: float = 0.05) -> Row:
     """A job on a stack failing ``rate`` of Batch and storage requests, all kinds."""
-    row = Row(f"faults {rate:.0%}", inputs)
+    row = Row(f"faults {rate:.0%}" if rate else "no faults (the baseline)", inputs)
     started = time.perf_counter()
     with own_stack(root, faults=rate, fault_seed=2026) as (paths, outputs):
         data = root / "data"
@@ -308,6 +310,7 @@ def emulator_killed(root: Path, inputs: int = 200) -> Row:
 
 
 SCENARIOS: dict[str, Callable[[Path], Row]] = {
+    "baseline": lambda root: with_faults(root, rate=0.0),
     "faults": with_faults,
     "nodes": nodes_lost,
     "emulator": emulator_killed,
