@@ -29,6 +29,7 @@ from contract.outputs import OutputsError
 from runner import (
     batch_job,
     delete,
+    diagnosis,
     download,
     jobs,
     local,
@@ -82,6 +83,13 @@ JsonOption = Annotated[bool, typer.Option("--json", help="one JSON document on s
 TimeoutOption = Annotated[
     str | None,
     typer.Option(help="give up waiting after (90s, 15m, 2h)", show_default="wait until done"),
+]
+StallOption = Annotated[
+    str,
+    typer.Option(
+        help="give up on a job that cannot start (no nodes to be had, failed start tasks, "
+        "no pool) after this long without progress; 0 waits on"
+    ),
 ]
 JobArgument = Annotated[str, typer.Argument(help="the job id")]
 
@@ -183,6 +191,8 @@ def _errors(
         raise reply.fail(EXIT_INTERRUPTED, "interrupted", resume()) from None
     except monitor.MonitorTimeout as error:
         raise reply.fail(EXIT_TIMEOUT, f"{error}; the job goes on", resume()) from None
+    except diagnosis.Stalled as error:
+        raise reply.fail(EXIT_STACK, str(error), resume()) from None
     except (OutputsError, batch_job.JobError, AzureError) as error:
         if target.debug:
             raise
@@ -208,6 +218,14 @@ def _duration(text: str | None, option: str, reply: Reply) -> timedelta | None:
         return parse_duration(text)
     except ValueError as error:
         raise reply.fail(EXIT_USAGE, f"{option}: {error}") from None
+
+
+def _stall(text: str, reply: Reply) -> float:
+    """--stall-timeout in seconds; 0 (or 0s, 0m) for never."""
+    if text.rstrip("smh").strip() in ("0", "0.0"):
+        return 0.0
+    limit = _duration(text, "--stall-timeout", reply)
+    return limit.total_seconds() if limit else 0.0
 
 
 def _check_job_id(job_id: str, reply: Reply) -> None:
@@ -307,6 +325,7 @@ def submit(
     job_id: Annotated[str | None, typer.Option(help="job id; the same id resumes a job")] = None,
     out: OutOption = None,
     timeout: TimeoutOption = None,
+    stall_timeout: StallOption = "10m",
     as_json: JsonOption = False,
     task_retries: Annotated[int, typer.Option(min=0, help="retries of a failing task")] = 1,
     task_timeout: Annotated[
@@ -358,6 +377,7 @@ def submit(
         timeout=limit.total_seconds() if limit else None,
         task_retries=task_retries,
         task_timeout=_duration(task_timeout, "--task-timeout", reply),
+        stall_timeout=_stall(stall_timeout, reply),
         keep_inputs=keep_inputs or bool(blobs),  # never delete data it did not upload
         keep_logs=keep_logs,
         files_per_task=per_task,
@@ -398,6 +418,7 @@ def wait(
     job: JobArgument,
     out: OutOption = None,
     timeout: TimeoutOption = None,
+    stall_timeout: StallOption = "10m",
     as_json: JsonOption = False,
     *,
     target: Target,
@@ -407,7 +428,11 @@ def wait(
     _check_job_id(job, reply)
     _check_out(out, reply)
     limit = _duration(timeout, "--timeout", reply)
-    request = Request(out=out, timeout=limit.total_seconds() if limit else None)
+    request = Request(
+        out=out,
+        timeout=limit.total_seconds() if limit else None,
+        stall_timeout=_stall(stall_timeout, reply),
+    )
     resume = runner_command("wait", job, *_target_arguments(target, out))
     with _errors(target, reply, lambda: resume):
         clients = target.clients()

@@ -18,6 +18,8 @@ from azure.core.exceptions import (
     ServiceResponseError,
 )
 
+from runner.diagnosis import Stall
+
 FIRST_DELAY = 0.1
 PATIENCE = 600.0
 """Seconds the service may go unanswering (each poll already retried for about 2.5
@@ -53,6 +55,7 @@ def watch(
     clock: Callable[[], float] = time.monotonic,
     log: Callable[[str], None] = lambda line: None,
     patience: float = PATIENCE,
+    stall: Stall | None = None,
 ) -> Progress:
     """Poll until every task is complete (or the job is); report each change.
 
@@ -61,8 +64,11 @@ def watch(
     A poll that fails even after the client's retries (the service restarting, a long
     throttle) is logged and polled again, for up to ``patience`` seconds without an
     answer: the job goes on without its watcher, and ``wait`` resumes watching it.
+    With ``stall``, a job whose active tasks make no progress gets its cause looked for.
     """
     started = clock()
+    if stall is not None:
+        stall.progressed(started)
     delay = min(interval, FIRST_DELAY)
     last: tuple[int, ...] | None = None
     answered = started
@@ -87,6 +93,10 @@ def watch(
         if key != last:
             report(progress)
             last = key
+            if stall is not None:
+                stall.progressed(answered)
+        elif stall is not None:
+            stall.check(answered, progress.active)
         if progress.completed >= total or job_state == "completed":
             return progress
         if timeout is not None and elapsed > timeout:

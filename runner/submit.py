@@ -15,6 +15,7 @@ from pathlib import Path
 
 from runner import batch_job, monitor, packing, results, sas, staging
 from runner.clients import Clients
+from runner.diagnosis import STALL_TIMEOUT
 from runner.display import plural
 from runner.fingerprint import Fingerprint
 from runner.inputs import Input, InputError, content_md5s
@@ -30,6 +31,7 @@ class Request:
     task_retries: int = 1
     task_timeout: timedelta | None = None
     poll_interval: float = 1.0
+    stall_timeout: float = STALL_TIMEOUT  # 0: wait for a stalled job whatever the cause
     keep_inputs: bool = False  # else the job's input blobs go once every task succeeded
     keep_logs: bool = False  # else only failed tasks' stdout and stderr are uploaded
     files_per_task: int | None = 1  # None: chosen from the inputs and the pool (auto)

@@ -11,7 +11,7 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 from urllib.parse import unquote, urlsplit
 
-from runner import batch_job, monitor, packing, results, staging
+from runner import batch_job, diagnosis, monitor, packing, results, staging
 from runner.clients import Clients
 from runner.display import plural
 from runner.fingerprint import Fingerprint
@@ -52,6 +52,11 @@ def finish(
             request.timeout,
             request.poll_interval,
             log=log,
+            stall=diagnosis.Stall(
+                lambda: diagnosis.diagnose(clients.batch, clients.outputs.poolId),
+                lambda line: log(f"job {job_id}: {line}"),
+                request.stall_timeout,
+            ),
         )
     destination = results.destination(job_id, request.out)
     container = clients.container(clients.outputs.containers.output)

@@ -32,6 +32,7 @@ from runner import batch_job, monitor, packing, program, results, sas
 from runner.cli import Target, app, main
 from runner.cli import _errors as cli_errors
 from runner.clients import connect, state_name
+from runner.diagnosis import Cause, Stall, Stalled
 from runner.durations import parse_duration
 from runner.inputs import Filters, Input, InputError, check_inputs, read_list, task_id_for
 
@@ -302,6 +303,55 @@ def test_the_monitor_stops_on_what_asking_again_cannot_mend():
         monitor.watch(  # type: ignore[arg-type]
             FailingFirst([gone], [(0, 0, 1, 0)]), "job", 1, lambda _: None, sleep=lambda _: None
         )
+
+
+def test_a_stalled_job_gets_its_cause_looked_for_said_once_and_given_up_on_if_lasting():
+    looks: list[float] = []
+    causes = iter([None, Cause("waiting for nodes", False)] + [Cause("quota", True)] * 9)
+
+    def diagnose() -> Cause | None:
+        looks.append(now)
+        return next(causes)
+
+    said: list[str] = []
+    stall = Stall(diagnose, said.append, timeout=100)
+    now = 0.0
+    stall.progressed(now)
+    for now in (10.0, 29.0):  # no look before 30 s without progress
+        stall.check(now, active=5)
+    assert looks == []
+    for now in (30.0, 45.0, 60.0, 90.0, 95.0):
+        stall.check(now, active=5)
+    assert looks == [30.0, 60.0, 90.0]  # a look per 30 s at the most
+    assert said == ["waiting for nodes", "quota"]
+    stall.check(now := 120.0, active=0)  # nothing active: nothing to explain
+    assert len(looks) == 3
+    with pytest.raises(Stalled, match="quota"):
+        stall.check(now := 120.5, active=5)  # 100 s without progress, a lasting cause
+    stall.progressed(200.0)  # progress starts the count again
+    stall.check(now := 240.0, active=5)
+    assert said[-1] == "quota"
+
+
+def test_with_no_stall_timeout_a_lasting_cause_is_only_said():
+    said: list[str] = []
+    stall = Stall(lambda: Cause("no pool", True), said.append, timeout=0)
+    stall.progressed(0.0)
+    for now in range(0, 10_000, 30):
+        stall.check(float(now), active=1)
+    assert said == ["no pool"]
+
+
+def test_the_monitor_looks_for_a_cause_only_while_nothing_moves():
+    looks: list[float] = []
+    clock = iter(float(t) for t in range(0, 10_000, 10))
+    stall = Stall(lambda: looks.append(1) or None, lambda line: None, timeout=0)  # type: ignore[func-returns-value]
+    batch = FakeBatch([(4, 0, 0, 0)] * 4 + [(3, 1, 0, 0), (2, 1, 1, 0)] * 1 + [(0, 0, 4, 0)])
+    monitor.watch(  # type: ignore[arg-type]
+        batch, "job", 4, lambda _: None, sleep=lambda _: None,
+        clock=lambda: next(clock), stall=stall,
+    )  # fmt: skip
+    assert len(looks) == 1  # at 30 s of no progress, once, before the tasks started
 
 
 # --- programs ------------------------------------------------------------------------------
