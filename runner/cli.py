@@ -40,6 +40,7 @@ from runner import (
     status,
     summary,
 )
+from runner import doctor as doctoring
 from runner import wait as waiting
 from runner.clients import Clients, connect
 from runner.display import ProgressDisplay
@@ -413,6 +414,31 @@ def _target_arguments(target: Target, out: Path | None = None) -> list[str]:
 
 
 @app.command()
+def doctor(
+    stack_name: Annotated[
+        str | None, typer.Option("--stack", help="the Pulumi stack", show_default="local")
+    ] = None,
+    outputs: Annotated[
+        Path | None, typer.Option(help="a stack outputs JSON file", show_default="none")
+    ] = None,
+    probe: Annotated[
+        bool, typer.Option(help="also run a one-task job and time it end to end")
+    ] = False,
+    as_json: JsonOption = False,
+) -> None:
+    """Check that the stack can run jobs, each check ok, warn or FAIL with its fix."""
+    checks = []
+    for check in doctoring.run(lambda: stack.resolve(stack_name, outputs, _log), probe):
+        checks.append(check)
+        if not as_json:
+            print(check.line(), flush=True)
+    document = doctoring.as_document(checks)
+    if as_json:
+        print(json.dumps(document, indent=2, ensure_ascii=False))
+    raise typer.Exit(0 if document["ok"] else EXIT_STACK)
+
+
+@app.command()
 @on_a_stack
 def wait(
     job: JobArgument,
@@ -592,12 +618,20 @@ def local_up(
         str | None,
         typer.Option(help="comma-separated, of 500,503,429,reset,cut,partial", show_default="all"),
     ] = None,
+    core_quota: Annotated[
+        int | None,
+        typer.Option(min=0, help="the account's core quota: pools get the nodes that fit"),
+    ] = None,
+    pool_quota: Annotated[int | None, typer.Option(min=0, help="the account's pool quota")] = None,
 ) -> None:
     """Start Azurite and the emulator (if not running), provision them, write outputs.
-    Without --faults, faults are off (servers that ran with them are restarted)."""
+    Without --faults, faults are off (servers that ran with them are restarted); the
+    same for the quotas (default: unlimited)."""
     options = [] if faults is None else ["--faults", f"{faults:g}"]
     options += [] if fault_seed is None else ["--fault-seed", str(fault_seed)]
     options += [] if fault_kinds is None else ["--fault-kinds", fault_kinds]
+    options += [] if core_quota is None else ["--core-quota", str(core_quota)]
+    options += [] if pool_quota is None else ["--pool-quota", str(pool_quota)]
     raise typer.Exit(local.run("up", *options))
 
 

@@ -1,0 +1,231 @@
+"""``doctor``: is this stack ready to run jobs? Each check a line: ok, warn or FAIL, and
+for what is not ok, the fix.
+
+In order: the outputs load; the credential works; the Batch account answers; the pool
+(its state, allocation, resize errors, autoscale formula and last run, nodes by state
+with start-task failures); each container, and a probe blob written, read and deleted in
+the input container; the pool identity. ``probe`` then runs a one-task job end to end.
+A check that cannot run because an earlier one failed is not run.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections import Counter
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass
+
+from azure.batch import models
+from azure.core.exceptions import AzureError, ResourceNotFoundError
+
+from contract.outputs import OutputsError, StackOutputs
+from runner.clients import Clients, connect, state_name
+from runner.diagnosis import diagnose
+
+OK, WARN, FAIL = "ok", "warn", "FAIL"
+BATCH_SCOPE = "https://batch.core.windows.net//.default"
+PROBE_TIMEOUT = 1800.0  # a pool that scales from 0 takes minutes for its first node
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    status: str
+    detail: str
+    fix: str = ""
+
+    def line(self) -> str:
+        fix = f" -> {self.fix}" if self.fix else ""
+        return f"{self.status:<4} {self.name}: {self.detail}{fix}"
+
+
+def run(
+    load: Callable[[], StackOutputs],
+    probe: bool = False,
+    clock: Callable[[], float] = time.monotonic,
+) -> Iterator[Check]:
+    """The checks, one at a time as they are made."""
+    try:
+        outputs = load()
+    except OutputsError as error:
+        yield Check("outputs", FAIL, str(error), "run 'pulumi up', or pass --outputs FILE")
+        return
+    yield Check("outputs", OK, f"pool {outputs.poolId} on {outputs.batchAccountEndpoint}")
+    if outputs.local is None:
+        credential = _token()
+        yield credential
+        if credential.status == FAIL:
+            return
+    clients = connect(outputs)
+    try:
+        clients.batch.get_pool(outputs.poolId, select=["id"])
+    except ResourceNotFoundError:
+        pass  # the account answered: the pool check says the rest
+    except AzureError as error:
+        yield Check("batch", FAIL, _first_line(error), _credential_fix(outputs))
+        return
+    kind = "the local keys" if outputs.local else "Microsoft Entra ID"
+    yield Check("batch", OK, f"account {outputs.batchAccountName} answers ({kind})")
+    pool_ok = True
+    for check in _pool(clients):
+        pool_ok = pool_ok and check.status != FAIL
+        yield check
+    yield from _storage(clients)
+    if outputs.poolIdentityResourceId:
+        name = outputs.poolIdentityResourceId.rsplit("/", 1)[-1]
+        yield Check("identity", OK, f"tasks reach storage as the pool identity {name}")
+    else:
+        yield Check(
+            "identity",
+            WARN,
+            "the pool has no managed identity: tasks get short-lived SAS URLs instead",
+            "deploy the stack with its pool identity (the default)",
+        )
+    if probe:
+        yield (
+            _probe(clients, clock)
+            if pool_ok
+            else Check("probe", FAIL, "not run: the pool is not ready")
+        )
+
+
+def _pool(clients: Clients) -> Iterator[Check]:
+    batch, pool_id = clients.batch, clients.outputs.poolId
+    try:
+        pool = batch.get_pool(pool_id)
+    except ResourceNotFoundError:
+        yield Check("pool", FAIL, f"pool {pool_id} does not exist", "run 'pulumi up' again")
+        return
+    state, allocation = state_name(pool.state), state_name(pool.allocation_state)
+    current = (pool.current_dedicated_nodes or 0) + (pool.current_low_priority_nodes or 0)
+    target = (pool.target_dedicated_nodes or 0) + (pool.target_low_priority_nodes or 0)
+    detail = f"{state}, {allocation}, {current} of {target} nodes, {pool.vm_size}"
+    yield Check("pool", OK if state == "active" else WARN, detail)
+    for error in pool.resize_errors or []:
+        yield Check(
+            "pool resize", FAIL, f"{error.code}: {error.message}", _resize_fix(error.code or "")
+        )
+    if pool.enable_auto_scale:
+        run = pool.auto_scale_run
+        if run is not None and run.error is not None:
+            yield Check(
+                "autoscale", FAIL, f"{run.error.code}: {run.error.message}", "fix the formula"
+            )
+        else:
+            results = (run.results or "").replace(";", "; ") if run else "not evaluated yet"
+            yield Check("autoscale", OK, f"last run: {results}")
+    nodes = list(batch.list_nodes(pool_id))
+    counts = Counter(state_name(node.state) for node in nodes)
+    shown = ", ".join(f"{n} {s}" for s, n in sorted(counts.items())) or "none"
+    cause = (
+        diagnose(batch, pool_id) if nodes and not (counts["idle"] or counts["running"]) else None
+    )
+    if cause is not None and cause.lasting:
+        yield Check(
+            "nodes", FAIL, cause.line, "see the start task's stderr; fix it, then reboot the nodes"
+        )
+    elif counts["starttaskfailed"] or counts["unusable"]:
+        yield Check("nodes", WARN, shown, "reboot or reimage the failed nodes")
+    else:
+        yield Check(
+            "nodes", OK, shown if nodes else "none now: the pool adds nodes when a job comes"
+        )
+
+
+def _storage(clients: Clients) -> Iterator[Check]:
+    names = clients.outputs.containers
+    for name in (names.application, names.input, names.output):
+        try:
+            exists = clients.container(name).exists()
+        except AzureError as error:
+            yield Check(
+                f"container {name}", FAIL, _first_line(error), _credential_fix(clients.outputs)
+            )
+            return
+        if not exists:
+            yield Check(f"container {name}", FAIL, "missing", "run 'pulumi up' again")
+            return
+    yield Check("containers", OK, f"{names.application}, {names.input} and {names.output}")
+    try:
+        next(iter(clients.container(names.application).list_blobs()), None)
+        probe = clients.container(names.input).get_blob_client(f"doctor/{uuid.uuid4().hex}")
+        probe.upload_blob(b"doctor")
+        read = probe.download_blob().readall()
+        probe.delete_blob()
+    except AzureError as error:
+        yield Check(
+            "storage", FAIL, _first_line(error), "grant yourself Storage Blob Data Contributor"
+        )
+        return
+    ok = read == b"doctor"
+    detail = f"wrote, read and deleted a probe blob in {names.input}; read {names.application}"
+    yield Check("storage", OK if ok else FAIL, detail if ok else "the probe blob read back wrong")
+
+
+def _probe(clients: Clients, clock: Callable[[], float]) -> Check:
+    """A one-task job: the time until a node runs it, and the task's own time."""
+    batch = clients.batch
+    job_id = f"doctor-{uuid.uuid4().hex[:12]}"
+    started = clock()
+    batch.create_job(
+        models.BatchJobCreateOptions(
+            id=job_id, pool_info=models.BatchPoolInfo(pool_id=clients.outputs.poolId)
+        )
+    )
+    try:
+        batch.create_task(
+            job_id,
+            models.BatchTaskCreateOptions(id="probe", command_line="/bin/sh -c 'echo doctor'"),
+        )
+        while True:
+            task = batch.get_task(job_id, "probe")
+            if state_name(task.state) == "completed":
+                break
+            if clock() - started > PROBE_TIMEOUT:
+                return Check("probe", FAIL, f"no node ran the task in {PROBE_TIMEOUT:.0f} s")
+            time.sleep(0.5)
+    finally:
+        batch.begin_delete_job(job_id)
+    info = task.execution_info
+    if info is None or info.exit_code != 0 or info.start_time is None or info.end_time is None:
+        failure = info.failure_info.message if info and info.failure_info else "no exit code"
+        return Check("probe", FAIL, f"the probe task failed: {failure}")
+    waited = (info.start_time - task.creation_time).total_seconds() if task.creation_time else 0
+    own = (info.end_time - info.start_time).total_seconds()
+    return Check("probe", OK, f"a node took the task after {waited:.2f} s; it ran {own:.2f} s")
+
+
+def _token() -> Check:
+    """Whether DefaultAzureCredential gets a token for Batch (az login, OIDC, an identity)."""
+    from azure.identity import DefaultAzureCredential
+
+    try:
+        DefaultAzureCredential().get_token(BATCH_SCOPE)
+    except AzureError as error:
+        return Check("credential", FAIL, _first_line(error), "sign in with 'az login'")
+    return Check("credential", OK, "Microsoft Entra ID gave a token for Batch")
+
+
+def _first_line(error: Exception) -> str:
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__
+
+
+def _credential_fix(outputs: StackOutputs) -> str:
+    if outputs.local:
+        return "the local keys were refused: run 'python -m runner local up' again"
+    return "sign in with 'az login' (or check the pipeline's OIDC) and your role assignments"
+
+
+def _resize_fix(code: str) -> str:
+    if "Quota" in code:
+        return "request a quota increase for the VM family (Azure portal: Batch account, Quotas)"
+    return "see the Batch documentation for this code"
+
+
+def as_document(checks: list[Check]) -> dict[str, object]:
+    return {
+        "ok": all(check.status != FAIL for check in checks),
+        "checks": [asdict(c) for c in checks],
+    }
