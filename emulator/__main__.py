@@ -2,6 +2,11 @@
 
 ``--faults RATE`` makes that fraction of requests fail (see ``emulator.faults``), with
 ``--fault-seed``, ``--fault-kinds`` and ``--fault-log``; off by default.
+
+``--core-quota N`` and ``--pool-quota N`` give the account the service's quotas (default:
+none): a pool whose nodes need more cores than are left gets the nodes that fit and a
+resize error (AccountCoreQuotaReached), and a pool beyond the pool quota is refused
+(409 PoolQuotaReached). A node has the cores its VM size's name says (standard_d2s_v3: 2).
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ import uvicorn
 
 from emulator import connections, faults
 from emulator.app import DEFAULT_ACCOUNT, DEFAULT_KEY, Settings, create_app
+from emulator.state import Quotas
 
 
 def exposed(host: str) -> bool:
@@ -27,6 +33,13 @@ def exposed(host: str) -> bool:
         return not ipaddress.ip_address(host.strip("[]")).is_loopback
     except ValueError:
         return True
+
+
+def _count(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{text} is not a count (0 or more)")
+    return value
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -53,6 +66,20 @@ def main(argv: list[str] | None = None) -> None:
         "--autoscale-nodes", type=int, default=None, help="nodes of an autoscale pool (CPUs)"
     )
     parser.add_argument("--request-log", type=Path, help="append one line per request here")
+    parser.add_argument(
+        "--core-quota",
+        type=_count,
+        metavar="N",
+        help="cores the account's nodes may use in all; pools get the nodes that fit "
+        "and a resize error (default: unlimited)",
+    )
+    parser.add_argument(
+        "--pool-quota",
+        type=_count,
+        metavar="N",
+        help="pools the account may have; one more is refused with PoolQuotaReached "
+        "(default: unlimited)",
+    )
     faults.add_arguments(parser, faults.KINDS)
     args = parser.parse_args(argv)
     injected = faults.from_arguments(args)
@@ -72,6 +99,7 @@ def main(argv: list[str] | None = None) -> None:
         storage=args.storage,
         request_log=args.request_log,
         faults=injected,
+        quotas=Quotas(cores=args.core_quota, pools=args.pool_quota),
     )
     if injected.on:
         print(injected.describe(), file=sys.stderr, flush=True)

@@ -25,7 +25,7 @@ from emulator.faults import FaultInjector, Faults, batch_answer
 from emulator.files import Storage
 from emulator.routes import Api
 from emulator.scheduler import Scheduler
-from emulator.state import BatchState, Clock
+from emulator.state import BatchState, Clock, Quotas
 from emulator.store import Store
 
 DEFAULT_ACCOUNT = "devbatch"
@@ -44,6 +44,7 @@ class Settings:
     storage: str | None = None
     request_log: Path | None = None
     faults: Faults = field(default_factory=Faults)
+    quotas: Quotas = field(default_factory=Quotas)  # the account's pool and core quotas
 
 
 def utc_now() -> datetime:
@@ -65,6 +66,7 @@ def create_app(
         kill=executor.kill,
         wake=wake.set,
         autoscale_nodes=settings.autoscale_nodes,
+        quotas=settings.quotas,
     )
     executor.kill_orphans(state.recover())
     scheduler = Scheduler(

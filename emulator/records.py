@@ -80,6 +80,15 @@ class TaskRun(Run):
     last_requeue_time: datetime | None = None
 
 
+@dataclass(frozen=True)
+class ResizeError:
+    """Why the last resize left a pool short of its targets (resizeErrors)."""
+
+    code: str
+    message: str
+    values: tuple[tuple[str, str], ...] = ()
+
+
 @dataclass(kw_only=True)
 class Pool(Entity):
     spec: Spec
@@ -88,6 +97,7 @@ class Pool(Entity):
     current_low_priority: int
     allocation_state: str = "steady"  # resizing while nodes leave, stopping after stopresize
     allocation_since: datetime | None = None  # None: since the pool was created
+    resize_errors: list[ResizeError] = field(default_factory=list)  # of the last resize
 
     def allocate(self, state: str, now: datetime) -> None:
         """Move to an allocationState (steady, resizing, stopping)."""
@@ -106,6 +116,13 @@ class Pool(Entity):
     @property
     def waits_for_start_task(self) -> bool:
         return self.start_task is not None and self.start_task.get("waitForSuccess", True)
+
+    @property
+    def start_task_retries(self) -> int:
+        """How often a failed start task reruns (-1: until it succeeds)."""
+        if self.start_task is None:
+            return 0
+        return int(self.start_task.get("maxTaskRetryCount", 0))
 
 
 @dataclass(kw_only=True)

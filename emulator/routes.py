@@ -296,20 +296,44 @@ class Api:
 
     async def list_task_files(self, request: Request) -> Response:
         task, directory = self._task_directory(request)
-        recursive = request.query_params.get("recursive", "false").lower() == "true"
-        paths = sorted(directory.rglob("*") if recursive else directory.glob("*"))
-        files = [
-            _file_entry(task.url, path.relative_to(directory).as_posix(), path) for path in paths
-        ]
-        return self._list(files, "files", request)
+        return self._list_files(task.url, directory, request)
 
     async def get_task_file(self, request: Request) -> Response:
         task, directory = self._task_directory(request)
+        return self._file(task.url, directory, request)
+
+    # --- node files: the start task's output, each task's directory ---------------------
+
+    def _node_directory(self, request: Request) -> tuple[str, Path]:
+        params = request.path_params
+        node = self.state.pools.get_node(params["pool_id"], params["node_id"])
+        return node.url, node_root(self.data, node.pool_id, node.id)
+
+    async def list_node_files(self, request: Request) -> Response:
+        node_url, root = self._node_directory(request)
+        return self._list_files(node_url, root, request)
+
+    async def get_node_file(self, request: Request) -> Response:
+        node_url, root = self._node_directory(request)
+        return self._file(node_url, root, request)
+
+    def _list_files(self, owner_url: str, directory: Path, request: Request) -> Response:
+        """The files below a task's or a node's directory (``recursive``: all the way)."""
+        recursive = request.query_params.get("recursive", "false").lower() == "true"
+        paths = sorted(directory.rglob("*") if recursive else directory.glob("*"))
+        files = [
+            _file_entry(owner_url, path.relative_to(directory).as_posix(), path) for path in paths
+        ]
+        return self._list(files, "files", request)
+
+    @staticmethod
+    def _file(owner_url: str, directory: Path, request: Request) -> Response:
+        """GET (the content) or HEAD (the properties) of a file below ``directory``."""
         name = request.path_params["file_path"]
         path = (directory / name).resolve()
         if not path.is_relative_to(directory.resolve()) or not path.exists():
             raise errors.FileNotFound()
-        headers = _file_headers(task.url, name, path)
+        headers = _file_headers(owner_url, name, path)
         if request.method == "HEAD" or path.is_dir():
             return Response(status_code=200, headers=headers)
         return FileResponse(path, headers=headers, media_type=headers["Content-Type"])
@@ -329,6 +353,12 @@ class Api:
             ("/pools/{pool_id}/stopresize", self.stop_resize_pool, ["POST"]),
             ("/pools/{pool_id}/nodes/{node_id}/reboot", self.reboot_node, ["POST"]),
             ("/pools/{pool_id}/nodes/{node_id}/reimage", self.reimage_node, ["POST"]),
+            ("/pools/{pool_id}/nodes/{node_id}/files", self.list_node_files, ["GET"]),
+            (
+                "/pools/{pool_id}/nodes/{node_id}/files/{file_path:path}",
+                self.get_node_file,
+                ["GET", "HEAD"],
+            ),
             ("/supportedimages", self.list_supported_images, ["GET"]),
             ("/jobs", self.create_job, ["POST"]),
             ("/jobs", self.list_jobs, ["GET"]),
@@ -391,12 +421,12 @@ def _versioned(record: Entity) -> dict[str, str]:
     return {"ETag": record.etag, "Last-Modified": wire.http_date(record.last_modified)}
 
 
-def _file_entry(task_url: str, name: str, path: Path) -> dict[str, Any]:
+def _file_entry(owner_url: str, name: str, path: Path) -> dict[str, Any]:
     stat = path.stat()
     modified = wire.timestamp(datetime.fromtimestamp(stat.st_mtime, UTC))
     entry: dict[str, Any] = {
         "name": name,
-        "url": f"{task_url}/files/{quote(name)}",
+        "url": f"{owner_url}/files/{quote(name)}",
         "isDirectory": path.is_dir(),
         "properties": {
             "creationTime": wire.timestamp(datetime.fromtimestamp(stat.st_ctime, UTC)),
@@ -409,13 +439,13 @@ def _file_entry(task_url: str, name: str, path: Path) -> dict[str, Any]:
     return entry
 
 
-def _file_headers(task_url: str, name: str, path: Path) -> dict[str, str]:
+def _file_headers(owner_url: str, name: str, path: Path) -> dict[str, str]:
     stat = path.stat()
     content_type = mimetypes.guess_type(name)[0] or "application/octet-stream"
     return {
         "ocp-creation-time": wire.http_date(datetime.fromtimestamp(stat.st_ctime, UTC)),
         "ocp-batch-file-isdirectory": "true" if path.is_dir() else "false",
-        "ocp-batch-file-url": f"{task_url}/files/{quote(name)}",
+        "ocp-batch-file-url": f"{owner_url}/files/{quote(name)}",
         "ocp-batch-file-mode": f"{stat.st_mode & 0o7777:o}",
         "Content-Type": content_type,
         "Content-Length": str(0 if path.is_dir() else stat.st_size),

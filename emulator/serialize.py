@@ -17,6 +17,7 @@ from emulator.records import (
     Node,
     Pool,
     Rejected,
+    ResizeError,
     Run,
     StartTaskRun,
     Task,
@@ -77,8 +78,15 @@ def execution_info(run: TaskRun) -> Document:
     return document
 
 
+def resize_error(error: ResizeError) -> Document:
+    document: Document = {"code": error.code, "message": error.message}
+    if error.values:
+        document["values"] = [{"name": name, "value": value} for name, value in error.values]
+    return document
+
+
 def pool(record: Pool) -> Document:
-    return {
+    document: Document = {
         **record.spec,
         "url": record.url,
         "creationTime": wire.timestamp(record.created),
@@ -88,6 +96,9 @@ def pool(record: Pool) -> Document:
         "currentLowPriorityNodes": record.current_low_priority,
         **_state(record),
     }
+    if record.resize_errors and record.allocation_state == "steady":  # as the service shows them
+        document["resizeErrors"] = [resize_error(error) for error in record.resize_errors]
+    return document
 
 
 def node(record: Node) -> Document:

@@ -5,7 +5,7 @@ stack given), so neither imports the other. Progress and errors go to stderr; ``
 puts one document on stdout. Exit status: 0 done (status: the servers running),
 3 the stack could not be started (status: a server is not running). ``up --faults RATE``
 starts it with that fraction of requests failing (see ``stack``); ``up`` without it, with
-none.
+none. ``up --core-quota N --pool-quota N`` gives the emulated account those quotas.
 """
 
 from __future__ import annotations
@@ -24,7 +24,15 @@ def _log(line: str) -> None:
     print(line, file=sys.stderr, flush=True)
 
 
-def _up(as_json: bool, log_requests: bool, faults: float, seed: int | None, kinds: str) -> int:
+def _up(
+    as_json: bool,
+    log_requests: bool,
+    faults: float,
+    seed: int | None,
+    kinds: str,
+    core_quota: int | None = None,
+    pool_quota: int | None = None,
+) -> int:
     chosen = [kind.strip() for kind in kinds.split(",") if kind.strip()]
     try:
         outputs = stack.up(
@@ -33,6 +41,8 @@ def _up(as_json: bool, log_requests: bool, faults: float, seed: int | None, kind
             faults=faults,
             fault_seed=seed,
             fault_kinds=chosen,
+            core_quota=core_quota,
+            pool_quota=pool_quota,
         )
     except (stack.LocalStackError, servers.ServiceError) as error:
         _log(f"error: {error}")
@@ -80,6 +90,13 @@ def _status(as_json: bool) -> int:
     return 0 if state.running else EXIT_STACK
 
 
+def _count(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{text} is not a count (0 or more)")
+    return value
+
+
 def _rate(text: str) -> float:
     rate = float(text)
     if not 0 <= rate <= 1:
@@ -113,6 +130,18 @@ def main(argv: list[str] | None = None) -> int:
         help="comma-separated, of 500,503,429,reset,cut,partial (default: all; storage "
         "gets those Azure Storage answers with: 500,503,reset,cut)",
     )
+    up.add_argument(
+        "--core-quota",
+        type=_count,
+        metavar="N",
+        help="the account's core quota: pools get the nodes that fit (default: unlimited)",
+    )
+    up.add_argument(
+        "--pool-quota",
+        type=_count,
+        metavar="N",
+        help="the account's pool quota (default: unlimited)",
+    )
     commands.add_parser("down", help="stop both servers (their data stays)")
     status = commands.add_parser("status", help="the servers' ports and the pool's nodes")
     status.add_argument("--json", action="store_true", help="one JSON document")
@@ -124,6 +153,8 @@ def main(argv: list[str] | None = None) -> int:
             arguments.faults,
             arguments.fault_seed,
             arguments.fault_kinds,
+            arguments.core_quota,
+            arguments.pool_quota,
         )
     if arguments.command == "down":
         return _down()

@@ -156,7 +156,10 @@ def start_emulator(
     timeout: float = 20,
     request_log: Path | None = None,
     faults: Faults | None = None,
+    core_quota: int | None = None,
+    pool_quota: int | None = None,
 ) -> Server:
+    """The emulator; the quotas are the account's (None: unlimited, see its --help)."""
     port = port or free_port()
     command = [sys.executable, "-m", "emulator", "--port", str(port), "--data", str(data)]
     command += ["--account", local_keys.BATCH_ACCOUNT]
@@ -164,6 +167,10 @@ def start_emulator(
         command += ["--request-log", str(request_log)]
     if faults:
         command += faults.arguments()
+    if core_quota is not None:
+        command += ["--core-quota", str(core_quota)]
+    if pool_quota is not None:
+        command += ["--pool-quota", str(pool_quota)]
     for identity in identities:
         command += ["--identity", identity]
     environment = {

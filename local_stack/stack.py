@@ -8,6 +8,7 @@ Everything lives under ``.local/`` in the project (or where RUNNER_LOCAL_DIR say
     .local/*.pid              each server's process id, with its port in .local/ports.json
     .local/outputs.json       the stack outputs (the same keys as the Pulumi stack's)
     .local/faults.json        the fault setting the servers run with, if any
+    .local/quotas.json        the account quotas the emulator runs with, if any
     .local/logs/faults.log    one line per fault injected, from both halves
 
 ``up`` is idempotent: servers that already run are kept, a stale pid file is ignored.
@@ -18,6 +19,13 @@ port (``storage`` in ports.json, the one in the outputs' blob endpoint and so in
 resource-file URLs) never changes: with faults the proxy listens on it and Azurite on a
 port behind it, without them Azurite listens on it. Turning faults on or off restarts
 what must be restarted; the emulator's state and Azurite's blobs are on disk.
+
+With quotas (``up(core_quota=N, pool_quota=N)``), the emulator runs with the account's
+quotas (see ``python -m emulator --help``); changing them restarts it. Nodes a pool
+already has stay: a lower core quota limits the next allocation, as the service's does.
+When the core quota leaves the pool short of its target, ``up`` says so, with the pool's
+resize error, and returns once the nodes it has are ready (at once if it has none): the
+stack is up, and its jobs wait for nodes, as they would on Azure.
 """
 
 from __future__ import annotations
@@ -67,6 +75,10 @@ class Paths:
     @property
     def faults(self) -> Path:
         return self.local / "faults.json"
+
+    @property
+    def quotas(self) -> Path:
+        return self.local / "quotas.json"
 
     @property
     def fault_log(self) -> Path:
@@ -176,6 +188,15 @@ def _wanted_faults(
     return servers.Faults(rate, seed, paths.fault_log, tuple(kinds))
 
 
+def _applied_quotas(paths: Paths) -> dict[str, int]:
+    """The quotas the running emulator was started with (quotas.json): {} for none."""
+    try:
+        document = json.loads(paths.quotas.read_text())
+        return {name: int(value) for name, value in document.items()}
+    except (OSError, ValueError, AttributeError, TypeError):
+        return {}
+
+
 def _write_json(path: Path, document: Any) -> None:
     temporary = path.with_suffix(".tmp")
     temporary.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
@@ -194,19 +215,29 @@ def up(
     faults: float = 0,
     fault_seed: int | None = None,
     fault_kinds: Sequence[str] = (),
+    core_quota: int | None = None,
+    pool_quota: int | None = None,
 ) -> StackOutputs:
     """Start what is not running, provision the containers and the pool, write outputs.
 
     ``faults`` (a fraction) turns fault injection on, with ``fault_seed`` (default:
-    random); without it, faults are off, whatever they were."""
+    random); without it, faults are off, whatever they were. ``core_quota`` and
+    ``pool_quota`` are the emulated account's quotas; without them, none."""
     paths = paths or default_paths()
     spec = spec or contract_spec.default_spec()
     paths.local.mkdir(parents=True, exist_ok=True)
     wanted = _wanted_faults(paths, faults, fault_seed, fault_kinds)
     changed = wanted != _applied_faults(paths)
+    quotas = {
+        name: value
+        for name, value in (("core", core_quota), ("pool", pool_quota))
+        if value is not None
+    }
     # Stopped first: an Azurite that moves waits for the emulator's connections to close.
     if changed and _stop(paths, "emulator"):
         progress("stopped the Batch emulator, to start it " + ("with" if wanted else "without"))
+    elif quotas != _applied_quotas(paths) and _stop(paths, "emulator"):
+        progress("stopped the Batch emulator, to start it with the quotas asked for")
 
     storage_port, azurite_port = _storage(paths, wanted, changed, progress)
     # The emulator's nodes reach storage at the stack's storage port: through the
@@ -224,6 +255,8 @@ def up(
             storage=connection,
             request_log=paths.local / "logs" / "requests.log" if log_requests else None,
             faults=wanted,
+            core_quota=core_quota,
+            pool_quota=pool_quota,
         )
         _remember(paths, "emulator", server)
         emulator_port = server.port
@@ -233,6 +266,10 @@ def up(
         _write_json(paths.faults, setting)
     else:
         paths.faults.unlink(missing_ok=True)
+    if quotas:
+        _write_json(paths.quotas, quotas)
+    else:
+        paths.quotas.unlink(missing_ok=True)
 
     # Provisioning is the stack's own setup, not what faults are for: the containers
     # are made on Azurite directly, and the Batch calls are tried again after a fault.
@@ -255,7 +292,7 @@ def up(
             # A create whose answer a fault dropped is made again: PoolExists, if it was.
             batch.create_pool(pool_body(spec), retry_on_methods=_ANY_METHOD)  # type: ignore[arg-type]
             progress(f"created pool {spec.pool.id}")
-        _wait_for_nodes(batch, spec.pool.id, timeout)
+        _wait_for_nodes(batch, spec.pool.id, timeout, progress)
 
     outputs = StackOutputs(
         location="local",
@@ -323,16 +360,31 @@ def _storage(
     return proxy_port, azurite_port
 
 
-def _wait_for_nodes(batch: BatchClient, pool_id: str, timeout: float) -> None:
+def _wait_for_nodes(
+    batch: BatchClient, pool_id: str, timeout: float, progress: Callable[[str], None]
+) -> None:
+    """Until the pool's nodes are ready. A pool the account's core quota left short (its
+    resize errors, allocation steady) is ready with the nodes it has, even none: said in
+    the progress, so jobs waiting for nodes are no surprise."""
     deadline = time.monotonic() + timeout
+    told = False
     while True:
+        pool = batch.get_pool(pool_id)
         states = [node.state for node in batch.list_nodes(pool_id)]
         if "starttaskfailed" in states:
             raise LocalStackError(
                 f"the start task failed on a node of pool {pool_id}: "
                 "see its startup/stderr.txt under .local/emulator/nodes/"
             )
-        if states and all(state in ("idle", "running") for state in states):
+        short = pool.allocation_state == "steady" and bool(pool.resize_errors)
+        if short and not told:
+            reasons = "; ".join(f"{e.code}: {e.message}" for e in pool.resize_errors or [])
+            progress(
+                f"pool {pool_id} has {len(states)} of the nodes it asks for ({reasons}); "
+                "its jobs wait for nodes"
+            )
+            told = True
+        if (states or short) and all(state in ("idle", "running") for state in states):
             return
         if time.monotonic() > deadline:
             raise LocalStackError(f"the nodes of pool {pool_id} were not ready in {timeout:.0f}s")
@@ -345,6 +397,7 @@ def down(paths: Paths | None = None) -> list[str]:
     paths = paths or default_paths()
     stopped = [name for name in ("emulator", PROXY, "azurite") if _stop(paths, name)]
     paths.faults.unlink(missing_ok=True)
+    paths.quotas.unlink(missing_ok=True)
     return stopped
 
 

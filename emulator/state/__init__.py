@@ -9,6 +9,7 @@ ends a run (the executor's), ``wake`` tells the scheduler that something changed
     lifecycle   transitions that span entities (slots, requeues, ending jobs)
     pools       pools and nodes          jobs     jobs and task counts
     nodes       losing nodes: remove, resize, reboot, reimage
+    quotas      the account's pool and core quotas, and the nodes they let in
     tasks       tasks                    scheduling, recovery: the scheduler's side
 """
 
@@ -21,13 +22,14 @@ from emulator.state.jobs import Jobs
 from emulator.state.lifecycle import Kill, Lifecycle
 from emulator.state.nodes import Nodes
 from emulator.state.pools import Pools
+from emulator.state.quotas import Allocator, Quotas
 from emulator.state.recovery import Orphan, recover
 from emulator.state.scheduling import Assignment, Scheduling
 from emulator.state.tables import Clock, Tables
 from emulator.state.tasks import Tasks
 from emulator.store import Store
 
-__all__ = ["Assignment", "BatchState", "Clock", "Orphan"]
+__all__ = ["Assignment", "BatchState", "Clock", "Orphan", "Quotas"]
 
 
 class BatchState:
@@ -40,13 +42,15 @@ class BatchState:
         kill: Kill,
         wake: Callable[[], None],
         autoscale_nodes: int | None = None,
+        quotas: Quotas | None = None,
     ) -> None:
         self.account_url = account_url.rstrip("/")
         self.tables = Tables(store, clock)
         self.lifecycle = Lifecycle(self.tables, kill)
         nodes = autoscale_nodes or os.cpu_count() or 1
-        self.pools = Pools(self.tables, self.lifecycle, wake, self.account_url, nodes)
-        self.nodes = Nodes(self.tables, self.lifecycle, wake)
+        allocator = Allocator(self.tables, quotas or Quotas())
+        self.pools = Pools(self.tables, self.lifecycle, wake, self.account_url, nodes, allocator)
+        self.nodes = Nodes(self.tables, self.lifecycle, wake, allocator)
         self.jobs = Jobs(self.tables, self.lifecycle, wake, self.account_url)
         self.tasks = Tasks(self.tables, self.lifecycle, self.jobs, wake)
         self.scheduling = Scheduling(self.tables, self.lifecycle, wake)

@@ -26,6 +26,7 @@ from emulator import errors, failures, validate
 from emulator.records import Node, Pool, start_task_run, task_run
 from emulator.state.lifecycle import Lifecycle
 from emulator.state.pools import new_node
+from emulator.state.quotas import Allocator
 from emulator.state.tables import Tables
 
 CHANGING = ("leavingpool", "rebooting", "reimaging")
@@ -48,10 +49,17 @@ _TARGETS = {True: "targetDedicatedNodes", False: "targetLowPriorityNodes"}
 
 
 class Nodes:
-    def __init__(self, tables: Tables, lifecycle: Lifecycle, wake: Callable[[], None]) -> None:
+    def __init__(
+        self,
+        tables: Tables,
+        lifecycle: Lifecycle,
+        wake: Callable[[], None],
+        allocator: Allocator,
+    ) -> None:
         self.tables = tables
         self.lifecycle = lifecycle
         self.wake = wake
+        self.allocator = allocator
 
     def remove(self, pool_id: str, body: Any) -> Pool:
         """removenodes: the nodes leave and the pool's targets drop by as many."""
@@ -78,7 +86,8 @@ class Nodes:
         return pool
 
     def resize(self, pool_id: str, body: Any) -> Pool:
-        """resize: new nodes start at once; surplus ones leave, the least busy first."""
+        """resize: new nodes start at once, as many as the core quota lets in (the rest
+        are the pool's resizeErrors); surplus ones leave, the least busy first."""
         pool = self.tables.pool(pool_id)
         dedicated, spot, option = validate.pool_resize(body)
         if pool.spec["enableAutoScale"]:
@@ -90,12 +99,20 @@ class Nodes:
         nodes = self.tables.nodes.setdefault(pool_id, {})
         now = self.tables.clock()
         with self.tables.store.transaction():
+            missing = {True: 0, False: 0}
+            for is_dedicated, target in ((True, dedicated), (False, spot)):
+                if target is not None:
+                    have = sum(1 for node in nodes.values() if node.dedicated == is_dedicated)
+                    missing[is_dedicated] = max(0, target - have)
+            allocation = self.allocator.allocate(pool.spec["vmSize"], missing[True], missing[False])
+            pool.resize_errors = allocation.errors
+            granted = {True: allocation.dedicated, False: allocation.low_priority}
             for is_dedicated, target in ((True, dedicated), (False, spot)):
                 if target is None:
                     continue
                 pool.spec[_TARGETS[is_dedicated]] = target
                 mine = [node for node in nodes.values() if node.dedicated == is_dedicated]
-                for _ in range(target - len(mine)):
+                for _ in range(granted[is_dedicated]):
                     node = new_node(pool, len(nodes), dedicated=is_dedicated, now=now)
                     nodes[node.id] = node
                     self.tables.save(node)

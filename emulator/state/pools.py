@@ -10,6 +10,7 @@ from typing import Any
 from emulator import errors, validate
 from emulator.records import Node, Pool, start_task_run, task_run
 from emulator.state.lifecycle import Lifecycle
+from emulator.state.quotas import Allocator
 from emulator.state.tables import Tables
 
 POOL_DEFAULTS = {
@@ -29,23 +30,29 @@ class Pools:
         wake: Callable[[], None],
         account_url: str,
         autoscale_nodes: int,
+        allocator: Allocator,
     ) -> None:
         self.tables = tables
         self.lifecycle = lifecycle
         self.wake = wake
         self.account_url = account_url
         self.autoscale_nodes = autoscale_nodes
+        self.allocator = allocator
 
     def create(self, body: Any) -> Pool:
         spec = {**POOL_DEFAULTS, **validate.pool(body)}
         pool_id = spec["id"]
         if self.tables.has_pool(pool_id):
             raise errors.PoolExists()
+        if self.allocator.pool_quota_reached():
+            raise errors.PoolQuotaReached()
         if spec["enableAutoScale"]:
             dedicated, spot = self.autoscale_nodes, 0
         else:
             dedicated = spec.setdefault("targetDedicatedNodes", 0)
             spot = spec.setdefault("targetLowPriorityNodes", 0)
+        allocation = self.allocator.allocate(spec["vmSize"], dedicated, spot)
+        dedicated, spot = allocation.dedicated, allocation.low_priority
         now = self.tables.clock()
         pool = Pool(
             id=pool_id,
@@ -56,6 +63,7 @@ class Pools:
             created=now,
             current_dedicated=dedicated,
             current_low_priority=spot,
+            resize_errors=allocation.errors,
         )
         self.tables.touch(pool, now)
         nodes = [

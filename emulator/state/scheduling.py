@@ -40,39 +40,57 @@ class Scheduling:
     # --- start tasks --------------------------------------------------------------------
 
     def pending_start_tasks(self) -> list[tuple[Pool, Node]]:
-        """Nodes that are starting and not yet handed out: their start task runs now."""
+        """Nodes whose start task runs now and is not yet handed out: starting ones, and
+        those whose start task failed and is to run again."""
         return [
             (self.tables.pools[pool_id], node)
             for pool_id, nodes in self.tables.nodes.items()
             for node in nodes.values()
-            if node.state == "starting" and not node.start_task_launched
+            if not node.start_task_launched and (node.state == "starting" or _rerun(node))
         ]
 
     def start_task_started(self, pool_id: str, node_id: str) -> bool:
         """The start task is about to run; False if the node was removed meanwhile."""
         node = self.tables.nodes.get(pool_id, {}).get(node_id)
-        if node is None or node.state != "starting":
+        if node is None or node.start_task_launched:
             return False
-        pool = self.tables.pools[pool_id]
         now = self.tables.clock()
+        if _rerun(node) and node.start_task is not None:
+            node.start_task.start_time, node.start_task.end_time = now, None  # as the service
+        elif node.state == "starting":
+            pool = self.tables.pools[pool_id]
+            node.transition("waitingforstarttask" if pool.waits_for_start_task else "idle", now)
+            if pool.start_task is not None:
+                node.start_task = StartTaskRun(start_time=now)
+        else:
+            return False
         node.start_task_launched = True
-        node.transition("waitingforstarttask" if pool.waits_for_start_task else "idle", now)
-        if pool.start_task is not None:
-            node.start_task = StartTaskRun(start_time=now)
         self.tables.save(node)
         self.wake()
         return True
 
     def start_task_finished(self, pool_id: str, node_id: str, outcome: Outcome) -> None:
+        """A failed start task runs again up to the pool's startTask.maxTaskRetryCount
+        times; then, with waitForSuccess, the node is starttaskfailed and takes no task."""
         node = self.tables.nodes.get(pool_id, {}).get(node_id)
         if node is None or node.state in CHANGING:
             return  # the pool was deleted or the node lost meanwhile: the run was killed
         now = self.tables.clock()
+        pool = self.tables.pools[pool_id]
         run = node.start_task
         if run is not None:
+            retries = pool.start_task_retries
+            if not outcome.succeeded and (retries == -1 or run.retry_count < retries):
+                run.retry_count += 1
+                if outcome.exit_code is not None:
+                    run.exit_code = outcome.exit_code
+                node.start_task_launched = False  # handed out again: see ``_rerun``
+                self.tables.save(node)
+                self.wake()
+                return
             run.state = "completed"
             run.end(outcome, now)
-            if not outcome.succeeded and self.tables.pools[pool_id].waits_for_start_task:
+            if not outcome.succeeded and pool.waits_for_start_task:
                 node.transition("starttaskfailed", now)
             elif node.state == "waitingforstarttask":
                 node.transition("idle", now)
@@ -228,3 +246,10 @@ class Scheduling:
             pool.allocate("steady", now)
         self.tables.touch(pool, now)
         self.tables.save(pool)
+
+
+def _rerun(node: Node) -> bool:
+    """Whether the node's start task failed and is to run again (not yet handed out)."""
+    run = node.start_task
+    still_up = node.state in ("waitingforstarttask", "idle", "running")
+    return still_up and run is not None and run.state == "running" and run.retry_count > 0
