@@ -5,7 +5,7 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-PACKAGES := contract runner task infra emulator local_stack
+PACKAGES := contract runner task infra emulator local_stack batch_formula
 
 .PHONY: help run test lint workflows typecheck pytest setup venv clean
 

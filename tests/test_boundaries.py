@@ -1,4 +1,8 @@
-"""The parts meet only through the contract package: no part imports another."""
+"""The parts meet only through the contract package: no part imports another.
+
+The one exception is the formula library, batch_formula: the standard library only, shared by
+the emulator (which ships with it) and the policy pack in infra.
+"""
 
 from __future__ import annotations
 
@@ -10,15 +14,16 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-PARTS = ("contract", "runner", "infra", "emulator", "local_stack", "task")
+PARTS = ("contract", "runner", "infra", "emulator", "local_stack", "task", "batch_formula")
 
 ALLOWED = {
     "contract": set(),  # the shared contract depends on nothing of ours
     "runner": {"contract"},  # and the local stack as a program: python -m local_stack
-    "infra": {"contract"},
-    "emulator": set(),  # a product of its own: usable without this project
+    "infra": {"contract", "batch_formula"},  # the policy pack bounds autoscale formulas
+    "emulator": {"batch_formula"},  # a product of its own, shipped with the formula library
     "local_stack": {"contract"},  # drives the emulator as a program, never imports it
     "task": set(),  # runs on the nodes: the standard library only
+    "batch_formula": set(),  # the autoscale formula language: the standard library only
 }
 
 

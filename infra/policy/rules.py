@@ -17,7 +17,6 @@ identities without reading their (unknown) ids.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from types import MappingProxyType
@@ -31,6 +30,8 @@ from pulumi_policy import (
     ResourceValidationArgs,
     ResourceValidationPolicy,
 )
+
+from batch_formula import FormulaSyntaxError, named_targets, parse, target_caps
 
 PACK_NAME: Final = "azure-batch-runner-policy"
 
@@ -157,83 +158,20 @@ def max_nodes(config: Mapping[str, Any]) -> int:
     return value
 
 
-_LEADING_NAME = re.compile(r"\s*(\$?[A-Za-z_]\w*)")
-_ASSIGNMENT = re.compile(r"\s*(\$?[A-Za-z_]\w*)\s*=(?!=)(.*)", re.DOTALL)
-_MIN_CALL = re.compile(r"min\s*\(", re.IGNORECASE)
-_DIGITS = re.compile(r"\d+")
-_TARGETS = {DEDICATED.lower(): DEDICATED, LOW_PRIORITY.lower(): LOW_PRIORITY}
-
-
-def _call_arguments(text: str, start: int) -> list[str] | None:
-    """The top-level arguments of the call whose '(' ends before ``start``.
-
-    None unless that call's ')' is the last thing in ``text`` (``min(4, x) + 1`` is no cap).
-    """
-    depth, arguments, begin = 1, [], start
-    for index in range(start, len(text)):
-        char = text[index]
-        if char == "(":
-            depth += 1
-        elif char == ")":
-            depth -= 1
-            if depth == 0:
-                arguments.append(text[begin:index].strip())
-                return arguments if not text[index + 1 :].strip() else None
-        elif char == "," and depth == 1:
-            arguments.append(text[begin:index].strip())
-            begin = index + 1
-    return None
-
-
-def _constant(expression: str, constants: Mapping[str, int]) -> int | None:
-    if _DIGITS.fullmatch(expression):
-        return int(expression)
-    return constants.get(expression)
-
-
-def _cap(expression: str, constants: Mapping[str, int]) -> int | None:
-    """N for ``N`` or ``min(..., N, ...)``, N a whole-number literal or a constant's name."""
-    expression = expression.strip()
-    if (value := _constant(expression, constants)) is not None:
-        return value
-    call = _MIN_CALL.match(expression)
-    if call is None:
-        return None
-    arguments = _call_arguments(expression, call.end())
-    if arguments is None:
-        return None
-    bounds = [bound for a in arguments if (bound := _constant(a, constants)) is not None]
-    return min(bounds) if bounds else None
-
-
 def formula_caps(formula: str) -> dict[str, int | None]:
     """The upper bound an autoscale formula puts on each target node count it assigns.
 
-    Keys are ``$TargetDedicatedNodes`` and ``$TargetLowPriorityNodes``, present when the
-    formula assigns them. The statements run in order, so the last assignment decides: its
-    value is the cap N when it reads ``$Target... = min(N, <anything>)`` (the arguments in any
-    order) or ``$Target... = N``, N a whole-number literal or a variable last assigned one
-    (``$max = 4;``); it is None, no bound, for anything else, a ternary or
-    ``max(0, min(4, x))`` included.
+    ``batch_formula.target_caps`` over the formula's syntax tree: keys are
+    ``$TargetDedicatedNodes`` and ``$TargetLowPriorityNodes``, present when the formula
+    assigns them; the last assignment decides, its value is the cap N when it reads
+    ``min(N, <anything>)`` or ``N`` (N a whole number or a variable last assigned one), and
+    None, no bound, for anything else. A formula that does not parse bounds nothing: every
+    target it names is None (``_check_autoscale`` reports the syntax error itself).
     """
-    constants: dict[str, int] = {}
-    caps: dict[str, int | None] = {}
-    for statement in formula.split(";"):
-        leading = _LEADING_NAME.match(statement)
-        if leading is None:
-            continue
-        name = leading.group(1)
-        assignment = _ASSIGNMENT.fullmatch(statement)
-        target = _TARGETS.get(name.lower())
-        if target is not None:
-            caps[target] = None if assignment is None else _cap(assignment.group(2), constants)
-        if assignment is not None:
-            value = _constant(assignment.group(2).strip(), constants)
-            if value is None:
-                constants.pop(name, None)
-            else:
-                constants[name] = value
-    return caps
+    try:
+        return target_caps(parse(formula))
+    except FormulaSyntaxError:
+        return dict.fromkeys(sorted(named_targets(formula)))
 
 
 def _check_fixed_scale(fixed: Mapping[str, Any], limit: int) -> list[str]:
@@ -260,6 +198,10 @@ def _check_autoscale(auto: Mapping[str, Any], limit: int) -> list[str]:
         return [f"autoScale.formula must be set, is {_show(formula)}"]
     caps = formula_caps(formula)
     problems = []
+    try:
+        parse(formula)
+    except FormulaSyntaxError as error:
+        problems.append(f"the autoScale formula does not parse: {error.message}")
     if DEDICATED not in caps:
         problems.append(
             f"the autoScale formula never assigns {DEDICATED}; cap it with "
