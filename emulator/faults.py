@@ -80,11 +80,13 @@ class Draw:
         self._random = random.Random(faults.seed)
 
     def kind(self, method: str, path: str) -> str | None:
-        if self._random.random() >= self.rate:
-            return None
+        """A request no enabled kind applies to draws nothing: with ``partial`` alone, the
+        add-task-collection requests meet the same faults however many others came."""
         collection = method == "POST" and _COLLECTION.fullmatch(path) is not None
         eligible = [kind for kind in self.kinds if kind != "partial" or collection]
-        return self._random.choice(eligible) if eligible else None
+        if not eligible or self._random.random() >= self.rate:
+            return None
+        return self._random.choice(eligible)
 
     def failing(self, count: int) -> set[int]:
         """Which of ``count`` tasks fail: each one by a coin's toss, at least one."""
