@@ -15,9 +15,10 @@ from azure.core.credentials import AzureNamedKeyCredential
 from local_stack import stack as local_stack
 from tests.e2e.conftest import runner
 
-RATES = {"500": 0.1, "503": 0.1, "429": 0.1, "reset": 0.1, "cut": 0.1, "partial": 0.5}
-"""High enough that each kind happens in a small job; partial applies only to the one
-add-task-collection request a small job makes (and the retries of its failed tasks)."""
+RATES = {"500": 0.1, "503": 0.1, "429": 0.2, "reset": 0.1, "cut": 0.1, "partial": 0.5}
+"""High enough that each kind happens in a small job: 429 is Batch's alone (storage never
+answers it), and partial applies only to the one add-task-collection request a small job
+makes (and the retries of its failed tasks), which alone draw for it."""
 
 
 @pytest.fixture(scope="module")
