@@ -187,7 +187,8 @@ def autoscale_formula(pool: Pool) -> str:
     interval after the last task. ``ceil`` is one of the formula functions. Dedicated nodes
     come first and spot nodes, when allowed, take what exceeds their bound.
     ``taskcompletion`` lets a running task finish before its node is removed. The local
-    stack does not evaluate formulas: an autoscale pool gets a fixed local node count.
+    stack evaluates it with ``up --autoscale`` (every 5 s standing for 5 minutes); without,
+    an autoscale pool gets a fixed local node count.
     """
     window = f"TimeInterval_Minute * {AUTOSCALE_EVALUATION_MINUTES}"
     last = "$PendingTasks.GetSample(1)"

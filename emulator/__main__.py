@@ -7,6 +7,12 @@
 none): a pool whose nodes need more cores than are left gets the nodes that fit and a
 resize error (AccountCoreQuotaReached), and a pool beyond the pool quota is refused
 (409 PoolQuotaReached). A node has the cores its VM size's name says (standard_d2s_v3: 2).
+
+``--autoscale-interval 5s`` evaluates autoscale pools' formulas every that long (standing
+for the pool's autoScaleEvaluationInterval, whose 5-minute minimum the API still enforces):
+such pools start with no nodes and follow their formula (see ``emulator.state.autoscale``).
+Without it an autoscale pool gets ``--autoscale-nodes`` fixed nodes (default: the CPUs),
+and its formula is still evaluated (autoScaleRun, evaluateautoscale) without resizing it.
 """
 
 from __future__ import annotations
@@ -15,6 +21,7 @@ import argparse
 import ipaddress
 import os
 import sys
+from datetime import timedelta
 from pathlib import Path
 
 import uvicorn
@@ -42,6 +49,19 @@ def _count(text: str) -> int:
     return value
 
 
+def interval(text: str) -> timedelta:
+    """A local evaluation interval: seconds, or a number with s, m or h (``5s``, ``1m``)."""
+    units = {"s": 1, "m": 60, "h": 3600}
+    number, unit = (text[:-1], text[-1]) if text[-1:] in units else (text, "s")
+    try:
+        seconds = float(number) * units[unit]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text} is not an interval (5s, 1m)") from None
+    if seconds <= 0:
+        raise argparse.ArgumentTypeError(f"{text} is not a positive interval")
+    return timedelta(seconds=seconds)
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m emulator", description=__doc__)
     parser.add_argument("--port", type=int, required=True)
@@ -64,6 +84,13 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument(
         "--autoscale-nodes", type=int, default=None, help="nodes of an autoscale pool (CPUs)"
+    )
+    parser.add_argument(
+        "--autoscale-interval",
+        type=interval,
+        metavar="DURATION",
+        help="evaluate autoscale formulas every DURATION (5s) and scale pools to them "
+        "(default: autoscale pools keep --autoscale-nodes)",
     )
     parser.add_argument("--request-log", type=Path, help="append one line per request here")
     parser.add_argument(
@@ -95,6 +122,7 @@ def main(argv: list[str] | None = None) -> None:
         key=args.key,
         url=f"http://{args.host}:{args.port}",
         autoscale_nodes=args.autoscale_nodes,
+        autoscale_interval=args.autoscale_interval,
         identities=tuple(args.identity),
         storage=args.storage,
         request_log=args.request_log,

@@ -13,7 +13,7 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from starlette.applications import Starlette
@@ -40,6 +40,7 @@ class Settings:
     key: str = DEFAULT_KEY
     url: str = "http://127.0.0.1:8000"
     autoscale_nodes: int | None = None
+    autoscale_interval: timedelta | None = None  # evaluate formulas and scale (state.autoscale)
     identities: tuple[str, ...] = field(default_factory=tuple)
     storage: str | None = None
     request_log: Path | None = None
@@ -67,6 +68,7 @@ def create_app(
         wake=wake.set,
         autoscale_nodes=settings.autoscale_nodes,
         quotas=settings.quotas,
+        autoscale_interval=settings.autoscale_interval,
     )
     executor.kill_orphans(state.recover())
     scheduler = Scheduler(
@@ -78,6 +80,7 @@ def create_app(
         data=settings.data,
         account_name=settings.account,
         account_url=state.account_url,
+        autoscale=state.autoscale.tick,
     )
     request_log = open(settings.request_log, "a") if settings.request_log else None  # noqa: SIM115
     verifier = SharedKeyVerifier(settings.account, settings.key)

@@ -134,6 +134,19 @@ OperationNotValidOnNode = _error(
 OperationNotValidOnPool = _error(
     "OperationNotValidOnPool", 409, "The specified operation is not valid on the pool."
 )
+AutoScalingFormulaSyntaxError = _error(
+    "AutoScalingFormulaSyntaxError", 400, "The specified auto-scaling formula has a syntax error."
+)
+AutoScaleFormulaTooLong = _error(
+    "AutoScaleFormulaTooLong",
+    400,
+    "An automatic scaling formula is too long. The maximum length is 8192 characters.",
+)
+AutoScaleTooManyRequestsToEnable = _error(
+    "AutoScaleTooManyRequestsToEnable",
+    409,
+    "Enable AutoScale requests for the same pool must be separated by at least 30 seconds.",
+)
 JobExists = _error("JobExists", 409, "The specified job already exists.")
 JobCompleted = _error("JobCompleted", 409, "The specified job is already in a completed state.")
 TaskExists = _error("TaskExists", 409, "The specified task already exists.")

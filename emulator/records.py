@@ -89,6 +89,24 @@ class ResizeError:
     values: tuple[tuple[str, str], ...] = ()
 
 
+@dataclass(frozen=True)
+class AutoScaleError:
+    """Why an autoscale evaluation failed (autoScaleRun.error)."""
+
+    code: str
+    message: str
+    values: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True)
+class AutoScaleRun:
+    """An evaluation of the pool's formula: what it set (``results``), or why it failed."""
+
+    timestamp: datetime
+    results: str | None = None
+    error: AutoScaleError | None = None
+
+
 @dataclass(kw_only=True)
 class Pool(Entity):
     spec: Spec
@@ -98,6 +116,8 @@ class Pool(Entity):
     allocation_state: str = "steady"  # resizing while nodes leave, stopping after stopresize
     allocation_since: datetime | None = None  # None: since the pool was created
     resize_errors: list[ResizeError] = field(default_factory=list)  # of the last resize
+    autoscale_run: AutoScaleRun | None = None  # the last evaluation of its formula
+    autoscale_enabled: datetime | None = None  # the last enableautoscale request
 
     def allocate(self, state: str, now: datetime) -> None:
         """Move to an allocationState (steady, resizing, stopping)."""

@@ -195,6 +195,34 @@ class Api:
         params, body = request.path_params, await self._optional_body(request)
         return self._accepted(self.state.nodes.reimage(params["pool_id"], params["node_id"], body))
 
+    # --- autoscale: evaluateautoscale, enableautoscale, disableautoscale -------------------
+
+    @staticmethod
+    def _done(record: Entity) -> Response:
+        """200 with the pool's ETag, Last-Modified and DataServiceId."""
+        return Response(
+            status_code=200, headers={**_versioned(record), "DataServiceId": record.url}
+        )
+
+    async def evaluate_autoscale(self, request: Request) -> Response:
+        pool_id = request.path_params["pool_id"]
+        run = self.state.autoscale.evaluate(pool_id, await self._body(request))
+        pool = self.state.pools.get(pool_id)
+        body = {
+            "odata.metadata": f"{self.state.account_url}/$metadata"
+            "#Microsoft.Azure.Batch.Protocol.Entities.AutoScaleRun",
+            **serialize.autoscale_run(run),
+        }
+        headers = {**_versioned(pool), "DataServiceId": pool.url}
+        return JSONResponse(body, media_type=wire.JSON_CONTENT_TYPE, headers=headers)
+
+    async def enable_autoscale(self, request: Request) -> Response:
+        pool_id = request.path_params["pool_id"]
+        return self._done(self.state.autoscale.enable(pool_id, await self._body(request)))
+
+    async def disable_autoscale(self, request: Request) -> Response:
+        return self._done(self.state.autoscale.disable(request.path_params["pool_id"]))
+
     async def list_supported_images(self, request: Request) -> Response:
         images = [
             {
@@ -351,6 +379,9 @@ class Api:
             ("/pools/{pool_id}/removenodes", self.remove_nodes, ["POST"]),
             ("/pools/{pool_id}/resize", self.resize_pool, ["POST"]),
             ("/pools/{pool_id}/stopresize", self.stop_resize_pool, ["POST"]),
+            ("/pools/{pool_id}/evaluateautoscale", self.evaluate_autoscale, ["POST"]),
+            ("/pools/{pool_id}/enableautoscale", self.enable_autoscale, ["POST"]),
+            ("/pools/{pool_id}/disableautoscale", self.disable_autoscale, ["POST"]),
             ("/pools/{pool_id}/nodes/{node_id}/reboot", self.reboot_node, ["POST"]),
             ("/pools/{pool_id}/nodes/{node_id}/reimage", self.reimage_node, ["POST"]),
             ("/pools/{pool_id}/nodes/{node_id}/files", self.list_node_files, ["GET"]),

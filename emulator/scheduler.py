@@ -1,5 +1,6 @@
 """The loop that turns state into processes: start tasks on new nodes, tasks on free slots,
-and the machine side of a node leaving, rebooting or reimaging.
+and the machine side of a node leaving, rebooting or reimaging; each pass also lets autoscale
+sample the pools' metrics and run the evaluations that are due.
 
 It wakes whenever the state signals a change (the ``wake`` event the composition root
 shares with the state) and every half second regardless, asks the state what to run, and
@@ -16,7 +17,7 @@ import asyncio
 import contextlib
 import logging
 import shutil
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any
 
@@ -47,6 +48,7 @@ class Scheduler:
         account_url: str,
         restart_delay: float = 1.0,
         node_seconds: float = NODE_SECONDS,
+        autoscale: Callable[[], None] = lambda: None,
     ) -> None:
         self.scheduling = scheduling
         self.executor = executor
@@ -58,6 +60,7 @@ class Scheduler:
         self.account_url = account_url
         self.restart_delay = restart_delay
         self.node_seconds = node_seconds
+        self.autoscale = autoscale  # samples pools' metrics, runs the evaluations due
         self._running: set[asyncio.Task[None]] = set()
 
     async def run_forever(self) -> None:
@@ -77,7 +80,8 @@ class Scheduler:
                 await asyncio.wait_for(self.wake.wait(), POLL_SECONDS)
 
     def schedule(self) -> None:
-        """One pass: launch what the state says should run now."""
+        """One pass: autoscale what is due, then launch what the state says should run now."""
+        self.autoscale()
         for node in self.scheduling.node_changes():
             self._spawn(self._change_node(node.pool_id, node.id, node.state))
         for pool, node in self.scheduling.pending_start_tasks():

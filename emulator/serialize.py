@@ -12,6 +12,7 @@ from typing import Any
 from emulator import wire
 from emulator.failures import Failure
 from emulator.records import (
+    AutoScaleRun,
     Entity,
     Job,
     Node,
@@ -98,6 +99,21 @@ def pool(record: Pool) -> Document:
     }
     if record.resize_errors and record.allocation_state == "steady":  # as the service shows them
         document["resizeErrors"] = [resize_error(error) for error in record.resize_errors]
+    if record.spec.get("enableAutoScale") and record.autoscale_run is not None:
+        document["autoScaleRun"] = autoscale_run(record.autoscale_run)
+    return document
+
+
+def autoscale_run(run: AutoScaleRun) -> Document:
+    document: Document = {"timestamp": wire.timestamp(run.timestamp)}
+    if run.results is not None:
+        document["results"] = run.results
+    if run.error is not None:
+        document["error"] = {
+            "code": run.error.code,
+            "message": run.error.message,
+            "values": [{"name": name, "value": value} for name, value in run.error.values],
+        }
     return document
 
 

@@ -150,12 +150,48 @@ def pool(body: Any) -> dict[str, Any]:
     _optional_int(spec, "targetDedicatedNodes", 0, 10_000)
     _optional_int(spec, "targetLowPriorityNodes", 0, 10_000)
     _optional_int(spec, "taskSlotsPerNode", 1, 256)
+    autoscale_interval(spec)
     start_task = spec.get("startTask")
     if start_task is not None:
         _command_line(_object(start_task))
         _resource_files(start_task.get("resourceFiles"), "startTask.resourceFiles")
         _optional_int(start_task, "maxTaskRetryCount", -1, 2**31 - 1)
     return spec
+
+
+AUTOSCALE_INTERVAL_MIN = timedelta(minutes=5)
+AUTOSCALE_INTERVAL_MAX = timedelta(hours=168)
+AUTOSCALE_INTERVAL_DEFAULT = "PT15M"
+
+
+def autoscale_interval(spec: dict[str, Any]) -> timedelta | None:
+    """autoScaleEvaluationInterval, if given: 5 minutes to 168 hours, as the service takes."""
+    value = spec.get("autoScaleEvaluationInterval")
+    if value is None:
+        return None
+    interval = wire.parse_duration(value, "autoScaleEvaluationInterval")
+    if not AUTOSCALE_INTERVAL_MIN <= interval <= AUTOSCALE_INTERVAL_MAX:
+        raise errors.invalid_property(
+            "autoScaleEvaluationInterval",
+            value,
+            "The evaluation interval must be between 5 minutes and 168 hours.",
+        )
+    return interval
+
+
+def autoscale_enable(body: Any) -> dict[str, Any]:
+    """enableautoscale: a formula, an evaluation interval, or both."""
+    spec = _object(body)
+    formula = spec.get("autoScaleFormula")
+    if formula is not None and not isinstance(formula, str):
+        raise errors.invalid_property("autoScaleFormula", formula)
+    autoscale_interval(spec)
+    return {k: spec[k] for k in ("autoScaleFormula", "autoScaleEvaluationInterval") if k in spec}
+
+
+def autoscale_evaluate(body: Any) -> str:
+    formula: str = _required(_object(body), "autoScaleFormula")
+    return formula
 
 
 def job(body: Any) -> dict[str, Any]:

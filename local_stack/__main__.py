@@ -6,6 +6,8 @@ puts one document on stdout. Exit status: 0 done (status: the servers running),
 3 the stack could not be started (status: a server is not running). ``up --faults RATE``
 starts it with that fraction of requests failing (see ``stack``); ``up`` without it, with
 none. ``up --core-quota N --pool-quota N`` gives the emulated account those quotas.
+``up --autoscale`` makes the pool follow its autoscale formula, evaluated every few seconds
+(see ``stack``); without it, the pool keeps fixed local nodes.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ def _up(
     kinds: str,
     core_quota: int | None = None,
     pool_quota: int | None = None,
+    autoscale: bool = False,
 ) -> int:
     chosen = [kind.strip() for kind in kinds.split(",") if kind.strip()]
     try:
@@ -43,6 +46,7 @@ def _up(
             fault_kinds=chosen,
             core_quota=core_quota,
             pool_quota=pool_quota,
+            autoscale=autoscale,
         )
     except (stack.LocalStackError, servers.ServiceError) as error:
         _log(f"error: {error}")
@@ -142,6 +146,12 @@ def main(argv: list[str] | None = None) -> int:
         metavar="N",
         help="the account's pool quota (default: unlimited)",
     )
+    up.add_argument(
+        "--autoscale",
+        action="store_true",
+        help=f"the pool follows its formula, evaluated every {stack.AUTOSCALE_INTERVAL} "
+        "(default: fixed local nodes)",
+    )
     commands.add_parser("down", help="stop both servers (their data stays)")
     status = commands.add_parser("status", help="the servers' ports and the pool's nodes")
     status.add_argument("--json", action="store_true", help="one JSON document")
@@ -155,6 +165,7 @@ def main(argv: list[str] | None = None) -> int:
             arguments.fault_kinds,
             arguments.core_quota,
             arguments.pool_quota,
+            arguments.autoscale,
         )
     if arguments.command == "down":
         return _down()

@@ -158,8 +158,10 @@ def start_emulator(
     faults: Faults | None = None,
     core_quota: int | None = None,
     pool_quota: int | None = None,
+    autoscale_interval: str | None = None,
 ) -> Server:
-    """The emulator; the quotas are the account's (None: unlimited, see its --help)."""
+    """The emulator; the quotas are the account's (None: unlimited, see its --help); with
+    ``autoscale_interval`` (``5s``), autoscale pools follow their formula."""
     port = port or free_port()
     command = [sys.executable, "-m", "emulator", "--port", str(port), "--data", str(data)]
     command += ["--account", local_keys.BATCH_ACCOUNT]
@@ -171,6 +173,8 @@ def start_emulator(
         command += ["--core-quota", str(core_quota)]
     if pool_quota is not None:
         command += ["--pool-quota", str(pool_quota)]
+    if autoscale_interval is not None:
+        command += ["--autoscale-interval", autoscale_interval]
     for identity in identities:
         command += ["--identity", identity]
     environment = {

@@ -9,6 +9,8 @@ Everything lives under ``.local/`` in the project (or where RUNNER_LOCAL_DIR say
     .local/outputs.json       the stack outputs (the same keys as the Pulumi stack's)
     .local/faults.json        the fault setting the servers run with, if any
     .local/quotas.json        the account quotas the emulator runs with, if any
+    .local/autoscale.json     the local autoscale interval the emulator runs with, if any
+                              (kept by down: the pool was created for it)
     .local/logs/faults.log    one line per fault injected, from both halves
 
 ``up`` is idempotent: servers that already run are kept, a stale pid file is ignored.
@@ -26,6 +28,14 @@ already has stay: a lower core quota limits the next allocation, as the service'
 When the core quota leaves the pool short of its target, ``up`` says so, with the pool's
 resize error, and returns once the nodes it has are ready (at once if it has none): the
 stack is up, and its jobs wait for nodes, as they would on Azure.
+
+With autoscale (``up(autoscale=True)``), the emulator evaluates the pool's formula (the one
+``contract.spec`` deploys) every ``AUTOSCALE_INTERVAL`` instead of its 5 minutes, with the
+formula's time scaled to match (see ``emulator.state.autoscale``): the pool has no nodes
+until a job's tasks are pending and goes back to none an interval or two after they end.
+Without it, the pool keeps a fixed local node count, so short jobs start at once.
+Switching restarts the emulator and creates the pool again (its running tasks are lost),
+and ``up`` does not wait for nodes an autoscale pool does not have.
 """
 
 from __future__ import annotations
@@ -43,7 +53,7 @@ from typing import Any
 
 from azure.batch import BatchClient
 from azure.core.credentials import AzureNamedKeyCredential
-from azure.core.exceptions import ResourceExistsError
+from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
 from azure.storage.blob import BlobServiceClient
 
 from contract import local as local_keys
@@ -53,6 +63,8 @@ from contract.rest import pool_body
 from local_stack import servers
 
 PROXY = "fault-proxy"
+AUTOSCALE_INTERVAL = "5s"
+"""The local evaluation interval standing for the pool's 5 minutes with ``--autoscale``."""
 _ANY_METHOD = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"})
 
 
@@ -79,6 +91,10 @@ class Paths:
     @property
     def quotas(self) -> Path:
         return self.local / "quotas.json"
+
+    @property
+    def autoscale(self) -> Path:
+        return self.local / "autoscale.json"
 
     @property
     def fault_log(self) -> Path:
@@ -197,6 +213,14 @@ def _applied_quotas(paths: Paths) -> dict[str, int]:
         return {}
 
 
+def _applied_autoscale(paths: Paths) -> str | None:
+    """The local autoscale interval the running emulator was started with, if any."""
+    try:
+        return str(json.loads(paths.autoscale.read_text())["interval"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
 def _write_json(path: Path, document: Any) -> None:
     temporary = path.with_suffix(".tmp")
     temporary.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
@@ -217,12 +241,14 @@ def up(
     fault_kinds: Sequence[str] = (),
     core_quota: int | None = None,
     pool_quota: int | None = None,
+    autoscale: bool = False,
 ) -> StackOutputs:
     """Start what is not running, provision the containers and the pool, write outputs.
 
     ``faults`` (a fraction) turns fault injection on, with ``fault_seed`` (default:
     random); without it, faults are off, whatever they were. ``core_quota`` and
-    ``pool_quota`` are the emulated account's quotas; without them, none."""
+    ``pool_quota`` are the emulated account's quotas; without them, none. ``autoscale``
+    makes the pool follow its formula, evaluated every ``AUTOSCALE_INTERVAL``."""
     paths = paths or default_paths()
     spec = spec or contract_spec.default_spec()
     paths.local.mkdir(parents=True, exist_ok=True)
@@ -238,6 +264,13 @@ def up(
         progress("stopped the Batch emulator, to start it " + ("with" if wanted else "without"))
     elif quotas != _applied_quotas(paths) and _stop(paths, "emulator"):
         progress("stopped the Batch emulator, to start it with the quotas asked for")
+    interval = AUTOSCALE_INTERVAL if autoscale else None
+    rescaled = interval != _applied_autoscale(paths)
+    if rescaled and _stop(paths, "emulator"):
+        progress(
+            "stopped the Batch emulator, to start it with autoscale "
+            + ("on" if autoscale else "off")
+        )
 
     storage_port, azurite_port = _storage(paths, wanted, changed, progress)
     # The emulator's nodes reach storage at the stack's storage port: through the
@@ -257,6 +290,7 @@ def up(
             faults=wanted,
             core_quota=core_quota,
             pool_quota=pool_quota,
+            autoscale_interval=interval,
         )
         _remember(paths, "emulator", server)
         emulator_port = server.port
@@ -270,6 +304,10 @@ def up(
         _write_json(paths.quotas, quotas)
     else:
         paths.quotas.unlink(missing_ok=True)
+    if interval:
+        _write_json(paths.autoscale, {"interval": interval})
+    else:
+        paths.autoscale.unlink(missing_ok=True)
 
     # Provisioning is the stack's own setup, not what faults are for: the containers
     # are made on Azurite directly, and the Batch calls are tried again after a fault.
@@ -288,11 +326,18 @@ def up(
         retry_backoff_factor=0.1,
         retry_backoff_max=2,
     ) as batch:
+        if rescaled:  # the pool's nodes are the other mode's: it starts again in this one
+            with contextlib.suppress(ResourceNotFoundError):
+                batch.begin_delete_pool(spec.pool.id, polling_interval=1).result()
+                progress(
+                    f"deleted pool {spec.pool.id}, to create it with autoscale "
+                    + ("on" if autoscale else "off")
+                )
         with contextlib.suppress(ResourceExistsError):
             # A create whose answer a fault dropped is made again: PoolExists, if it was.
             batch.create_pool(pool_body(spec), retry_on_methods=_ANY_METHOD)  # type: ignore[arg-type]
             progress(f"created pool {spec.pool.id}")
-        _wait_for_nodes(batch, spec.pool.id, timeout, progress)
+        _wait_for_nodes(batch, spec.pool.id, timeout, progress, scaling=autoscale)
 
     outputs = StackOutputs(
         location="local",
@@ -361,11 +406,16 @@ def _storage(
 
 
 def _wait_for_nodes(
-    batch: BatchClient, pool_id: str, timeout: float, progress: Callable[[str], None]
+    batch: BatchClient,
+    pool_id: str,
+    timeout: float,
+    progress: Callable[[str], None],
+    scaling: bool = False,
 ) -> None:
     """Until the pool's nodes are ready. A pool the account's core quota left short (its
     resize errors, allocation steady) is ready with the nodes it has, even none: said in
-    the progress, so jobs waiting for nodes are no surprise."""
+    the progress, so jobs waiting for nodes are no surprise; so is a ``scaling`` one
+    (following its formula), whose nodes come with its jobs."""
     deadline = time.monotonic() + timeout
     told = False
     while True:
@@ -384,7 +434,7 @@ def _wait_for_nodes(
                 "its jobs wait for nodes"
             )
             told = True
-        if (states or short) and all(state in ("idle", "running") for state in states):
+        if (states or short or scaling) and all(state in ("idle", "running") for state in states):
             return
         if time.monotonic() > deadline:
             raise LocalStackError(f"the nodes of pool {pool_id} were not ready in {timeout:.0f}s")

@@ -623,15 +623,19 @@ def local_up(
         typer.Option(min=0, help="the account's core quota: pools get the nodes that fit"),
     ] = None,
     pool_quota: Annotated[int | None, typer.Option(min=0, help="the account's pool quota")] = None,
+    autoscale: Annotated[
+        bool, typer.Option(help="the pool follows its autoscale formula (every 5s)")
+    ] = False,
 ) -> None:
     """Start Azurite and the emulator (if not running), provision them, write outputs.
     Without --faults, faults are off (servers that ran with them are restarted); the
-    same for the quotas (default: unlimited)."""
+    same for the quotas (default: unlimited) and --autoscale (default: fixed nodes)."""
     options = [] if faults is None else ["--faults", f"{faults:g}"]
     options += [] if fault_seed is None else ["--fault-seed", str(fault_seed)]
     options += [] if fault_kinds is None else ["--fault-kinds", fault_kinds]
     options += [] if core_quota is None else ["--core-quota", str(core_quota)]
     options += [] if pool_quota is None else ["--pool-quota", str(pool_quota)]
+    options += ["--autoscale"] if autoscale else []
     raise typer.Exit(local.run("up", *options))
 
 

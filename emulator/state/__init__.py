@@ -9,6 +9,7 @@ ends a run (the executor's), ``wake`` tells the scheduler that something changed
     lifecycle   transitions that span entities (slots, requeues, ending jobs)
     pools       pools and nodes          jobs     jobs and task counts
     nodes       losing nodes: remove, resize, reboot, reimage
+    autoscale   evaluating pools' formulas on their task counts, and scaling to them
     quotas      the account's pool and core quotas, and the nodes they let in
     tasks       tasks                    scheduling, recovery: the scheduler's side
 """
@@ -17,7 +18,9 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
+from datetime import timedelta
 
+from emulator.state.autoscale import Autoscale
 from emulator.state.jobs import Jobs
 from emulator.state.lifecycle import Kill, Lifecycle
 from emulator.state.nodes import Nodes
@@ -43,14 +46,18 @@ class BatchState:
         wake: Callable[[], None],
         autoscale_nodes: int | None = None,
         quotas: Quotas | None = None,
+        autoscale_interval: timedelta | None = None,
     ) -> None:
         self.account_url = account_url.rstrip("/")
         self.tables = Tables(store, clock)
         self.lifecycle = Lifecycle(self.tables, kill)
         nodes = autoscale_nodes or os.cpu_count() or 1
         allocator = Allocator(self.tables, quotas or Quotas())
-        self.pools = Pools(self.tables, self.lifecycle, wake, self.account_url, nodes, allocator)
         self.nodes = Nodes(self.tables, self.lifecycle, wake, allocator)
+        self.autoscale = Autoscale(self.tables, self.nodes, allocator, wake, autoscale_interval)
+        self.pools = Pools(
+            self.tables, self.lifecycle, wake, self.account_url, nodes, allocator, self.autoscale
+        )
         self.jobs = Jobs(self.tables, self.lifecycle, wake, self.account_url)
         self.tasks = Tasks(self.tables, self.lifecycle, self.jobs, wake)
         self.scheduling = Scheduling(self.tables, self.lifecycle, wake)

@@ -177,6 +177,11 @@ class Nodes:
         self.wake()
         return node
 
+    def leave(self, node: Node, option: str, now: datetime) -> None:
+        """A node leaves its pool by ``option`` (an autoscale evaluation's surplus); the
+        caller sets the pool's targets and allocation state."""
+        self._change(node, "leavingpool", option, now)
+
     def _change(self, node: Node, state: str, option: str, now: datetime) -> None:
         """Put a node into a changing state and deal with its running tasks by option."""
         self.lifecycle.kill(start_task_run(node.pool_id, node.id))  # if it still runs

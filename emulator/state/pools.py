@@ -5,13 +5,16 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from emulator import errors, validate
 from emulator.records import Node, Pool, start_task_run, task_run
 from emulator.state.lifecycle import Lifecycle
 from emulator.state.quotas import Allocator
 from emulator.state.tables import Tables
+
+if TYPE_CHECKING:
+    from emulator.state.autoscale import Autoscale
 
 POOL_DEFAULTS = {
     "taskSlotsPerNode": 1,
@@ -31,6 +34,7 @@ class Pools:
         account_url: str,
         autoscale_nodes: int,
         allocator: Allocator,
+        autoscale: Autoscale,
     ) -> None:
         self.tables = tables
         self.lifecycle = lifecycle
@@ -38,6 +42,7 @@ class Pools:
         self.account_url = account_url
         self.autoscale_nodes = autoscale_nodes
         self.allocator = allocator
+        self.autoscale = autoscale
 
     def create(self, body: Any) -> Pool:
         spec = {**POOL_DEFAULTS, **validate.pool(body)}
@@ -47,7 +52,10 @@ class Pools:
         if self.allocator.pool_quota_reached():
             raise errors.PoolQuotaReached()
         if spec["enableAutoScale"]:
-            dedicated, spot = self.autoscale_nodes, 0
+            self.autoscale.check(spec["autoScaleFormula"])
+            spec.setdefault("autoScaleEvaluationInterval", validate.AUTOSCALE_INTERVAL_DEFAULT)
+            # Scaling by formula: from no nodes, the evaluation below adds them.
+            dedicated, spot = (0, 0) if self.autoscale.scales else (self.autoscale_nodes, 0)
         else:
             dedicated = spec.setdefault("targetDedicatedNodes", 0)
             spot = spec.setdefault("targetLowPriorityNodes", 0)
@@ -74,6 +82,8 @@ class Pools:
             self.tables.save(pool)
             for node in nodes:
                 self.tables.save(node)
+            if spec["enableAutoScale"]:
+                self.autoscale.created(pool)
         self.wake()
         return pool
 

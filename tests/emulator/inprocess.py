@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import uvicorn
 
@@ -31,8 +32,12 @@ class InProcess:
 
 @contextmanager
 def serve(
-    data: Path, executor: FakeExecutor | None = None, clock: FakeClock | None = None
+    data: Path,
+    executor: FakeExecutor | None = None,
+    clock: FakeClock | None = None,
+    **settings: Any,
 ) -> Iterator[InProcess]:
+    """``settings``: more of the emulator's ``Settings`` (``autoscale_interval``...)."""
     executor = executor or FakeExecutor()
     clock = clock or FakeClock()
     # IPPROTO_TCP, not 0: asyncio sets TCP_NODELAY only on such sockets, and without it
@@ -41,7 +46,7 @@ def serve(
     listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     listener.bind(("127.0.0.1", 0))
     url = f"http://127.0.0.1:{listener.getsockname()[1]}"
-    app = create_app(Settings(data=data, url=url), executor=executor, clock=clock)
+    app = create_app(Settings(data=data, url=url, **settings), executor=executor, clock=clock)
     server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
     thread = threading.Thread(target=server.run, kwargs={"sockets": [listener]}, daemon=True)
     thread.start()
