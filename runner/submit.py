@@ -86,7 +86,7 @@ def run(
     if job is not None and wanted <= batch_job.task_ids(clients, job_id):
         log(f"job {job_id}: already submitted with these inputs; nothing to upload or add")
     else:
-        _stage_and_add(clients, inputs, groups, md5s, request, fingerprint, job_id, log)
+        _stage_and_add(clients, inputs, groups, md5s, request, fingerprint, submission, log)
     submission.tasks_added = True
     expected = results.expected_from_inputs(groups)
     del md5s, groups, wanted  # a job of 100,000 inputs needs none of them to finish
@@ -102,11 +102,13 @@ def _stage_and_add(
     md5s: dict[str, bytes],
     request: Request,
     fingerprint: Fingerprint,
-    job_id: str,
+    submission: Submission,
     log: Callable[[str], None],
 ) -> None:
     """Upload and add a window of tasks at a time, so the first tasks run while later
-    inputs are still being uploaded."""
+    inputs are still being uploaded. The submission is marked as having all its tasks
+    before that is said: a Ctrl-C after the line resumes with ``wait``."""
+    job_id = submission.job_id
     containers = clients.outputs.containers
     application = clients.container(containers.application)
     packed = any(group.packed for group in groups)
@@ -145,6 +147,7 @@ def _stage_and_add(
         request.keep_logs,
     )
     added = batch_job.submit(clients, job_id, plans, fingerprint.metadata(), uploaded_first)
+    submission.tasks_added = True
     stored = sum(1 for item in inputs if item.stored is not None)
     log(
         f"job {job_id}: staged {plural(len(inputs) - stored, 'input')} ({staged.uploaded} "
