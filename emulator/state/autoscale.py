@@ -40,7 +40,6 @@ from emulator import errors, validate, wire
 from emulator.records import AutoScaleError, AutoScaleRun, Node, Pool
 from emulator.state.lifecycle import RUNNING
 from emulator.state.nodes import Nodes
-from emulator.state.pools import new_node
 from emulator.state.quotas import Allocator
 from emulator.state.tables import Tables
 
@@ -208,34 +207,11 @@ class Autoscale:
 
     def _resize(self, pool: Pool, evaluation: batch_formula.Evaluation, now: datetime) -> None:
         """Add the missing nodes (as the core quota allows) or remove the surplus ones."""
-        nodes = self.tables.nodes.setdefault(pool.id, {})
         targets = {
             True: evaluation.target_dedicated_nodes,
             False: evaluation.target_low_priority_nodes,
         }
-        staying = {
-            kind: [n for n in nodes.values() if n.dedicated == kind and n.state != "leavingpool"]
-            for kind in targets
-        }
-        missing = {kind: max(0, targets[kind] - len(staying[kind])) for kind in targets}
-        allocation = self.allocator.allocate(pool.spec["vmSize"], missing[True], missing[False])
-        pool.resize_errors = allocation.errors
-        granted = {True: allocation.dedicated, False: allocation.low_priority}
-        for kind, target in targets.items():
-            pool.spec[_KINDS[kind]] = target
-            for _ in range(granted[kind]):
-                node = new_node(pool, len(nodes), dedicated=kind, now=now)
-                nodes[node.id] = node
-                self.tables.save(node)
-                if kind:
-                    pool.current_dedicated += 1
-                else:
-                    pool.current_low_priority += 1
-            surplus = sorted(staying[kind], key=lambda n: (len(n.running), n.state != "idle"))
-            for node in surplus[: max(0, len(staying[kind]) - target)]:
-                self.nodes.leave(node, evaluation.node_deallocation_option, now)
-        leaving = any(node.state == "leavingpool" for node in nodes.values())
-        pool.allocate("resizing" if leaving else "steady", now)
+        self.nodes.resize_to(pool, targets, evaluation.node_deallocation_option, now)
         self.wake()
 
     def _environment(self, pool: Pool, now: datetime) -> batch_formula.Environment:

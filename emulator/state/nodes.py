@@ -18,7 +18,7 @@ pool is at its target size afterwards, as resize leaves it at the new one.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any
 
@@ -86,8 +86,7 @@ class Nodes:
         return pool
 
     def resize(self, pool_id: str, body: Any) -> Pool:
-        """resize: new nodes start at once, as many as the core quota lets in (the rest
-        are the pool's resizeErrors); surplus ones leave, the least busy first."""
+        """resize: to the body's targets, by ``resize_to``."""
         pool = self.tables.pool(pool_id)
         dedicated, spot, option = validate.pool_resize(body)
         if pool.spec["enableAutoScale"]:
@@ -96,39 +95,47 @@ class Nodes:
             )
         if pool.allocation_state != "steady":
             raise errors.PoolBeingResized()
-        nodes = self.tables.nodes.setdefault(pool_id, {})
-        now = self.tables.clock()
         with self.tables.store.transaction():
-            missing = {True: 0, False: 0}
-            for is_dedicated, target in ((True, dedicated), (False, spot)):
-                if target is not None:
-                    have = sum(1 for node in nodes.values() if node.dedicated == is_dedicated)
-                    missing[is_dedicated] = max(0, target - have)
-            allocation = self.allocator.allocate(pool.spec["vmSize"], missing[True], missing[False])
-            pool.resize_errors = allocation.errors
-            granted = {True: allocation.dedicated, False: allocation.low_priority}
-            for is_dedicated, target in ((True, dedicated), (False, spot)):
-                if target is None:
-                    continue
-                pool.spec[_TARGETS[is_dedicated]] = target
-                mine = [node for node in nodes.values() if node.dedicated == is_dedicated]
-                for _ in range(granted[is_dedicated]):
-                    node = new_node(pool, len(nodes), dedicated=is_dedicated, now=now)
-                    nodes[node.id] = node
-                    self.tables.save(node)
-                    if is_dedicated:
-                        pool.current_dedicated += 1
-                    else:
-                        pool.current_low_priority += 1
-                surplus = sorted(mine, key=lambda n: (len(n.running), n.state != "idle"))
-                for node in surplus[: max(0, len(mine) - target)]:
-                    self._change(node, "leavingpool", option, now)
-            leaving = any(node.state == "leavingpool" for node in nodes.values())
-            pool.allocate("resizing" if leaving else "steady", now)
-            self.tables.touch(pool, now)
+            self.resize_to(pool, {True: dedicated, False: spot}, option, self.tables.clock())
             self.tables.save(pool)
         self.wake()
         return pool
+
+    def resize_to(
+        self, pool: Pool, targets: Mapping[bool, int | None], option: str, now: datetime
+    ) -> None:
+        """Towards the targets (dedicated: True, spot: False; None leaves one as it is):
+        new nodes start at once, as many as the core quota lets in (the rest are the
+        pool's resizeErrors), and the surplus leave by ``option``, the least busy first.
+        Resize and autoscale both come here; the caller saves the pool."""
+        nodes = self.tables.nodes.setdefault(pool.id, {})
+        wanted = {kind: target for kind, target in targets.items() if target is not None}
+        staying = {
+            kind: [n for n in nodes.values() if n.dedicated == kind and n.state != "leavingpool"]
+            for kind in wanted
+        }
+        missing = {kind: max(0, wanted[kind] - len(staying[kind])) for kind in wanted}
+        allocation = self.allocator.allocate(
+            pool.spec["vmSize"], missing.get(True, 0), missing.get(False, 0)
+        )
+        pool.resize_errors = allocation.errors
+        granted = {True: allocation.dedicated, False: allocation.low_priority}
+        for kind, target in wanted.items():
+            pool.spec[_TARGETS[kind]] = target
+            for _ in range(granted[kind]):
+                node = new_node(pool, len(nodes), dedicated=kind, now=now)
+                nodes[node.id] = node
+                self.tables.save(node)
+                if kind:
+                    pool.current_dedicated += 1
+                else:
+                    pool.current_low_priority += 1
+            surplus = sorted(staying[kind], key=lambda n: (len(n.running), n.state != "idle"))
+            for node in surplus[: max(0, len(staying[kind]) - target)]:
+                self._change(node, "leavingpool", option, now)
+        leaving = any(node.state == "leavingpool" for node in nodes.values())
+        pool.allocate("resizing" if leaving else "steady", now)
+        self.tables.touch(pool, now)
 
     def stop_resize(self, pool_id: str) -> Pool:
         """stopresize: nodes still waiting for their tasks stay; those already going go.
@@ -176,11 +183,6 @@ class Nodes:
             self._change(node, state, option, self.tables.clock())
         self.wake()
         return node
-
-    def leave(self, node: Node, option: str, now: datetime) -> None:
-        """A node leaves its pool by ``option`` (an autoscale evaluation's surplus); the
-        caller sets the pool's targets and allocation state."""
-        self._change(node, "leavingpool", option, now)
 
     def _change(self, node: Node, state: str, option: str, now: datetime) -> None:
         """Put a node into a changing state and deal with its running tasks by option."""
