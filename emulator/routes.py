@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import logging
-import mimetypes
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
@@ -64,7 +63,8 @@ class Api:
                 response = self._error(errors.InternalError(str(error)), request_id)
             response.headers["request-id"] = request_id
             client_request_id = request.headers.get("client-request-id")
-            if client_request_id:
+            echo = request.headers.get("return-client-request-id", "").lower() == "true"
+            if client_request_id and echo:  # as the service: only when asked to
                 response.headers["client-request-id"] = client_request_id
             response.headers["DataServiceVersion"] = "3.0"
             if self.request_log is not None:
@@ -472,7 +472,7 @@ def _file_entry(owner_url: str, name: str, path: Path) -> dict[str, Any]:
 
 def _file_headers(owner_url: str, name: str, path: Path) -> dict[str, str]:
     stat = path.stat()
-    content_type = mimetypes.guess_type(name)[0] or "application/octet-stream"
+    content_type = "application/octet-stream"  # the service's, whatever the file's name
     return {
         "ocp-creation-time": wire.http_date(datetime.fromtimestamp(stat.st_ctime, UTC)),
         "ocp-batch-file-isdirectory": "true" if path.is_dir() else "false",

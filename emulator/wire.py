@@ -11,6 +11,7 @@ from emulator import errors
 API_VERSIONS = frozenset(
     {
         "2025-06-01",  # azure-batch 15.x
+        "2025-06-01.21.0",  # the same, as the data-plane specification names it
         "2024-07-01.20.0",
         "2024-02-01.19.0",  # azure-batch 14.2.0
         "2023-11-01.18.0",

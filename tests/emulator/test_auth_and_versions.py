@@ -66,20 +66,20 @@ def test_an_unsupported_api_version_is_refused(emulator, version):
     raises_batch_error(lambda: list(client.list_pools()), 400, "UnsupportedRequestVersion")
 
 
-def test_the_older_api_version_is_accepted(emulator):
-    client = client_for(emulator.url, api_version="2024-02-01.19.0")
+@pytest.mark.parametrize("version", ["2024-02-01.19.0", "2025-06-01.21.0"])
+def test_an_older_or_the_specifications_own_api_version_is_accepted(emulator, version):
+    client = client_for(emulator.url, api_version=version)
     assert isinstance(list(client.list_pools()), list)
 
 
-def test_client_request_id_is_echoed(emulator, batch):
+@pytest.mark.parametrize(("asked", "echoed"), [("true", True), ("false", False), (None, False)])
+def test_client_request_id_is_echoed_only_when_asked(emulator, batch, asked, echoed):
+    headers = {"client-request-id": "3f1e-my-id"}
+    if asked is not None:
+        headers["return-client-request-id"] = asked
     response = batch.send_request(
-        HttpRequest(
-            "GET",
-            "/pools",
-            params={"api-version": "2025-06-01"},
-            headers={"client-request-id": "3f1e-my-id"},
-        )
+        HttpRequest("GET", "/pools", params={"api-version": "2025-06-01"}, headers=headers)
     )
     assert response.status_code == 200
-    assert response.headers["client-request-id"] == "3f1e-my-id"
+    assert response.headers.get("client-request-id") == ("3f1e-my-id" if echoed else None)
     assert response.headers["request-id"]

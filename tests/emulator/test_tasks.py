@@ -115,6 +115,10 @@ def test_task_files_list_get_and_properties(batch, job):
     assert "wd/result.txt" in everything
     properties = batch.get_task_file_properties(job, "files", "stdout.txt")
     assert properties.content_length == 4
+    got = batch.send_request(  # streamed, as the SDK downloads files
+        HttpRequest("GET", f"/jobs/{job}/tasks/files/files/stdout.txt", params=API), stream=True
+    )
+    assert got.headers["Content-Type"] == "application/octet-stream"  # the service's, always
     # The SDK streams downloads and cannot read an error body then: ask without streaming.
     request = HttpRequest("GET", f"/jobs/{job}/tasks/files/files/missing.txt", params=API)
     raises_batch_error(lambda: batch.send_request(request), 404, "FileNotFound")
