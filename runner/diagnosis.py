@@ -84,7 +84,15 @@ def diagnose(batch: BatchClient, pool_id: str) -> Cause | None:
     if run is not None and run.error is not None:
         failed = f"{run.error.code}: {run.error.message}"
         return Cause(f"pool {pool_id}'s autoscale formula failed: {failed}", False)
-    nodes = list(batch.list_nodes(pool_id))
+    return nodes_cause(batch, pool, list(batch.list_nodes(pool_id)))
+
+
+def nodes_cause(
+    batch: BatchClient, pool: models.BatchPool, nodes: list[models.BatchNode]
+) -> Cause | None:
+    """Why a pool's nodes take no task (its pool-level errors aside), or None when some
+    are ready for them: ``diagnose``'s second half, for a caller that has both read."""
+    pool_id = pool.id or ""
     states = [state_name(node.state) for node in nodes]
     if any(state in ("idle", "running") for state in states):
         return None

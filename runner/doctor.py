@@ -21,7 +21,7 @@ from azure.core.exceptions import AzureError, ResourceNotFoundError
 
 from contract.outputs import OutputsError, StackOutputs
 from runner.clients import Clients, connect, state_name
-from runner.diagnosis import diagnose
+from runner.diagnosis import nodes_cause
 
 OK, WARN, FAIL = "ok", "warn", "FAIL"
 BATCH_SCOPE = "https://batch.core.windows.net//.default"
@@ -118,9 +118,7 @@ def _pool(clients: Clients) -> Iterator[Check]:
     nodes = list(batch.list_nodes(pool_id))
     counts = Counter(state_name(node.state) for node in nodes)
     shown = ", ".join(f"{n} {s}" for s, n in sorted(counts.items())) or "none"
-    cause = (
-        diagnose(batch, pool_id) if nodes and not (counts["idle"] or counts["running"]) else None
-    )
+    cause = nodes_cause(batch, pool, nodes) if nodes else None
     if cause is not None and cause.lasting:
         yield Check(
             "nodes", FAIL, cause.line, "see the start task's stderr; fix it, then reboot the nodes"

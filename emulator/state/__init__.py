@@ -54,7 +54,7 @@ class BatchState:
         nodes = autoscale_nodes or os.cpu_count() or 1
         allocator = Allocator(self.tables, quotas or Quotas())
         self.nodes = Nodes(self.tables, self.lifecycle, wake, allocator)
-        self.autoscale = Autoscale(self.tables, self.nodes, allocator, wake, autoscale_interval)
+        self.autoscale = Autoscale(self.tables, self.nodes, wake, autoscale_interval)
         self.pools = Pools(
             self.tables, self.lifecycle, wake, self.account_url, nodes, allocator, self.autoscale
         )

@@ -39,8 +39,7 @@ import batch_formula
 from emulator import errors, validate, wire
 from emulator.records import AutoScaleError, AutoScaleRun, Node, Pool
 from emulator.state.lifecycle import RUNNING
-from emulator.state.nodes import Nodes
-from emulator.state.quotas import Allocator
+from emulator.state.nodes import TARGETS, Nodes
 from emulator.state.tables import Tables
 
 ENABLE_SPACING = timedelta(seconds=30)
@@ -51,7 +50,6 @@ _SYNTAX_ERRORS = {
     batch_formula.SYNTAX_ERROR: errors.AutoScalingFormulaSyntaxError,
     batch_formula.TOO_LONG: errors.AutoScaleFormulaTooLong,
 }
-_KINDS = {True: "targetDedicatedNodes", False: "targetLowPriorityNodes"}
 
 
 @dataclass(frozen=True)
@@ -90,13 +88,11 @@ class Autoscale:
         self,
         tables: Tables,
         nodes: Nodes,
-        allocator: Allocator,
         wake: Callable[[], None],
         local_interval: timedelta | None = None,
     ) -> None:
         self.tables = tables
         self.nodes = nodes
-        self.allocator = allocator
         self.wake = wake
         self.local_interval = local_interval
         self.started = tables.clock()
@@ -152,7 +148,7 @@ class Autoscale:
         now = self.tables.clock()
         staying = [n for n in self._nodes(pool) if n.state != "leavingpool"]
         with self.tables.store.transaction():
-            for kind, name in _KINDS.items():
+            for kind, name in TARGETS.items():
                 pool.spec[name] = sum(1 for node in staying if node.dedicated == kind)
             pool.spec["enableAutoScale"] = False
             for name in ("autoScaleFormula", "autoScaleEvaluationInterval"):

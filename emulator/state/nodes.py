@@ -45,7 +45,8 @@ _LOST_AS = {
     "rebooting": "rebooted",
     "reimaging": "reimaged",
 }
-_TARGETS = {True: "targetDedicatedNodes", False: "targetLowPriorityNodes"}
+TARGETS = {True: "targetDedicatedNodes", False: "targetLowPriorityNodes"}
+"""A pool's target property for each kind of node (dedicated: True, spot: False)."""
 
 
 class Nodes:
@@ -76,7 +77,7 @@ class Nodes:
             for node_id in node_ids:
                 node = nodes[node_id]
                 if not pool.spec["enableAutoScale"]:
-                    target = _TARGETS[node.dedicated]
+                    target = TARGETS[node.dedicated]
                     pool.spec[target] = max(0, pool.spec.get(target, 0) - 1)
                 self._change(node, "leavingpool", option, now)
             pool.allocate("resizing", now)
@@ -121,7 +122,7 @@ class Nodes:
         pool.resize_errors = allocation.errors
         granted = {True: allocation.dedicated, False: allocation.low_priority}
         for kind, target in wanted.items():
-            pool.spec[_TARGETS[kind]] = target
+            pool.spec[TARGETS[kind]] = target
             for _ in range(granted[kind]):
                 node = new_node(pool, len(nodes), dedicated=kind, now=now)
                 nodes[node.id] = node
