@@ -13,6 +13,7 @@ resource and output file URLs; ``node_access`` makes that choice.
 
 from __future__ import annotations
 
+import itertools
 import shlex
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -22,7 +23,7 @@ from azure.batch import models
 from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
 from azure.storage.blob import BlobClient, ContainerClient
 
-from runner import packing, sas
+from runner import merge, packing, sas
 from runner.clients import Clients
 from runner.inputs import Input
 from runner.packing import WRAPPER, Group
@@ -58,6 +59,7 @@ class Scripts:
 
     program: str
     wrapper: str | None = None
+    merge: tuple[str, ...] = ()  # the merge script, then what is staged beside it
 
 
 def node_access(
@@ -90,6 +92,7 @@ def plan_tasks(
     task_timeout: timedelta | None,
     access: NodeAccess,
     keep_logs: bool = False,
+    exit_conditions: models.ExitConditions | None = None,
 ) -> Iterator[TaskPlan]:
     """A task per group of inputs: the staged script run on its input, with the
     program's arguments after it, or for a packed group each.py running it on each.
@@ -101,11 +104,7 @@ def plan_tasks(
     outputs = clients.outputs
     application = clients.container(outputs.containers.application)
     staged = clients.container(outputs.containers.input)
-    results = clients.container(outputs.containers.output)
-    if isinstance(access, sas.Signer):
-        results_url, identity = access.write_container(results), None
-    else:
-        results_url, identity = results.url, access
+    results_url, identity = _output_container(clients, access)
     results_at, logs_at = results_prefix(job_id), logs_prefix(job_id)
     script = scripts.program.rsplit("/", 1)[-1]
     script_file = _resource(application.get_blob_client(scripts.program), script, access, "0755")
@@ -120,15 +119,7 @@ def plan_tasks(
     for group in groups:
         outputs_of_task = [
             _output(f"{OUTPUT_DIR}/**/*", results_url, f"{results_at}/{group.task_id}", identity),
-            # A failed task's logs always; a successful one's with keep_logs (they
-            # stay on the node for `logs` while the job exists).
-            _output(
-                "../std*.txt",
-                results_url,
-                f"{logs_at}/{group.task_id}",
-                identity,
-                "taskcompletion" if keep_logs else "taskfailure",
-            ),
+            _logs_output(results_url, f"{logs_at}/{group.task_id}", identity, keep_logs),
         ]
         if group.packed:
             if wrapper_file is None:
@@ -171,8 +162,90 @@ def plan_tasks(
                 max_task_retry_count=task_retries,
                 max_wall_clock_time=task_timeout,
             ),
+            exit_conditions=exit_conditions,
         )
         yield TaskPlan(group, options)
+
+
+def plan_merges(
+    clients: Clients,
+    job_id: str,
+    tasks: Iterable[merge.MergeTask],
+    how: merge.Merge,
+    scripts: Scripts,
+    task_retries: int,
+    task_timeout: timedelta | None,
+    access: NodeAccess,
+    keep_logs: bool = False,
+) -> list[models.BatchTaskCreateOptions]:
+    """The merge tasks (see runner/merge.py): each runs the staged merge script on what
+    the tasks it depends on left under its ``sources``, read by blob prefix."""
+    application = clients.container(clients.outputs.containers.application)
+    results = clients.container(clients.outputs.containers.output)
+    results_url, identity = _output_container(clients, access)
+    staged = [
+        _resource(application.get_blob_client(name), name.rsplit("/", 1)[-1], access, "0755")
+        for name in scripts.merge
+    ]
+    read_url = access.read_container(results) if isinstance(access, sas.Signer) else results.url
+    reader = None if isinstance(access, sas.Signer) else access
+    planned = []
+    for task in tasks:
+        sources = [
+            models.ResourceFile(
+                storage_container_url=read_url,
+                blob_prefix=source,
+                file_path=f"{merge.INPUTS_DIR}/{depends_on}",
+                identity_reference=reader,
+            )
+            for depends_on, source in zip(task.depends_on, task.sources, strict=True)
+        ]
+        outputs_of_task = [
+            _output(
+                f"{merge.OUTPUT_DIR}/**/*",
+                results_url,
+                f"{merge.merge_prefix(job_id)}/{task.task_id}",
+                identity,
+            ),
+            _logs_output(results_url, f"{logs_prefix(job_id)}/{task.task_id}", identity, keep_logs),
+        ]
+        planned.append(
+            models.BatchTaskCreateOptions(
+                id=task.task_id,
+                display_name="merge of all inputs" if task.root else f"merge {task.task_id}",
+                command_line=merge.command_line(how, task),
+                resource_files=[*staged, *sources],
+                output_files=outputs_of_task,
+                depends_on=models.BatchTaskDependencies(task_ids=list(task.depends_on)),
+                exit_conditions=merge.exit_conditions(how),
+                constraints=models.BatchTaskConstraints(
+                    max_task_retry_count=task_retries, max_wall_clock_time=task_timeout
+                ),
+            )
+        )
+    return planned
+
+
+def _output_container(
+    clients: Clients, access: NodeAccess
+) -> tuple[str, models.BatchNodeIdentityReference | None]:
+    """The output container's URL for nodes to write to, and the identity they use."""
+    results = clients.container(clients.outputs.containers.output)
+    if isinstance(access, sas.Signer):
+        return access.write_container(results), None
+    return results.url, access
+
+
+def _logs_output(
+    container_url: str,
+    path: str,
+    identity: models.BatchNodeIdentityReference | None,
+    keep_logs: bool,
+) -> models.OutputFile:
+    """A failed task's stdout and stderr always; a successful one's with keep_logs (they
+    stay on the node for `logs` while the job exists)."""
+    condition = "taskcompletion" if keep_logs else "taskfailure"
+    return _output("../std*.txt", container_url, path, identity, condition)
 
 
 def _input_blob(clients: Clients, staged: ContainerClient, job_id: str, item: Input) -> BlobClient:
@@ -226,6 +299,13 @@ def _windows(plans: Iterable[TaskPlan]) -> Iterator[list[TaskPlan]]:
         yield window
 
 
+def _options(
+    window: Sequence[TaskPlan], before_adding: Callable[[Sequence[Group]], None]
+) -> list[models.BatchTaskCreateOptions]:
+    before_adding([plan.group for plan in window])
+    return [plan.options for plan in window]
+
+
 def pool_slots(clients: Clients) -> int:
     """The task slots the stack's pool has or is heading for (at least one node's)."""
     pool = clients.batch.get_pool(clients.outputs.poolId)
@@ -255,6 +335,7 @@ def submit(
     plans: Iterable[TaskPlan],
     metadata: Sequence[models.BatchMetadataItem] = (),
     before_adding: Callable[[Sequence[Group]], None] = lambda window: None,
+    merges: Sequence[models.BatchTaskCreateOptions] = (),
 ) -> int:
     """Create the job if new and add the tasks it lacks; returns how many were added.
 
@@ -270,6 +351,7 @@ def submit(
                 pool_info=models.BatchPoolInfo(pool_id=clients.outputs.poolId),
                 all_tasks_complete_mode="noaction",
                 metadata=list(metadata) or None,
+                uses_task_dependencies=True if merges else None,
             )
         )
     except ResourceExistsError:
@@ -278,9 +360,11 @@ def submit(
             raise JobError(f"job {job_id} exists and runs on another pool") from None
     existing = task_ids(clients, job_id)
     added, checked = 0, False
-    for window in _windows(plans):
-        before_adding([plan.group for plan in window])
-        missing = [plan.options for plan in window if plan.options.id not in existing]
+    windows = _windows(plans)
+    for options in itertools.chain(
+        (_options(window, before_adding) for window in windows), [merges]
+    ):
+        missing = [option for option in options if option.id not in existing]
         if not missing:
             continue
         if not checked and batch.get_job(job_id).state != "active":

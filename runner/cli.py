@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+import itertools
 import json
 import logging
 import os
@@ -46,10 +47,12 @@ from runner.clients import Clients, connect
 from runner.display import ProgressDisplay
 from runner.durations import parse_duration
 from runner.inputs import Filters, InputError, check_inputs, read_list, with_stored
+from runner.merge import Merge
 from runner.program import Program, Script, TopWords
 from runner.results import TaskResult
 from runner.stored import stored_inputs
 from runner.submit import Request, Submission, run
+from runner.wait import Finished
 
 EXIT_FAILED_TASKS = 1
 EXIT_USAGE = 2
@@ -268,31 +271,42 @@ def _table(collected: list[TaskResult], program: Program) -> Iterator[str]:
         yield line(row(result), program.cell(result.output))
 
 
-def _json_document(job_id: str, collected: list[TaskResult], succeeded: bool) -> Iterator[str]:
-    """``{"job_id", "succeeded", "tasks": [...]}``, a task a line, written as it goes."""
+def _json_document(job_id: str, finished: Finished) -> Iterator[str]:
+    """``{"job_id", "succeeded", "tasks": [...], "merged"}``, a task a line, written as it
+    goes; ``merged`` only for a job with a merge stage."""
+    collected, merged = finished.results, finished.merged
     yield "{"
     yield f'  "job_id": {json.dumps(job_id)},'
-    yield f'  "succeeded": {json.dumps(succeeded)},'
+    yield f'  "succeeded": {json.dumps(finished.succeeded)},'
     yield '  "tasks": ['
     for index, result in enumerate(collected):
         comma = "," if index < len(collected) - 1 else ""
         yield f"    {json.dumps(result.to_dict(), ensure_ascii=False)}{comma}"
-    yield "  ]"
+    yield "  ]" + ("," if merged is not None else "")
+    if merged is not None:
+        yield f'  "merged": {json.dumps(merged.to_dict(), ensure_ascii=False)}'
     yield "}"
 
 
-def _report(job_id: str, collected: list[TaskResult], program: Program, as_json: bool) -> None:
-    """Results on stdout, failures on stderr; exit 1 if any task failed."""
-    succeeded = all(result.succeeded for result in collected)
-    lines = _json_document(job_id, collected, succeeded) if as_json else _table(collected, program)
+def _report(job_id: str, finished: Finished, program: Program, as_json: bool) -> None:
+    """Results on stdout, failures on stderr; exit 1 if any task (or the merge) failed."""
+    if as_json:
+        lines = _json_document(job_id, finished)
+    else:
+        merged = [finished.merged.line()] if finished.merged is not None else []
+        lines = itertools.chain(_table(finished.results, program), merged)
     sys.stdout.writelines(f"{line}\n" for line in lines)
     sys.stdout.flush()
-    for result in collected:
+    for result in finished.results:
         if not result.succeeded:
             _log(f"task {result.task_id} ({result.input}) failed: {result.failure}")
             for line in result.stderr_tail:
                 _log(f"  | {line}")
-    if not succeeded:
+    if finished.merged is not None and not finished.merged.succeeded:
+        _log(f"merge failed: {finished.merged.failure}")
+        for line in finished.merged.stderr_tail:
+            _log(f"  | {line}")
+    if not finished.succeeded:
         raise typer.Exit(EXIT_FAILED_TASKS)
 
 
@@ -352,6 +366,25 @@ def submit(
             "(from the inputs' sizes and the pool's slots)"
         ),
     ] = "1",
+    merge: Annotated[
+        bool,
+        typer.Option(
+            "--merge", help="also the top words across all inputs (merged_OUTPUT.txt, .json)"
+        ),
+    ] = False,
+    merge_partial: Annotated[
+        bool,
+        typer.Option(
+            "--merge-partial", help="merge what succeeded even if some inputs failed (--merge)"
+        ),
+    ] = False,
+    merge_script: Annotated[
+        Path | None,
+        typer.Option(
+            help="your own merge script, run on the per-file results; its arguments follow "
+            "a second '--' ({inputs_dir}, {output_dir})"
+        ),
+    ] = None,
     *,
     target: Target,
 ) -> None:
@@ -359,14 +392,29 @@ def submit(
     reply = Reply(as_json)
     given = (context.obj or {}).get("argv", [])
     script_arguments: tuple[str, ...] = tuple((context.obj or {}).get("script_arguments", ()))
+    merge_arguments: tuple[str, ...] = tuple((context.obj or {}).get("merge_arguments", ()))
     if script_arguments and script is None:
         raise reply.fail(EXIT_USAGE, "arguments after '--' need --script")
-    if script is not None and not script.is_file():
-        raise reply.fail(EXIT_USAGE, f"script not found: {script}")
+    if merge_arguments and merge_script is None:
+        raise reply.fail(EXIT_USAGE, "arguments after a second '--' need --merge-script")
+    for path, option in ((script, "script"), (merge_script, "merge script")):
+        if path is not None and not path.is_file():
+            raise reply.fail(EXIT_USAGE, f"{option} not found: {path}")
+    merging = merge or merge_partial or merge_script is not None
+    if merging and script is not None and merge_script is None:
+        raise reply.fail(
+            EXIT_USAGE, "a --script job merges with its own --merge-script (--merge is topwords')"
+        )
     if job_id is not None:
         _check_job_id(job_id, reply)
     _check_out(out, reply)
-    program: Program = TopWords(top) if script is None else Script(script, script_arguments)
+    counts = merging and merge_script is None
+    program: Program = TopWords(top, counts) if script is None else Script(script, script_arguments)
+    how: Merge | None = None
+    if merge_script is not None:
+        how = Merge.of_script(merge_script, merge_arguments, merge_partial)
+    elif merging:
+        how = Merge.of_topwords(top, merge_partial)
     limit = _duration(timeout, "--timeout", reply)
     try:
         per_task = packing.parse(files_per_task)
@@ -382,6 +430,7 @@ def submit(
         keep_inputs=keep_inputs or bool(blobs),  # never delete data it did not upload
         keep_logs=keep_logs,
         files_per_task=per_task,
+        merge=how,
     )
     submission = Submission(job_id or program.new_job_id())
 
@@ -389,7 +438,11 @@ def submit(
         if submission.tasks_added:
             return runner_command("wait", submission.job_id, *_target_arguments(target, out))
         again = list(given) + ([] if job_id else ["--job-id", submission.job_id])
-        return runner_command(*again, *(["--", *script_arguments] if script_arguments else []))
+        if merge_arguments:
+            again += ["--", *script_arguments, "--", *merge_arguments]
+        elif script_arguments:
+            again += ["--", *script_arguments]
+        return runner_command(*again)
 
     with _errors(target, reply, resume):
         listed = [path for source in from_file for path in read_list(source)]
@@ -401,8 +454,8 @@ def submit(
         if blobs:
             checked = with_stored(checked, stored_inputs(clients, blobs))
         with ProgressDisplay(len(checked)) as display:
-            outcome = run(clients, checked, request, _log, display, submission)
-    _report(outcome.job_id, outcome.results, program, as_json)
+            finished = run(clients, checked, request, _log, display, submission)
+    _report(submission.job_id, finished, program, as_json)
 
 
 def _target_arguments(target: Target, out: Path | None = None) -> list[str]:
@@ -462,12 +515,10 @@ def wait(
     resume = runner_command("wait", job, *_target_arguments(target, out))
     with _errors(target, reply, lambda: resume):
         clients = target.clients()
-        expected, program, keep = waiting.submitted(clients, job)
-        with ProgressDisplay(len(expected)) as display:
-            collected = waiting.finish(
-                clients, job, expected, program, request, display, _log, keep
-            )
-    _report(job, collected, program, as_json)
+        submitted = waiting.submitted(clients, job)
+        with ProgressDisplay(len(submitted.expected)) as display:
+            finished = waiting.finish(clients, job, submitted, request, display, _log)
+    _report(job, finished, submitted.program, as_json)
 
 
 @app.command(name="download")
@@ -652,21 +703,33 @@ def local_status() -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    """What follows '--' on a submit command line is the --script's own arguments: kept
-    out of the parsing and handed to the command through its context."""
+    """What follows '--' on a submit command line is the --script's own arguments, and
+    after a second '--' the --merge-script's: kept out of the parsing and handed to the
+    command through its context."""
     argv = list(sys.argv[1:] if argv is None else argv)
     # The Azure SDKs log what they recover from (a streamed download's error body, say)
     # with a traceback, which Python would print: the runner's own line says what failed.
     logging.getLogger("azure").addHandler(logging.NullHandler())
     script_arguments: list[str] = []
+    merge_arguments: list[str] = []
     if argv[:1] == ["submit"] and "--" in argv:
         split = argv.index("--")
         argv, script_arguments = argv[:split], argv[split + 1 :]
+        if "--" in script_arguments and any(a.startswith("--merge-script") for a in argv):
+            split = script_arguments.index("--")
+            script_arguments, merge_arguments = (
+                script_arguments[:split],
+                script_arguments[split + 1 :],
+            )
     try:
         status = app(
             args=argv,
             prog_name="python -m runner",
-            obj={"script_arguments": script_arguments, "argv": argv},
+            obj={
+                "script_arguments": script_arguments,
+                "merge_arguments": merge_arguments,
+                "argv": argv,
+            },
             standalone_mode=False,
         )
     except typer.exceptions.TyperException as error:  # the command line did not parse

@@ -31,6 +31,7 @@ class Fingerprint:
     inputs: str  # "<count>:<sha256>"
     keep_inputs: bool
     files_per_task: int = 1
+    merge: str = ""  # ``merge.Merge.record()``; empty: no merge stage
 
     @classmethod
     def of(
@@ -40,6 +41,7 @@ class Fingerprint:
         md5s: Mapping[str, bytes],
         keep: bool,
         files_per_task: int = 1,
+        merge: str = "",
     ) -> Fingerprint:
         digest = hashlib.sha256()
         for item in inputs:
@@ -51,6 +53,7 @@ class Fingerprint:
             f"{len(inputs)}:{digest.hexdigest()}",
             keep,
             files_per_task,
+            merge,
         )
 
     def metadata(self) -> list[models.BatchMetadataItem]:
@@ -61,6 +64,7 @@ class Fingerprint:
             "inputs": self.inputs,
             "keep-inputs": "true" if self.keep_inputs else "false",
             "files-per-task": str(self.files_per_task),
+            **({"merge": self.merge} if self.merge else {}),
         }
         return [models.BatchMetadataItem(name=PREFIX + k, value=v) for k, v in values.items()]
 
@@ -80,6 +84,7 @@ class Fingerprint:
                 values["inputs"],
                 values["keep-inputs"] == "true",
                 int(values.get("files-per-task", "1")),
+                values.get("merge", ""),
             )
         except (KeyError, ValueError, TypeError):
             return None
@@ -110,4 +115,16 @@ class Fingerprint:
             found.append(
                 f"the files per task ({self.files_per_task} then, {now.files_per_task} now)"
             )
+        if self.merge != now.merge:
+            found.append(
+                f"the merge ({_merge_words(self.merge)} then, {_merge_words(now.merge)} now)"
+            )
         return found  # --keep-inputs is not compared: it changes no result, only clean-up
+
+
+def _merge_words(record: str) -> str:
+    if not record:
+        return "none"
+    document = json.loads(record)
+    script = str(document.get("script", "")).rsplit("/", 1)[-1]
+    return f"{script}{' partial' if document.get('partial') else ''}"

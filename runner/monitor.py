@@ -56,6 +56,7 @@ def watch(
     log: Callable[[str], None] = lambda line: None,
     patience: float = PATIENCE,
     stall: Stall | None = None,
+    settle: Callable[[Progress], None] = lambda progress: None,
 ) -> Progress:
     """Poll until every task is complete (or the job is); report each change.
 
@@ -65,6 +66,7 @@ def watch(
     throttle) is logged and polled again, for up to ``patience`` seconds without an
     answer: the job goes on without its watcher, and ``wait`` resumes watching it.
     With ``stall``, a job whose active tasks make no progress gets its cause looked for.
+    ``settle`` sees every poll's counts (and may act on the job: ``merge.Unblock``).
     """
     started = clock()
     if stall is not None:
@@ -90,6 +92,7 @@ def watch(
             counts.active, counts.running, counts.succeeded, counts.failed, elapsed, total
         )
         key = (progress.active, progress.running, progress.succeeded, progress.failed)
+        settle(progress)
         if key != last:
             report(progress)
             last = key

@@ -36,6 +36,10 @@ class Program(ABC):
     def new_job_id(self) -> str:
         return f"{self.name}-{datetime.now(UTC):%Y%m%d-%H%M%S}-{secrets.token_hex(2)}"
 
+    def fetched(self, blob_name: str) -> bool:
+        """Whether a result file is downloaded (a merge's inputs need not be)."""
+        return True
+
     @abstractmethod
     def read(self, directory: Path, input_name: str) -> dict[str, Any]:
         """A task's results (downloaded to ``directory``) as the fields --json shows."""
@@ -53,9 +57,14 @@ class TopWords(Program):
     column = "top words"
     in_process = True
 
-    def __init__(self, top: int = 3) -> None:
+    def __init__(self, top: int = 3, counts: bool = False) -> None:
         self.arguments = ("{input}", "--top", str(top), "--output-dir", "{output_dir}")
         self.arguments += ("--workers", "1")  # a task per file; the node's slots share its cores
+        if counts:  # every word's count too, for --merge (not downloaded: ``fetched``)
+            self.arguments += ("--counts",)
+
+    def fetched(self, blob_name: str) -> bool:
+        return not blob_name.endswith("_COUNTS.tsv.gz")
 
     def read(self, directory: Path, input_name: str) -> dict[str, Any]:
         document = directory / f"{Path(input_name).stem}_OUTPUT.json"

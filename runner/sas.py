@@ -49,6 +49,8 @@ READ = "r"
 """A resource file's blob: read, nothing more."""
 WRITE = "w"
 """The output container: write (create or replace blobs and their blocks), nothing more."""
+LIST = "l"
+"""With READ, for merge tasks: the output container's blobs below a prefix."""
 
 DEFAULT_WAIT = timedelta(hours=4)
 """How long a job may take when the runner is told no --timeout."""
@@ -116,14 +118,22 @@ class Signer:
         )
         return f"{blob.url}?{token}"
 
+    def read_container(self, container: ContainerClient) -> str:
+        """The container's URL with a SAS that lists and reads its blobs (a merge task
+        reads the results of the tasks below it by prefix), and nothing else."""
+        return self._container_url(container, READ + LIST)
+
     def write_container(self, container: ContainerClient) -> str:
         """The container's URL with a SAS that writes blobs into it, and nothing else."""
+        return self._container_url(container, WRITE)
+
+    def _container_url(self, container: ContainerClient, permission: str) -> str:
         token = generate_container_sas(
             self.account_name,
             container.container_name,
             account_key=self.account_key,
             user_delegation_key=self.delegation_key,
-            permission=ContainerSasPermissions.from_string(WRITE),
+            permission=ContainerSasPermissions.from_string(permission),
             start=self.start,
             expiry=self.expiry,
             protocol="https" if self.https_only else None,

@@ -13,14 +13,14 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 
-from runner import batch_job, monitor, packing, results, sas, staging
+from runner import batch_job, merge, monitor, packing, results, sas, staging
 from runner.clients import Clients
 from runner.diagnosis import STALL_TIMEOUT
 from runner.display import plural
 from runner.fingerprint import Fingerprint
 from runner.inputs import Input, InputError, content_md5s
 from runner.program import Program, TopWords
-from runner.wait import finish
+from runner.wait import Finished, Job, finish
 
 
 @dataclass(frozen=True)
@@ -35,6 +35,7 @@ class Request:
     keep_inputs: bool = False  # else the job's input blobs go once every task succeeded
     keep_logs: bool = False  # else only failed tasks' stdout and stderr are uploaded
     files_per_task: int | None = 1  # None: chosen from the inputs and the pool (auto)
+    merge: merge.Merge | None = None  # a merge stage after the per-file tasks
 
 
 @dataclass
@@ -43,16 +44,6 @@ class Submission:
 
     job_id: str
     tasks_added: bool = False  # every task is in the job: `wait` resumes it
-
-
-@dataclass(frozen=True)
-class Outcome:
-    job_id: str
-    results: list[results.TaskResult]
-
-    @property
-    def succeeded(self) -> bool:
-        return all(result.succeeded for result in self.results)
 
 
 class JobConflict(InputError):
@@ -66,14 +57,15 @@ def run(
     log: Callable[[str], None],
     on_progress: Callable[[monitor.Progress], None],
     submission: Submission,
-) -> Outcome:
+) -> Finished:
     """Submit ``inputs`` (already checked by ``check_inputs``) as one job, and finish it."""
-    program, job_id = request.program, submission.job_id
+    program, job_id, merging = request.program, submission.job_id, request.merge
     md5s = content_md5s(inputs)
     per_task = request.files_per_task or packing.auto(
         len(inputs), sum(item.size for item in inputs), batch_job.pool_slots(clients)
     )
-    fingerprint = Fingerprint.of(program, inputs, md5s, request.keep_inputs, per_task)
+    record = merging.record() if merging else ""
+    fingerprint = Fingerprint.of(program, inputs, md5s, request.keep_inputs, per_task, record)
     job = batch_job.find(clients, job_id)
     recorded = Fingerprint.read(job.metadata) if job is not None else None
     if recorded is not None and (differences := recorded.differences(fingerprint)):
@@ -82,17 +74,23 @@ def run(
             "give a new --job-id to run these"
         )
     groups = list(packing.pack(inputs, per_task))
-    wanted = {group.task_id for group in groups}
+    merges = merge.plan(job_id, groups, merging) if merging else []
+    wanted = {group.task_id for group in groups} | {task.task_id for task in merges}
     if job is not None and wanted <= batch_job.task_ids(clients, job_id):
         log(f"job {job_id}: already submitted with these inputs; nothing to upload or add")
     else:
-        _stage_and_add(clients, inputs, groups, md5s, request, fingerprint, submission, log)
+        added = (inputs, groups, md5s, merges)
+        _stage_and_add(clients, *added, request, fingerprint, submission, log)
     submission.tasks_added = True
-    expected = results.expected_from_inputs(groups)
-    del md5s, groups, wanted  # a job of 100,000 inputs needs none of them to finish
-    keep = request.keep_inputs
-    collected = finish(clients, job_id, expected, program, request, on_progress, log, keep)
-    return Outcome(job_id, collected)
+    job_to_finish = Job(
+        results.expected_from_inputs(groups),
+        program,
+        request.keep_inputs,
+        merge.Recorded.of(merging) if merging else None,
+        len(merges),
+    )
+    del md5s, groups, wanted, merges  # a job of 100,000 inputs needs none of them to finish
+    return finish(clients, job_id, job_to_finish, request, on_progress, log)
 
 
 def _stage_and_add(
@@ -100,6 +98,7 @@ def _stage_and_add(
     inputs: Sequence[Input],
     groups: Sequence[packing.Group],
     md5s: dict[str, bytes],
+    merges: Sequence[merge.MergeTask],
     request: Request,
     fingerprint: Fingerprint,
     submission: Submission,
@@ -112,9 +111,12 @@ def _stage_and_add(
     containers = clients.outputs.containers
     application = clients.container(containers.application)
     packed = any(group.packed for group in groups)
+    merging = request.merge
+    merge_scripts = (merging.script, *merging.companions) if merging else ()
     scripts = batch_job.Scripts(
         staging.upload_script(application, request.program.script),
         staging.upload_script(application, packing.WRAPPER) if packed else None,
+        tuple(staging.upload_script(application, script) for script in merge_scripts),
     )
     wait = timedelta(seconds=request.timeout) if request.timeout else None
     access = batch_job.node_access(clients, wait, request.task_timeout, request.task_retries)
@@ -145,8 +147,25 @@ def _stage_and_add(
         request.task_timeout,
         access,
         request.keep_logs,
+        merge.exit_conditions(merging),
     )
-    added = batch_job.submit(clients, job_id, plans, fingerprint.metadata(), uploaded_first)
+    merge_options = (
+        batch_job.plan_merges(
+            clients,
+            job_id,
+            merges,
+            merging,
+            scripts,
+            request.task_retries,
+            request.task_timeout,
+            access,
+            request.keep_logs,
+        )
+        if merging
+        else []
+    )
+    metadata = fingerprint.metadata()
+    added = batch_job.submit(clients, job_id, plans, metadata, uploaded_first, merge_options)
     submission.tasks_added = True
     stored = sum(1 for item in inputs if item.stored is not None)
     log(
@@ -155,4 +174,8 @@ def _stage_and_add(
         + (f"; {stored} read where they are stored" if stored else "")
     )
     per_task = f" ({fingerprint.files_per_task} inputs each)" if packed else ""
-    log(f"job {job_id}: {plural(added, 'task')} added{per_task} on pool {clients.outputs.poolId}")
+    merged = f", with a merge stage of {plural(len(merges), 'task')}" if merges else ""
+    log(
+        f"job {job_id}: {plural(added, 'task')} added{per_task} on pool "
+        f"{clients.outputs.poolId}{merged}"
+    )

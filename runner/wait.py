@@ -7,11 +7,12 @@ the job was not submitted with --keep-inputs.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 from urllib.parse import unquote, urlsplit
 
-from runner import batch_job, diagnosis, monitor, packing, results, staging
+from runner import batch_job, diagnosis, merge, monitor, packing, results, staging
 from runner.clients import Clients
 from runner.display import plural
 from runner.fingerprint import Fingerprint
@@ -32,22 +33,53 @@ class JobIncomplete(LookupError):
     submit again (with its --job-id) can add them; waiting would wait for nothing."""
 
 
+@dataclass(frozen=True)
+class Job:
+    """What finishing a job needs to know of it: the inputs it should have results for,
+    its program, whether its inputs are kept, and its merge stage if it has one."""
+
+    expected: list[results.Expected]
+    program: Program
+    keep_inputs: bool = True
+    merge: merge.Recorded | None = None
+    merge_tasks: int = 0
+
+    @property
+    def tasks(self) -> int:
+        """How many tasks the job has: several inputs may share one; and its merges."""
+        return len({item.task_id for item in self.expected}) + self.merge_tasks
+
+
+@dataclass(frozen=True)
+class Finished:
+    results: list[results.TaskResult]
+    merged: merge.Merged | None = None
+
+    @property
+    def succeeded(self) -> bool:
+        merged = self.merged is None or self.merged.succeeded
+        return merged and all(result.succeeded for result in self.results)
+
+
 def finish(
     clients: Clients,
     job_id: str,
-    expected: Sequence[results.Expected],
-    program: Program,
+    job: Job,
     request: Request,
     on_progress: Callable[[monitor.Progress], None] | None = None,
     log: Callable[[str], None] = lambda line: None,
-    keep_inputs: bool = True,
-) -> list[results.TaskResult]:
+) -> Finished:
     """Watch (if asked), download this job's results, read them back, clean up."""
     if on_progress is not None:
+        unblock = (
+            merge.Unblock(clients.batch, job_id, job.merge_tasks, log)
+            if job.merge is not None and not job.merge.partial
+            else lambda progress: None
+        )
         monitor.watch(
             clients.batch,
             job_id,
-            len({item.task_id for item in expected}),  # several inputs may share a task
+            job.tasks,
             on_progress,
             request.timeout,
             request.poll_interval,
@@ -57,30 +89,42 @@ def finish(
                 lambda line: log(f"job {job_id}: {line}"),
                 request.stall_timeout,
             ),
+            settle=unblock,
         )
     destination = results.destination(job_id, request.out)
     container = clients.container(clients.outputs.containers.output)
-    fetched = results.download(container, job_id, destination, places=results.places_of(expected))
+    places = results.places_of(job.expected)
+    fetched = results.download(
+        container, job_id, destination, places=places, wanted=job.program.fetched
+    )
     log(f"job {job_id}: downloaded {plural(fetched, 'file')} to {destination}")
-    collected = results.collect(clients.batch, container, job_id, expected, destination, program)
-    if not keep_inputs and all(result.succeeded for result in collected):
+    collected = results.collect(
+        clients.batch, container, job_id, job.expected, destination, job.program
+    )
+    merged = None
+    if job.merge is not None:
+        failed = [result.input for result in collected if not result.succeeded]
+        merged = merge.collect(clients.batch, container, job_id, destination, job.merge, failed)
+    if not job.keep_inputs and all(result.succeeded for result in collected):
         inputs = clients.container(clients.outputs.containers.input)
         removed = staging.remove_blobs(inputs, job_id)
         if removed:
             blobs = plural(removed, "input blob")
             log(f"job {job_id}: removed its {blobs} (--keep-inputs keeps them)")
-    return collected
+    return Finished(collected, merged)
 
 
-def submitted(clients: Clients, job_id: str) -> tuple[list[results.Expected], Program, bool]:
+def submitted(clients: Clients, job_id: str) -> Job:
     """A job submitted earlier: its tasks, named by their display names (input names),
-    the program they run (from the script its first task stages), and whether its
-    inputs are kept (from its fingerprint; kept when it has none)."""
+    the program they run (from the script its first task stages), whether its inputs
+    are kept and its merge stage (from its fingerprint; kept and none when it has none)."""
     job = batch_job.find(clients, job_id)
     if job is None:
         raise JobNotFound(job_id)
     recorded = Fingerprint.read(job.metadata)
-    tasks = list(clients.batch.list_tasks(job_id, select=["id", "displayName"]))
+    listed = list(clients.batch.list_tasks(job_id, select=["id", "displayName"]))
+    tasks = [task for task in listed if not merge.is_merge_task(task.id or "")]
+    merge_tasks = len(listed) - len(tasks)
     per_task = recorded.files_per_task if recorded is not None else 1
     if per_task > 1:
         output = clients.container(clients.outputs.containers.output)
@@ -111,4 +155,8 @@ def submitted(clients: Clients, job_id: str) -> tuple[list[results.Expected], Pr
             if "/scripts/" in path and not path.endswith(f"/{packing.WRAPPER.name}"):
                 program = for_script_blob("scripts/" + path.split("/scripts/", 1)[1])
                 break
-    return expected, program, recorded.keep_inputs if recorded is not None else True
+    merged = merge.Recorded.read(recorded.merge) if recorded is not None else None
+    if isinstance(program, TopWords) and merged is not None:
+        program = TopWords(counts=True)  # its counts files are not fetched
+    keep = recorded.keep_inputs if recorded is not None else True
+    return Job(expected, program, keep, merged, merge_tasks)

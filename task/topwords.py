@@ -22,6 +22,7 @@ Exit status: 0 success, 2 usage error, 3 input or output error, 130 interrupted.
 from __future__ import annotations
 
 import argparse
+import gzip
 import hashlib
 import heapq
 import itertools
@@ -56,7 +57,7 @@ file; folding twice as rarely is about 15% faster and takes about 20 MB more a w
 _ASCII_STRIP = string.punctuation  # every ASCII character of category P* or S*
 _ASCII_STRIP_BYTES = _ASCII_STRIP.encode()
 _ASCII_WHITESPACE = frozenset(b" \t\n\r\x0b\x0c")  # what bytes.split() splits on
-_BATCH_ENVIRONMENT = {
+BATCH_ENVIRONMENT = {
     "node": "AZ_BATCH_NODE_ID",
     "task": "AZ_BATCH_TASK_ID",
     "job": "AZ_BATCH_JOB_ID",
@@ -293,7 +294,7 @@ def script_sha256() -> str:
     return hashlib.sha256(Path(__file__).read_bytes()).hexdigest()
 
 
-def _write_atomically(path: Path, text: str) -> None:
+def write_text_atomically(path: Path, text: str) -> None:
     """Write to a temporary name in the same directory, then rename over the target."""
     fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
@@ -309,10 +310,15 @@ def output_stem(path: str) -> str:
     return Path(path).stem
 
 
-def write_outputs(result: FileResult, n: int, output_dir: Path, sha256: str) -> None:
+def write_outputs(
+    result: FileResult, n: int, output_dir: Path, sha256: str, counts: bool = False
+) -> None:
+    """``<stem>_OUTPUT.txt`` and ``.json``; with ``counts`` also ``<stem>_COUNTS.tsv.gz``."""
     best = top(result.counts, n)
     stem = output_stem(result.path)
-    _write_atomically(
+    if counts:
+        write_counts(result.counts, output_dir / f"{stem}{COUNTS_SUFFIX}")
+    write_text_atomically(
         output_dir / f"{stem}_OUTPUT.txt", "".join(f"{word}\t{count}\n" for word, count in best)
     )
     document: dict[str, object] = {
@@ -324,16 +330,49 @@ def write_outputs(result: FileResult, n: int, output_dir: Path, sha256: str) -> 
         "seconds": round(result.seconds, 6),
         "script_sha256": sha256,
     }
-    for key, variable in _BATCH_ENVIRONMENT.items():
+    for key, variable in BATCH_ENVIRONMENT.items():
         if os.environ.get(variable):
             document[key] = os.environ[variable]
-    _write_atomically(
+    write_text_atomically(
         output_dir / f"{stem}_OUTPUT.json",
-        _json_one_key_per_line(document),
+        json_one_key_per_line(document),
     )
 
 
-def _json_one_key_per_line(document: dict[str, object]) -> str:
+COUNTS_SUFFIX = "_COUNTS.tsv.gz"
+COUNTS_FORMAT = "topwords-counts/1"
+
+
+def write_counts(counts: Counter[bytes], path: Path, inputs: int = 1) -> None:
+    """Every word's exact count, for a merge stage: gzip of a JSON header line, then
+    ``word<TAB>count`` lines sorted by word (a word never holds whitespace). The same
+    counts always give the same bytes (no time stamp in the gzip header)."""
+    header = json.dumps({"format": COUNTS_FORMAT, "inputs": inputs}).encode() + b"\n"
+    body = b"".join(b"%s\t%d\n" % (word, counts[word]) for word in sorted(counts))
+    fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as file, gzip.GzipFile(fileobj=file, mode="wb", mtime=0) as z:
+            z.write(header + body)
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
+def read_counts(path: Path, into: Counter[bytes]) -> int:
+    """Add a counts file's counts to ``into``; returns how many inputs it stands for."""
+    with gzip.open(path, "rb") as file:
+        header = json.loads(file.readline())
+        if not isinstance(header, dict) or header.get("format") != COUNTS_FORMAT:
+            raise TopWordsError(f"{path} is not a {COUNTS_FORMAT} file", EXIT_INPUT)
+        get = into.get
+        for line in file:
+            word, _, count = line.rstrip(b"\n").rpartition(b"\t")
+            into[word] = get(word, 0) + int(count)
+    return int(header.get("inputs", 1))
+
+
+def json_one_key_per_line(document: dict[str, object]) -> str:
     """JSON with one key per line and each value compact, so ``top`` reads as one line."""
     lines = [f"  {json.dumps(k)}: {json.dumps(v, ensure_ascii=False)}" for k, v in document.items()]
     return "{\n" + ",\n".join(lines) + "\n}\n"
@@ -352,14 +391,14 @@ def summary(result: FileResult, n: int) -> str:
 # --- Command line ---------------------------------------------------------------------
 
 
-class _Parser(argparse.ArgumentParser):
+class Parser(argparse.ArgumentParser):
     """argparse, but a usage error is one line and exits with EXIT_USAGE."""
 
     def error(self, message: str) -> None:  # type: ignore[override]
         raise TopWordsError(message, EXIT_USAGE)
 
 
-def _positive_int(option: str) -> type[int]:
+def positive_int(option: str) -> type[int]:
     def parse(value: str) -> int:
         try:
             number = int(value)
@@ -382,11 +421,11 @@ def usable_cpus() -> int:
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
-    parser = _Parser(prog="topwords.py", description="Write the top-N words of each input file.")
+    parser = Parser(prog="topwords.py", description="Write the top-N words of each input file.")
     parser.add_argument("inputs", nargs="*", metavar="INPUT", help="text files (UTF-8)")
     parser.add_argument(
         "--top",
-        type=_positive_int("--top"),
+        type=positive_int("--top"),
         default=3,
         metavar="N",
         help="words to keep per file (default 3)",
@@ -399,8 +438,13 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         help="where <stem>_OUTPUT.txt and .json go (default ./output)",
     )
     parser.add_argument(
+        "--counts",
+        action="store_true",
+        help=f"also write every word's count, <stem>{COUNTS_SUFFIX}, for a merge stage",
+    )
+    parser.add_argument(
         "--workers",
-        type=_positive_int("--workers"),
+        type=positive_int("--workers"),
         default=None,
         metavar="W",
         help="processes to use (default: the usable CPUs)",
@@ -455,7 +499,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         sha256 = script_sha256()
         workers = args.workers or usable_cpus()
         for result in count_files(args.inputs, workers):
-            write_outputs(result, args.top, args.output_dir, sha256)
+            write_outputs(result, args.top, args.output_dir, sha256, args.counts)
             _print_summary(summary(result, args.top))
     except TopWordsError as error:
         print(f"topwords: error: {error}", file=sys.stderr)
