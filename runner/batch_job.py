@@ -97,8 +97,9 @@ def plan_tasks(
     """A task per group of inputs: the staged script run on its input, with the
     program's arguments after it, or for a packed group each.py running it on each.
 
-    In the arguments, ``{input}`` becomes the input's file name on the node and
-    ``{output_dir}`` the directory whose files are collected as results. The node reads
+    In the arguments, ``{input}`` becomes the input's file name on the node,
+    ``{output_dir}`` the directory whose files are collected as results and
+    ``{merge_dir}`` the one whose files only the merge stage reads. The node reads
     and writes blobs with ``access`` (from ``node_access``).
     """
     outputs = clients.outputs
@@ -106,6 +107,7 @@ def plan_tasks(
     staged = clients.container(outputs.containers.input)
     results_url, identity = _output_container(clients, access)
     results_at, logs_at = results_prefix(job_id), logs_prefix(job_id)
+    hands_over = any("{merge_dir}" in argument for argument in program.arguments)
     script = scripts.program.rsplit("/", 1)[-1]
     script_file = _resource(application.get_blob_client(scripts.program), script, access, "0755")
     runner = ["python3", script] if script.endswith(".py") else [f"./{script}"]
@@ -121,6 +123,11 @@ def plan_tasks(
             _output(f"{OUTPUT_DIR}/**/*", results_url, f"{results_at}/{group.task_id}", identity),
             _logs_output(results_url, f"{logs_at}/{group.task_id}", identity, keep_logs),
         ]
+        if hands_over:
+            handed = f"{merge.handed_prefix(job_id)}/{group.task_id}"
+            outputs_of_task.append(
+                _output(f"{merge.MERGE_DIR}/**/*", results_url, handed, identity)
+            )
         if group.packed:
             if wrapper_file is None:
                 raise ValueError("a packed task needs the staged wrapper")
@@ -144,7 +151,9 @@ def plan_tasks(
         else:
             (item,) = group.members
             expanded = [
-                argument.replace("{input}", item.name).replace("{output_dir}", OUTPUT_DIR)
+                argument.replace("{input}", item.name)
+                .replace("{output_dir}", OUTPUT_DIR)
+                .replace("{merge_dir}", merge.MERGE_DIR)
                 for argument in program.arguments
             ]
             command = shlex.join([*runner, *expanded])

@@ -288,7 +288,7 @@ def _json_document(job_id: str, finished: Finished) -> Iterator[str]:
     yield "}"
 
 
-def _report(job_id: str, finished: Finished, program: Program, as_json: bool) -> None:
+def _print_outcome(job_id: str, finished: Finished, program: Program, as_json: bool) -> None:
     """Results on stdout, failures on stderr; exit 1 if any task (or the merge) failed."""
     if as_json:
         lines = _json_document(job_id, finished)
@@ -455,7 +455,7 @@ def submit(
             checked = with_stored(checked, stored_inputs(clients, blobs))
         with ProgressDisplay(len(checked)) as display:
             finished = run(clients, checked, request, _log, display, submission)
-    _report(submission.job_id, finished, program, as_json)
+    _print_outcome(submission.job_id, finished, program, as_json)
 
 
 def _target_arguments(target: Target, out: Path | None = None) -> list[str]:
@@ -518,7 +518,7 @@ def wait(
         submitted = waiting.submitted(clients, job)
         with ProgressDisplay(len(submitted.expected)) as display:
             finished = waiting.finish(clients, job, submitted, request, display, _log)
-    _report(job, finished, submitted.program, as_json)
+    _print_outcome(job, finished, submitted.program, as_json)
 
 
 @app.command(name="download")

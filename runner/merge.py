@@ -8,7 +8,8 @@ into ``{inputs_dir}``, and writes into ``{output_dir}``, collected under
 ``<job>/merge/<task>/``; the root's files are downloaded into the results folder.
 
 For topwords, every per-file task also writes its exact word counts
-(``<stem>_COUNTS.tsv.gz``, not downloaded) and ``task/merge.py`` adds them up; below
+(``<stem>_COUNTS.tsv.gz``) into ``{merge_dir}``, collected apart from its results
+(``handed_prefix``: never downloaded), and ``task/merge.py`` adds them up; below
 the root it writes the summed counts for the merge above. A ``--merge-script`` gets the
 result files of the tasks it merges (at any depth below ``{inputs_dir}``; below the root
 those are other merges' outputs, so it must take its own outputs as input).
@@ -47,7 +48,13 @@ inside the service's limit on a ``dependsOn`` list."""
 INPUTS_DIR = "merge-inputs"
 OUTPUT_DIR = "out"
 MERGE_SCRIPT = TOPWORDS_SCRIPT.with_name("merge.py")
-COUNTS_SUFFIX = "_COUNTS.tsv.gz"  # task/topwords.py's, for the runner's side
+MERGE_DIR = "merge"  # a per-file task's {merge_dir}: what it hands to the merge stage
+
+
+def handed_prefix(job_id: str) -> str:
+    """Where per-file tasks leave what only the merge reads (topwords' counts), from their
+    ``{merge_dir}``: ``<job>/to-merge/<task>/...``, never downloaded as results."""
+    return f"{job_id}/to-merge"
 
 
 def merge_prefix(job_id: str) -> str:
@@ -132,12 +139,11 @@ class MergeTask:
 
 
 def leaf_source(job_id: str, group: Group, merge: Merge) -> str:
-    """What a merge reads of a per-file task: for topwords only its counts file (the
-    task's one input's) or, for a packed task, its results; else all its results."""
-    prefix = f"{results_prefix(job_id)}/{group.task_id}/"
-    if merge.topwords and not group.packed:
-        return prefix + Path(group.members[0].name).stem + COUNTS_SUFFIX
-    return prefix
+    """What a merge reads of a per-file task: topwords' counts, handed over apart from
+    the results; a script's results."""
+    if merge.topwords:
+        return f"{handed_prefix(job_id)}/{group.task_id}/"
+    return f"{results_prefix(job_id)}/{group.task_id}/"
 
 
 def tree(job_id: str, leaves: Sequence[tuple[str, str]], fan_in: int = FAN_IN) -> list[MergeTask]:

@@ -2,7 +2,8 @@
 default) or ``Script``, a user's own per-file script (``--script``).
 
 A program names its jobs, gives its script and the arguments it runs with (``{input}``:
-the input's name on the node, ``{output_dir}``: the folder whose files come back), and
+the input's name on the node, ``{output_dir}``: the folder whose files come back,
+``{merge_dir}``: the folder whose files go to the merge stage only), and
 reads a task's downloaded results into what the table and ``--json`` show.
 """
 
@@ -36,10 +37,6 @@ class Program(ABC):
     def new_job_id(self) -> str:
         return f"{self.name}-{datetime.now(UTC):%Y%m%d-%H%M%S}-{secrets.token_hex(2)}"
 
-    def fetched(self, blob_name: str) -> bool:
-        """Whether a result file is downloaded (a merge's inputs need not be)."""
-        return True
-
     @abstractmethod
     def read(self, directory: Path, input_name: str) -> dict[str, Any]:
         """A task's results (downloaded to ``directory``) as the fields --json shows."""
@@ -60,11 +57,8 @@ class TopWords(Program):
     def __init__(self, top: int = 3, counts: bool = False) -> None:
         self.arguments = ("{input}", "--top", str(top), "--output-dir", "{output_dir}")
         self.arguments += ("--workers", "1")  # a task per file; the node's slots share its cores
-        if counts:  # every word's count too, for --merge (not downloaded: ``fetched``)
-            self.arguments += ("--counts",)
-
-    def fetched(self, blob_name: str) -> bool:
-        return not blob_name.endswith("_COUNTS.tsv.gz")
+        if counts:  # every word's count too, handed to --merge's merge tasks
+            self.arguments += ("--counts-dir", "{merge_dir}")
 
     def read(self, directory: Path, input_name: str) -> dict[str, Any]:
         document = directory / f"{Path(input_name).stem}_OUTPUT.json"

@@ -56,22 +56,19 @@ def download(
     logs: bool = False,
     places: Mapping[str, str] | None = None,
     warn: Callable[[str], None] = _warn,
-    wanted: Callable[[str], bool] = lambda blob_name: True,
 ) -> int:
     """Download this job's results from the output container, each input's into
     ``DIR/<its path>/`` (``places``: task id to the input's relative path; a task it does
     not name gets ``DIR/<task id>/``), and if asked the task logs into ``DIR/logs/<task>/``;
     returns the number of files fetched. A blob whose name would place it outside
     ``destination`` (``..`` in it: a task may name its outputs as it likes) is skipped,
-    with a warning through ``warn``; so is, silently, one that ``wanted`` refuses."""
+    with a warning through ``warn``; the others are fetched."""
     prefixes = [results_prefix(job_id)] + ([logs_prefix(job_id)] if logs else [])
     remove_partial(destination)
 
     def found() -> Iterator[tuple[str, Path]]:
         for prefix in prefixes:
             for blob in container.list_blobs(name_starts_with=f"{prefix}/"):
-                if not wanted(blob.name):
-                    continue
                 local = _local_name(blob.name, job_id, places or {})
                 if escapes(local):
                     warn(

@@ -94,9 +94,7 @@ def finish(
     destination = results.destination(job_id, request.out)
     container = clients.container(clients.outputs.containers.output)
     places = results.places_of(job.expected)
-    fetched = results.download(
-        container, job_id, destination, places=places, wanted=job.program.fetched
-    )
+    fetched = results.download(container, job_id, destination, places=places)
     log(f"job {job_id}: downloaded {plural(fetched, 'file')} to {destination}")
     collected = results.collect(
         clients.batch, container, job_id, job.expected, destination, job.program
@@ -156,7 +154,5 @@ def submitted(clients: Clients, job_id: str) -> Job:
                 program = for_script_blob("scripts/" + path.split("/scripts/", 1)[1])
                 break
     merged = merge.Recorded.read(recorded.merge) if recorded is not None else None
-    if isinstance(program, TopWords) and merged is not None:
-        program = TopWords(counts=True)  # its counts files are not fetched
     keep = recorded.keep_inputs if recorded is not None else True
     return Job(expected, program, keep, merged, merge_tasks)

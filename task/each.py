@@ -3,8 +3,9 @@
 
 A task that carries several inputs (``runner submit --files-per-task N``) finds each in
 ``inputs/<key>/<file>`` of its working directory. For each, in order of key, this runs
-the program with ``{input}`` replaced by the input's path and ``{output_dir}`` by
-``out/<key>`` (created first), so every input's results stay in a folder of its own.
+the program with ``{input}`` replaced by the input's path, ``{output_dir}`` by
+``out/<key>`` and ``{merge_dir}`` by ``merge/<key>`` (what it hands to a merge stage; both
+created first), so every input's results stay in a folder of its own.
 Each outcome (exit status, seconds, the last lines of its stderr) is written to
 ``status.json`` as soon as it is known, so a task cut short still tells which inputs
 were done. One failing input does not stop the others.
@@ -34,6 +35,7 @@ from pathlib import Path
 
 INPUTS = Path("inputs")
 OUTPUTS = Path("out")
+MERGE_INPUTS = Path("merge")
 STATUS = Path("status.json")
 STDERR_TAIL_LINES = 10
 
@@ -48,9 +50,11 @@ def inputs(root: Path = INPUTS) -> list[tuple[str, Path]]:
     return found
 
 
-def expand(arguments: Sequence[str], file: Path, output_dir: Path) -> list[str]:
+def expand(arguments: Sequence[str], file: Path, output_dir: Path, merge_dir: Path) -> list[str]:
     return [
-        argument.replace("{input}", str(file)).replace("{output_dir}", str(output_dir))
+        argument.replace("{input}", str(file))
+        .replace("{output_dir}", str(output_dir))
+        .replace("{merge_dir}", str(merge_dir))
         for argument in arguments
     ]
 
@@ -114,10 +118,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     run = in_process(program) if inside else as_process(program)
     status: dict[str, dict[str, object]] = {}
     for key, file in inputs():
-        output_dir = OUTPUTS / key
+        output_dir, merge_dir = OUTPUTS / key, MERGE_INPUTS / key
         output_dir.mkdir(parents=True, exist_ok=True)
+        if any("{merge_dir}" in argument for argument in arguments):
+            merge_dir.mkdir(parents=True, exist_ok=True)
         started = time.monotonic()
-        code, stderr = run(expand(arguments, file, output_dir))
+        code, stderr = run(expand(arguments, file, output_dir, merge_dir))
         if stderr:
             sys.stderr.write("".join(f"{key}: {line}\n" for line in stderr.splitlines()))
         status[key] = {

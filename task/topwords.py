@@ -311,13 +311,13 @@ def output_stem(path: str) -> str:
 
 
 def write_outputs(
-    result: FileResult, n: int, output_dir: Path, sha256: str, counts: bool = False
+    result: FileResult, n: int, output_dir: Path, sha256: str, counts_dir: Path | None = None
 ) -> None:
-    """``<stem>_OUTPUT.txt`` and ``.json``; with ``counts`` also ``<stem>_COUNTS.tsv.gz``."""
+    """``<stem>_OUTPUT.txt`` and ``.json``; with ``counts_dir`` ``<stem>_COUNTS.tsv.gz`` there."""
     best = top(result.counts, n)
     stem = output_stem(result.path)
-    if counts:
-        write_counts(result.counts, output_dir / f"{stem}{COUNTS_SUFFIX}")
+    if counts_dir is not None:
+        write_counts(result.counts, counts_dir / f"{stem}{COUNTS_SUFFIX}")
     write_text_atomically(
         output_dir / f"{stem}_OUTPUT.txt", "".join(f"{word}\t{count}\n" for word, count in best)
     )
@@ -438,9 +438,11 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         help="where <stem>_OUTPUT.txt and .json go (default ./output)",
     )
     parser.add_argument(
-        "--counts",
-        action="store_true",
-        help=f"also write every word's count, <stem>{COUNTS_SUFFIX}, for a merge stage",
+        "--counts-dir",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help=f"also write every word's count there, <stem>{COUNTS_SUFFIX}, for a merge stage",
     )
     parser.add_argument(
         "--workers",
@@ -464,7 +466,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     return args
 
 
-def check_inputs(paths: Sequence[str], output_dir: Path) -> None:
+def check_inputs(paths: Sequence[str], *directories: Path) -> None:
     """Fail before any work if an input can't be read or the output can't be written."""
     for path in paths:
         if not os.path.exists(path):
@@ -476,12 +478,13 @@ def check_inputs(paths: Sequence[str], output_dir: Path) -> None:
                 pass
         except OSError as error:
             raise TopWordsError(f"cannot read {path}: {error.strerror}", EXIT_INPUT) from None
-    try:
-        output_dir.mkdir(parents=True, exist_ok=True)
-    except OSError as error:
-        raise TopWordsError(
-            f"cannot create output directory {output_dir}: {error.strerror}", EXIT_INPUT
-        ) from None
+    for directory in directories:
+        try:
+            directory.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            raise TopWordsError(
+                f"cannot create output directory {directory}: {error.strerror}", EXIT_INPUT
+            ) from None
 
 
 def _print_summary(text: str) -> None:
@@ -495,11 +498,11 @@ def _print_summary(text: str) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     try:
         args = parse_args(argv)
-        check_inputs(args.inputs, args.output_dir)
+        check_inputs(args.inputs, args.output_dir, *filter(None, [args.counts_dir]))
         sha256 = script_sha256()
         workers = args.workers or usable_cpus()
         for result in count_files(args.inputs, workers):
-            write_outputs(result, args.top, args.output_dir, sha256, args.counts)
+            write_outputs(result, args.top, args.output_dir, sha256, args.counts_dir)
             _print_summary(summary(result, args.top))
     except TopWordsError as error:
         print(f"topwords: error: {error}", file=sys.stderr)

@@ -54,17 +54,17 @@ def test_merge_ids_never_meet_input_task_ids():
     assert merge.is_merge_task("merge_2_13")
 
 
-def test_topwords_merges_read_only_counts_files(tmp_path: Path):
+def test_topwords_merges_read_only_what_tasks_hand_over(tmp_path: Path):
     files = [tmp_path / "a b.txt", tmp_path / "c.txt"]
     for path in files:
         path.write_text("x")
     inputs = [Input(path=str(p), relative=p.name, size=1) for p in files]
     topwords, script = merge.Merge.of_topwords(3), merge.Merge.of_script(tmp_path / "m.py", ())
     (one, _) = list(pack(inputs, 1))
-    assert merge.leaf_source("j", one, topwords).endswith("/a_b_COUNTS.tsv.gz")
+    assert merge.leaf_source("j", one, topwords) == f"j/to-merge/{one.task_id}/"
     assert merge.leaf_source("j", one, script) == f"j/results/{one.task_id}/"
-    (both,) = list(pack(inputs, 2))  # a packed task: its whole results
-    assert merge.leaf_source("j", both, topwords) == f"j/results/{both.task_id}/"
+    (both,) = list(pack(inputs, 2))  # a packed task: the same, all its inputs' counts
+    assert merge.leaf_source("j", both, topwords) == f"j/to-merge/{both.task_id}/"
     assert script.arguments == ("{inputs_dir}", "{output_dir}")
 
 

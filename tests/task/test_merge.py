@@ -32,7 +32,8 @@ def _per_file_counts(files: list[bytes], root: Path) -> Path:
         source.parent.mkdir(parents=True, exist_ok=True)
         source.write_bytes(data)
         out = root / "inputs" / f"task-{index}" / "deep" / "path"
-        done = topwords.main([str(source), "--counts", "--output-dir", str(out), "--workers", "1"])
+        args = [str(source), "--counts-dir", str(out), "--output-dir", str(root / "results")]
+        done = topwords.main([*args, "--workers", "1"])
         assert done == 0
     return root / "inputs"
 
@@ -77,7 +78,9 @@ def test_counts_files_are_exact_sorted_and_reproducible(tmp_path):
     source = tmp_path / "a.txt"
     source.write_text("b a b, C c c\n")
     for run in ("one", "two"):
-        topwords.main([str(source), "--counts", "--output-dir", str(tmp_path / run)])
+        topwords.main(
+            [str(source), "--counts-dir", str(tmp_path / run), "--output-dir", str(tmp_path)]
+        )
     first = (tmp_path / "one" / "a_COUNTS.tsv.gz").read_bytes()
     assert first == (tmp_path / "two" / "a_COUNTS.tsv.gz").read_bytes()  # no time stamp
     lines = gzip.decompress(first).decode().splitlines()
@@ -117,7 +120,7 @@ def test_runs_as_staged_on_a_node(tmp_path):
         (tmp_path / name).write_bytes((TASK / name).read_bytes())
     (tmp_path / "in" / "t").mkdir(parents=True)
     (tmp_path / "doc.txt").write_text("the end of the story\n")
-    per_file = [str(tmp_path / "doc.txt"), "--counts", "--output-dir", str(tmp_path / "in/t")]
+    per_file = [str(tmp_path / "doc.txt"), "--counts-dir", str(tmp_path / "in/t")]
     assert topwords.main(per_file) == 0
     done = subprocess.run(
         [sys.executable, "merge.py", "in", "--output-dir", "out", "--top", "1"],
