@@ -162,6 +162,22 @@ TaskSucceeded = _error(
     "The specified task has already completed successfully, and the requested operation cannot be performed on successful tasks.",
 )
 
+TaskDependenciesNotSpecifiedOnJob = _error(
+    "TaskDependenciesNotSpecifiedOnJob",
+    400,
+    "A task was specified as depending on other tasks, but the job did not specify that it would use task dependencies.",
+)
+TaskDependencyListTooLong = _error(
+    "TaskDependencyListTooLong",
+    400,
+    "A task was specified as depending on other tasks, but the list of dependencies was too long to be stored.",
+)
+TaskDependencyRangesTooLong = _error(
+    "TaskDependencyRangesTooLong",
+    400,
+    "A task was specified as depending on multiple ranges of task ids, and the list of ranges was too long to be stored.",
+)
+
 
 def invalid_property(name: str, value: object, reason: str | None = None) -> BatchServiceError:
     values = [("PropertyName", name), ("PropertyValue", str(value))]

@@ -210,6 +210,15 @@ class Task(Entity):
 
 
 @dataclass(frozen=True)
+class Satisfied:
+    """A task whose completion satisfied the tasks that depend on it (by its id, and by
+    its number for ranges). Kept when the task is deleted, as the service keeps it."""
+
+    job_id: str
+    task_id: str
+
+
+@dataclass(frozen=True)
 class TaskCounts:
     counts: dict[str, int]
     slots: dict[str, int]

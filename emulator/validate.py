@@ -16,6 +16,13 @@ from emulator import errors, wire
 _ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 _ALL_TASKS_COMPLETE = {"noaction", "terminatejob"}
 _TASK_FAILURE = {"noaction", "performexitoptionsjobaction"}
+_JOB_ACTIONS = {"none", "disable", "terminate"}
+_DEPENDENCY_ACTIONS = {"satisfy", "block"}
+_EXIT_OPTIONS = ("preProcessingError", "fileUploadError", "default")
+MAX_DEPENDENCY_CHARACTERS = 64_000
+"""What dependsOn may hold: the task ids' lengths added up (documented, with
+TaskDependencyListTooLong past it), and the ranges written out as "start-end," (the
+service documents no figure for TaskDependencyRangesTooLong; this is the same budget)."""
 MAX_COMMAND_LINE = 8191
 """Characters in a command line: the service documents no figure; this is Windows' cmd
 limit, the one Batch users meet, refused as an invalid commandLine."""
@@ -198,8 +205,11 @@ def job(body: Any) -> dict[str, Any]:
     spec = _object(body)
     _identifier(spec)
     _required(spec, "poolInfo", dict)
-    job_patch({k: v for k, v in spec.items() if k not in ("id", "poolInfo")})
+    spec.update(job_patch({k: v for k, v in spec.items() if k not in ("id", "poolInfo")}))
     _optional_int(spec, "priority", -1000, 1000)
+    uses = spec.get("usesTaskDependencies")
+    if uses is not None and not isinstance(uses, bool):
+        raise errors.invalid_property("usesTaskDependencies", uses)
     return spec
 
 
@@ -213,6 +223,8 @@ def job_patch(body: Any) -> dict[str, Any]:
     failure = changes.get("onTaskFailure")
     if failure is not None and str(failure).lower() not in _TASK_FAILURE:
         raise errors.invalid_property("onTaskFailure", failure)
+    if failure is not None:
+        changes["onTaskFailure"] = str(failure).lower()
     _constraints(changes, "maxWallClockTime")
     return changes
 
@@ -231,7 +243,111 @@ def task(body: Any) -> dict[str, Any]:
             raise errors.invalid_property("environmentSettings", environment)
         for setting in environment:
             _required(_object(setting), "name")
+    _depends_on(spec.get("dependsOn"))
+    _exit_conditions(spec.get("exitConditions"))
     return spec
+
+
+def task_in_job(spec: dict[str, Any], job_spec: dict[str, Any]) -> None:
+    """What a task may ask of its job: dependsOn only in a job that usesTaskDependencies
+    (TaskDependenciesNotSpecifiedOnJob), a jobAction only in one whose onTaskFailure is
+    performexitoptionsjobaction (the API's ExitOptions: an invalid property value)."""
+    if spec.get("dependsOn") is not None and not job_spec.get("usesTaskDependencies"):
+        raise errors.TaskDependenciesNotSpecifiedOnJob()
+    if performs_exit_options(job_spec):
+        return
+    for options in exit_options(spec.get("exitConditions")):
+        if options.get("jobAction") is not None:
+            raise errors.invalid_property("jobAction", options["jobAction"])
+
+
+def performs_exit_options(job_spec: dict[str, Any]) -> bool:
+    """Whether the job's onTaskFailure is performexitoptionsjobaction."""
+    return str(job_spec.get("onTaskFailure", "")).lower() == "performexitoptionsjobaction"
+
+
+def _list(value: Any, name: str) -> list[Any]:
+    """An optional list property (None: empty)."""
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise errors.invalid_property(name, value)
+    return value
+
+
+def _range(value: Any, name: str) -> tuple[int, int]:
+    """{start, end}: integers, start not after end."""
+    if not isinstance(value, dict):
+        raise errors.invalid_property(name, value)
+    start: int = _required(value, "start", int)
+    end: int = _required(value, "end", int)
+    if start > end:
+        raise errors.invalid_property(
+            name, f"{start}-{end}", "The start of a range cannot be greater than its end."
+        )
+    return start, end
+
+
+def _depends_on(depends: Any) -> None:
+    """taskIds (strings) and taskIdRanges ({start, end} integers), within the limits."""
+    if depends is None:
+        return
+    if not isinstance(depends, dict):
+        raise errors.invalid_property("dependsOn", depends)
+    ids = _list(depends.get("taskIds"), "taskIds")
+    for task_id in ids:
+        if not isinstance(task_id, str):
+            raise errors.invalid_property("taskIds", task_id)
+    if sum(len(task_id) for task_id in ids) > MAX_DEPENDENCY_CHARACTERS:
+        raise errors.TaskDependencyListTooLong()
+    ranges = [
+        _range(value, "taskIdRanges")
+        for value in _list(depends.get("taskIdRanges"), "taskIdRanges")
+    ]
+    if sum(len(f"{start}-{end},") for start, end in ranges) > MAX_DEPENDENCY_CHARACTERS:
+        raise errors.TaskDependencyRangesTooLong()
+
+
+def _exit_options(options: Any, name: str) -> None:
+    """jobAction and dependencyAction, each optional, stored lower-cased as the service
+    returns them."""
+    if not isinstance(options, dict):
+        raise errors.invalid_property(name, options)
+    for key, allowed in (("jobAction", _JOB_ACTIONS), ("dependencyAction", _DEPENDENCY_ACTIONS)):
+        value = options.get(key)
+        if value is None:
+            continue
+        if not isinstance(value, str) or value.lower() not in allowed:
+            raise errors.invalid_property(key, value)
+        options[key] = value.lower()
+
+
+def _exit_conditions(conditions: Any) -> None:
+    if conditions is None:
+        return
+    if not isinstance(conditions, dict):
+        raise errors.invalid_property("exitConditions", conditions)
+    for mapping in _list(conditions.get("exitCodes"), "exitCodes"):
+        if not isinstance(mapping, dict):
+            raise errors.invalid_property("exitCodes", mapping)
+        _required(mapping, "code", int)
+        _exit_options(_required(mapping, "exitOptions", dict), "exitOptions")
+    for mapping in _list(conditions.get("exitCodeRanges"), "exitCodeRanges"):
+        _range(mapping, "exitCodeRanges")
+        _exit_options(_required(mapping, "exitOptions", dict), "exitOptions")
+    for name in _EXIT_OPTIONS:
+        if conditions.get(name) is not None:
+            _exit_options(conditions[name], name)
+
+
+def exit_options(conditions: dict[str, Any] | None) -> list[dict[str, Any]]:
+    """Every ExitOptions of a task's (validated) exitConditions."""
+    if not conditions:
+        return []
+    mappings = (conditions.get("exitCodes") or []) + (conditions.get("exitCodeRanges") or [])
+    return [mapping["exitOptions"] for mapping in mappings] + [
+        conditions[name] for name in _EXIT_OPTIONS if conditions.get(name) is not None
+    ]
 
 
 def task_collection(body: Any, limit: int) -> list[Any]:

@@ -7,6 +7,7 @@ ends a run (the executor's), ``wake`` tells the scheduler that something changed
 
     tables      the records in memory, written through to the store
     lifecycle   transitions that span entities (slots, requeues, ending jobs)
+    dependencies, exits   tasks waiting for others; what a completion tells them and the job
     pools       pools and nodes          jobs     jobs and task counts
     nodes       losing nodes: remove, resize, reboot, reimage
     autoscale   evaluating pools' formulas on their task counts, and scaling to them
@@ -21,6 +22,7 @@ from collections.abc import Callable
 from datetime import timedelta
 
 from emulator.state.autoscale import Autoscale
+from emulator.state.dependencies import Dependencies
 from emulator.state.jobs import Jobs
 from emulator.state.lifecycle import Kill, Lifecycle
 from emulator.state.nodes import Nodes
@@ -50,7 +52,8 @@ class BatchState:
     ) -> None:
         self.account_url = account_url.rstrip("/")
         self.tables = Tables(store, clock)
-        self.lifecycle = Lifecycle(self.tables, kill)
+        self.dependencies = Dependencies(self.tables)
+        self.lifecycle = Lifecycle(self.tables, kill, self.dependencies)
         nodes = autoscale_nodes or os.cpu_count() or 1
         allocator = Allocator(self.tables, quotas or Quotas())
         self.nodes = Nodes(self.tables, self.lifecycle, wake, allocator)

@@ -91,6 +91,7 @@ class Jobs:
             for task in self.tables.tasks.get(job_id, {}).values():
                 self.lifecycle.stop(task)
             self.tables.store.delete_prefix("task", f"{job_id}/")
+            self.lifecycle.dependencies.forget_job(job_id)
             self.tables.forget(job)
         self.tables.remove_job(job_id)
         self.wake()

@@ -1,4 +1,5 @@
-"""Transitions that span entities: a task leaving its node, a job ending with its tasks.
+"""Transitions that span entities: a task leaving its node, a job ending with its tasks,
+a task's completion reaching its dependents and, by its exit conditions, its job.
 
 Used by the operations on pools, jobs and tasks and by the scheduler's reports alike, so
 each rule lives once: a slot is released in one place, a job completes in one place.
@@ -10,18 +11,22 @@ from collections.abc import Callable
 from datetime import datetime
 
 from emulator import failures
-from emulator.failures import Failure
+from emulator.failures import Failure, Outcome
 from emulator.records import Job, RunKey, Task, TaskRun, task_run
+from emulator.state import exits
+from emulator.state.dependencies import Dependencies
 from emulator.state.tables import Tables
+from emulator.validate import performs_exit_options
 
 Kill = Callable[[RunKey], None]
 RUNNING = ("preparing", "running")
 
 
 class Lifecycle:
-    def __init__(self, tables: Tables, kill: Kill) -> None:
+    def __init__(self, tables: Tables, kill: Kill, dependencies: Dependencies) -> None:
         self.tables = tables
         self.kill = kill
+        self.dependencies = dependencies
 
     def release_slot(self, task: Task) -> None:
         """Take a task off its node's slots (the node goes idle when none is left)."""
@@ -59,7 +64,9 @@ class Lifecycle:
     def end_by_request(
         self, task: Task, now: datetime, failure: Failure = failures.TASK_ENDED_BY_REQUEST
     ) -> None:
-        """Complete a task as failed, TaskEnded, killing its process if it runs."""
+        """Complete a task as failed, TaskEnded, killing its process if it runs. Without an
+        exit code of its own, its exitConditions' default decides for its dependents;
+        its job is left as it is (an ended task is no failure of its run)."""
         self.stop(task)
         task.run.start_time = task.run.start_time or now
         task.run.end_time = now
@@ -68,6 +75,21 @@ class Lifecycle:
         self.tables.transition(task, "completed", now)
         self.tables.touch(task, now)
         self.tables.save(task)
+        action = exits.action(task.spec.get("exitConditions"), None, failure)
+        self.dependencies.completed(task, action.dependency_action)
+
+    def finished(self, task: Task, outcome: Outcome, now: datetime) -> None:
+        """A task's run completed it: its exit conditions decide for its dependents and,
+        when the job's onTaskFailure is performexitoptionsjobaction, for its job."""
+        action = exits.action(task.spec.get("exitConditions"), outcome.exit_code, outcome.failure)
+        self.dependencies.completed(task, action.dependency_action)
+        job = self.tables.jobs[task.job_id]
+        if job.state != "active" or not performs_exit_options(job.spec):
+            return
+        if action.job_action == "terminate":
+            self.terminate_job(job, "TaskFailed", now)
+        elif action.job_action == "disable":
+            self.disable_job(job, now)
 
     def terminate_job(self, job: Job, reason: str, now: datetime) -> None:
         job.transition("completed", now)
@@ -78,6 +100,18 @@ class Lifecycle:
         for task in self.tables.tasks.get(job.id, {}).values():
             if task.state in RUNNING:
                 self.end_by_request(task, now)
+
+    def disable_job(self, job: Job, now: datetime) -> None:
+        """As the disable Job API with disableTasks requeue: running tasks are killed and
+        back to active; the job takes no new ones while disabled."""
+        job.transition("disabling", now)
+        for task in self.tables.tasks.get(job.id, {}).values():
+            if task.state in RUNNING:
+                self.kill(task_run(job.id, task.id))
+                self.requeue(task, now)
+        job.transition("disabled", now)
+        self.tables.touch(job, now)
+        self.tables.save(job)
 
     def complete_job_if_done(self, job: Job, now: datetime) -> None:
         """onAllTasksComplete=terminatejob: end the job once every task has completed."""

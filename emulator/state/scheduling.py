@@ -197,6 +197,8 @@ class Scheduling:
             task.process_group = None
             self.tables.touch(task, now)
             self.tables.save(task)
+            if task.state == "completed":
+                self.lifecycle.finished(task, outcome, now)
             self.lifecycle.complete_job_if_done(self.tables.jobs[job_id], now)
         self.wake()
 

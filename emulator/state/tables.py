@@ -2,10 +2,11 @@
 
 Lookups raise the service's not-found errors; ``save`` and ``forget`` keep the store in
 step; ``touch`` stamps lastModified and a fresh ETag; ``transition`` moves a record to a
-new state and keeps the indexes up to date: the active tasks the scheduler reads, the
-tasks not yet completed (a job ends when there are none), and the ids folded to one case
-(the service's ids are case-insensitive: ``Job1`` and ``job1`` are one job), so nothing
-that runs per task or per request scans a job's tasks.
+new state and keeps the indexes up to date: the active tasks the scheduler reads (less
+those ``held`` for their dependencies: see ``dependencies``), the tasks not yet completed
+(a job ends when there are none), and the ids folded to one case (the service's ids are
+case-insensitive: ``Job1`` and ``job1`` are one job), so nothing that runs per task or per
+request scans a job's tasks.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ class Tables:
         self.jobs: dict[str, Job] = {}
         self.tasks: dict[str, dict[str, Task]] = {}
         self.active: dict[str, dict[str, None]] = {}  # job -> active task ids, in order
+        self.held: dict[str, set[str]] = {}  # job -> active tasks waiting for their parents
         self.incomplete: dict[str, set[str]] = {}  # job -> ids of tasks not completed
         self._pool_ids: set[str] = set()  # lower-cased, as are the next two
         self._job_ids: set[str] = set()
@@ -75,7 +77,7 @@ class Tables:
 
     def remove_job(self, job_id: str) -> None:
         del self.jobs[job_id]
-        for index in (self.tasks, self.active, self.incomplete, self._task_ids):
+        for index in (self.tasks, self.active, self.held, self.incomplete, self._task_ids):
             index.pop(job_id, None)
         self._job_ids.discard(job_id.lower())
 
@@ -88,6 +90,7 @@ class Tables:
         del self.tasks[job_id][task_id]
         self._task_ids.get(job_id, set()).discard(task_id.lower())
         self.active.get(job_id, {}).pop(task_id, None)
+        self.held.get(job_id, set()).discard(task_id)
         self.incomplete.get(job_id, set()).discard(task_id)
 
     # --- lookups ------------------------------------------------------------------------
@@ -138,13 +141,27 @@ class Tables:
         active = self.active.setdefault(task.job_id, {})
         incomplete = self.incomplete.setdefault(task.job_id, set())
         if task.state == "active":
-            active[task.id] = None
+            if task.id not in self.held.get(task.job_id, ()):
+                active[task.id] = None
         else:
             active.pop(task.id, None)
+            self.held.get(task.job_id, set()).discard(task.id)
         if task.state == "completed":
             incomplete.discard(task.id)
         else:
             incomplete.add(task.id)
+
+    def hold(self, task: Task) -> None:
+        """Keep an active task from the scheduler until ``release``."""
+        self.held.setdefault(task.job_id, set()).add(task.id)
+        self.active.get(task.job_id, {}).pop(task.id, None)
+
+    def release(self, job_id: str, task_id: str) -> None:
+        """Hand a held task to the scheduler (behind the tasks already active)."""
+        self.held.get(job_id, set()).discard(task_id)
+        task = self.tasks.get(job_id, {}).get(task_id)
+        if task is not None:
+            self.index(task)
 
     def save(self, record: Entity) -> None:
         self.store.put(*_row(record), record)

@@ -47,12 +47,14 @@ class Tasks:
         )
         self.tables.touch(task, now)
         self.tables.add_task(task)
+        self.lifecycle.dependencies.wait(task)
         self.tables.save(task)
         return task
 
     def add(self, job_id: str, body: Any) -> Task:
         job = self.jobs.active(job_id)
         spec = validate.task(body)
+        validate.task_in_job(spec, job.spec)
         if self.tables.has_task(job_id, spec["id"]):
             raise errors.TaskExists()
         with self.tables.store.transaction():
@@ -70,6 +72,7 @@ class Tasks:
             for value in values:
                 try:
                     spec = validate.task(value)
+                    validate.task_in_job(spec, job.spec)
                     if self.tables.has_task(job_id, spec["id"]):
                         raise errors.TaskExists()
                 except errors.BatchServiceError as error:
@@ -104,6 +107,7 @@ class Tasks:
         with self.tables.store.transaction():
             self.tables.forget(task)
             self.tables.remove_task(job_id, task_id)
+            self.lifecycle.dependencies.removed(task)
             self.lifecycle.complete_job_if_done(self.tables.jobs[job_id], self.tables.clock())
         self.wake()
 
@@ -116,6 +120,7 @@ class Tasks:
             raise errors.TaskSucceeded()
         now = self.tables.clock()
         self.tables.transition(task, "active", now)
+        self.lifecycle.dependencies.wait(task)  # a task ended while it waited waits again
         task.run = TaskRun()
         self.tables.touch(task, now)
         with self.tables.store.transaction():
