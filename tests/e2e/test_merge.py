@@ -128,7 +128,7 @@ def test_a_failed_input_fails_the_merge_naming_it(stack, tmp_path):
     for name, words in (("a.txt", 3), ("bad.txt", 2), ("c.txt", 5)):
         (folder / name).write_text("x " * words)
     common = [
-        "submit", str(folder), "--script", str(script), "--merge-script", str(reduce_script),
+        "submit", "in", "--script", str(script), "--merge-script", str(reduce_script),
         "--outputs", str(stack), "--task-retries", "0",
     ]  # fmt: skip
     blocked = runner(*common, "--job-id", "e2e-merge-blocked", "--json", cwd=tmp_path)
@@ -136,9 +136,9 @@ def test_a_failed_input_fails_the_merge_naming_it(stack, tmp_path):
     merged = json.loads(blocked.stdout)["merged"]
     assert merged["state"] == "completed"
     assert merged["failure"] == (
-        "not run: 1 input(s) failed: bad.txt (--merge-partial merges the others)"
+        "not run: 1 input(s) failed: in/bad.txt (--merge-partial merges the others)"
     )
-    assert "merge failed: not run: 1 input(s) failed: bad.txt" in blocked.stderr
+    assert "merge failed: not run: 1 input(s) failed: in/bad.txt" in blocked.stderr
     assert "the merge cannot run; ended its 1 waiting merge task(s)" in blocked.stderr
 
     partial = runner(
@@ -149,13 +149,13 @@ def test_a_failed_input_fails_the_merge_naming_it(stack, tmp_path):
     assert (merged["state"], merged["exit_code"], merged["missing"]) == (
         "completed",
         0,
-        ["bad.txt"],
+        ["in/bad.txt"],
     )
     assert merged["files"] == ["n.txt"]
     assert (tmp_path / "results" / "e2e-merge-partial" / "n.txt").read_text() == "8"
 
     table = runner(*common, "--merge-partial", "--job-id", "e2e-merge-partial", cwd=tmp_path)
-    assert "merged (the results; missing 1: bad.txt): n.txt" in table.stdout
+    assert "merged (the results; missing 1: in/bad.txt): n.txt" in table.stdout
 
 
 def test_merge_options_that_cannot_work_are_refused(tmp_path):
