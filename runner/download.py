@@ -7,7 +7,7 @@ from pathlib import Path
 
 from azure.core.exceptions import ResourceNotFoundError
 
-from runner import packing, results
+from runner import merge, packing, results
 from runner.clients import Clients
 
 
@@ -20,7 +20,8 @@ class Downloaded:
 def download(clients: Clients, job_id: str, out: Path | None, logs: bool) -> Downloaded:
     """Each input's results into ``DIR/<its path>/``: the paths are in the tasks' display
     names while the job exists, and for inputs packed several to a task in the manifests
-    beside the results; an input whose path is unknown gets ``DIR/<task id>/``."""
+    beside the results; an input whose path is unknown gets ``DIR/<task id>/``. A merge
+    stage's result goes into ``DIR`` itself."""
     destination = results.destination(job_id, out)
     container = clients.container(clients.outputs.containers.output)
     packed = results.expected_from_manifests(packing.read_manifests(container, job_id))
@@ -36,4 +37,5 @@ def download(clients: Clients, job_id: str, out: Path | None, logs: bool) -> Dow
     except ResourceNotFoundError:
         pass
     fetched = results.download(container, job_id, destination, logs=logs, places=places)
+    fetched += len(merge.fetch_merged(container, job_id, destination))
     return Downloaded(fetched, destination)

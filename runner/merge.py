@@ -37,7 +37,7 @@ from runner.clients import state_name
 from runner.monitor import Progress
 from runner.packing import Group
 from runner.program import TOPWORDS_SCRIPT, script_blob_name
-from runner.results import STDERR_TAIL_LINES, fetch_all, logs_prefix, results_prefix
+from runner.results import STDERR_TAIL_LINES, escapes, fetch_all, logs_prefix, results_prefix
 
 ROOT_ID = "merge"
 """The last merge's task id. Input task ids always hold a '-' (``inputs.task_id_for``);
@@ -271,6 +271,18 @@ def _names(labels: Sequence[str], shown: int = 5) -> str:
     return ", ".join(labels[:shown]) + more
 
 
+def fetch_merged(container: ContainerClient, job_id: str, destination: Path) -> list[str]:
+    """Download the root merge's files (if it wrote any) into ``destination``; returns
+    their names below it, sorted."""
+    prefix = f"{merge_prefix(job_id)}/{ROOT_ID}/"
+    found = [
+        (blob.name, destination / blob.name[len(prefix) :])
+        for blob in container.list_blobs(name_starts_with=prefix)
+        if not escapes(blob.name[len(prefix) :])
+    ]
+    return sorted(name[len(prefix) :] for name, _ in fetch_all(container, found))
+
+
 def collect(
     batch: BatchClient,
     container: ContainerClient,
@@ -282,13 +294,7 @@ def collect(
     """Download the root merge's files into ``destination`` and read its outcome."""
     task = batch.get_task(job_id, ROOT_ID, select=["id", "state", "executionInfo"])
     info = task.execution_info
-    prefix = f"{merge_prefix(job_id)}/{ROOT_ID}/"
-    found = [
-        (blob.name, destination / blob.name[len(prefix) :])
-        for blob in container.list_blobs(name_starts_with=prefix)
-        if ".." not in blob.name[len(prefix) :].split("/")
-    ]
-    files = sorted(name[len(prefix) :] for name, _ in fetch_all(container, found))
+    files = fetch_merged(container, job_id, destination)
     merged = Merged(state_name(task.state), info.exit_code if info else None)
     merged.missing = list(failed_inputs)
     if recorded.topwords:

@@ -72,6 +72,12 @@ def test_merge_of_the_sample_data(stack, stack_outputs, tmp_path):
     assert table.returncode == 0, table.stderr
     top = ", ".join(f"{w} ({n})" for w, n in reference_top(_all_words(DATA), 5))
     assert table.stdout.splitlines()[-1] == f"merged (3 inputs): {top}"
+    fetched = runner(
+        "download", "e2e-merge", "--out", "again", "--outputs", str(stack), cwd=tmp_path
+    )
+    assert fetched.returncode == 0, fetched.stderr
+    assert (tmp_path / "again" / "merged_OUTPUT.txt").read_text() == text
+    assert not list((tmp_path / "again").rglob("*_COUNTS.tsv.gz"))
     again = runner(
         "submit", *map(str, DATA), "--merge", "--top", "5", "--outputs", str(stack),
         "--job-id", "e2e-merge", cwd=tmp_path,
