@@ -42,6 +42,7 @@ from runner import (
     summary,
 )
 from runner import doctor as doctoring
+from runner import report as reporting
 from runner import wait as waiting
 from runner.clients import Clients, connect
 from runner.display import ProgressDisplay
@@ -84,6 +85,10 @@ app.add_typer(local_app, name="local")
 
 OutOption = Annotated[Path | None, typer.Option(help="results directory (results/<job-id>)")]
 JsonOption = Annotated[bool, typer.Option("--json", help="one JSON document on stdout")]
+NoReportOption = Annotated[
+    bool,
+    typer.Option("--no-report", help="write no report.html next to the results (see `report`)"),
+]
 TimeoutOption = Annotated[
     str | None,
     typer.Option(help="give up waiting after (90s, 15m, 2h)", show_default="wait until done"),
@@ -288,7 +293,26 @@ def _json_document(job_id: str, finished: Finished) -> Iterator[str]:
     yield "}"
 
 
-def _print_outcome(job_id: str, finished: Finished, program: Program, as_json: bool) -> None:
+def _write_report(clients: Clients, job_id: str, out: Path | None, wanted: bool) -> Path | None:
+    """The job's report next to its results (``--no-report``: none). A report that cannot
+    be made is a warning: the job and its results are what the command is for."""
+    if not wanted:
+        return None
+    try:
+        return reporting.write(clients, job_id, reporting.default_path(job_id, out))
+    except (OSError, AzureError) as error:
+        first = (str(error).splitlines() or [type(error).__name__])[0]
+        _log(f"warning: job {job_id}: no report written: {first}")
+        return None
+
+
+def _print_outcome(
+    job_id: str,
+    finished: Finished,
+    program: Program,
+    as_json: bool,
+    report: Path | None = None,
+) -> None:
     """Results on stdout, failures on stderr; exit 1 if any task (or the merge) failed."""
     if as_json:
         lines = _json_document(job_id, finished)
@@ -306,6 +330,8 @@ def _print_outcome(job_id: str, finished: Finished, program: Program, as_json: b
         _log(f"merge failed: {finished.merged.failure}")
         for line in finished.merged.stderr_tail:
             _log(f"  | {line}")
+    if report is not None:
+        _log(f"job {job_id}: report in {report}")
     if not finished.succeeded:
         raise typer.Exit(EXIT_FAILED_TASKS)
 
@@ -385,6 +411,7 @@ def submit(
             "a second '--' ({inputs_dir}, {output_dir})"
         ),
     ] = None,
+    no_report: NoReportOption = False,
     *,
     target: Target,
 ) -> None:
@@ -455,7 +482,8 @@ def submit(
             checked = with_stored(checked, stored_inputs(clients, blobs))
         with ProgressDisplay(len(checked)) as display:
             finished = run(clients, checked, request, _log, display, submission)
-    _print_outcome(submission.job_id, finished, program, as_json)
+        report = _write_report(clients, submission.job_id, out, not no_report)
+    _print_outcome(submission.job_id, finished, program, as_json, report)
 
 
 def _target_arguments(target: Target, out: Path | None = None) -> list[str]:
@@ -499,6 +527,7 @@ def wait(
     timeout: TimeoutOption = None,
     stall_timeout: StallOption = "10m",
     as_json: JsonOption = False,
+    no_report: NoReportOption = False,
     *,
     target: Target,
 ) -> None:
@@ -518,7 +547,8 @@ def wait(
         submitted = waiting.submitted(clients, job)
         with ProgressDisplay(len(submitted.expected)) as display:
             finished = waiting.finish(clients, job, submitted, request, display, _log)
-    _print_outcome(job, finished, submitted.program, as_json)
+        report = _write_report(clients, job, out, not no_report)
+    _print_outcome(job, finished, submitted.program, as_json, report)
 
 
 @app.command(name="download")
@@ -557,6 +587,40 @@ def job_status(job: JobArgument, *, target: Target) -> None:
         f"{job}: {found.state}; active {found.active}, running {found.running}, "
         f"succeeded {found.succeeded}, failed {found.failed}"
     )
+
+
+@app.command(name="report")
+@on_a_stack
+def job_report(
+    job: JobArgument,
+    out: Annotated[
+        Path | None,
+        typer.Option(help="the HTML file to write", show_default="results/<job-id>/report.html"),
+    ] = None,
+    price_per_node_hour: Annotated[
+        float | None,
+        typer.Option(
+            min=0,
+            help="your price of a node-hour, for the cost estimate",
+            show_default="from a table of VM sizes' prices",
+        ),
+    ] = None,
+    *,
+    target: Target,
+) -> None:
+    """A job's report: one HTML file (no network needed to view it) with its tasks per
+    node over time, durations, nodes, slowest and failed tasks, bytes and cost."""
+    _check_job_id(job, Reply())
+    path = out or reporting.default_path(job)
+    with _errors(target):
+        clients = target.clients()
+        if batch_job.find(clients, job) is None:
+            raise _no_job(job)
+        try:
+            written = reporting.write(clients, job, path, price_per_node_hour)
+        except OSError as error:
+            raise _exit(EXIT_USAGE, f"--out {path}: {error.strerror or error}") from None
+    print(written)
 
 
 @app.command(name="jobs")
