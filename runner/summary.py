@@ -111,9 +111,30 @@ def render(document: Mapping[str, Any] | None, exit_status: int | None, meaning:
             )
             + " |"
         )
-    for task in failed:
-        rows += ["", f"**{cell(task.get('input', ''))}**: {cell(task.get('failure') or '')}"]
+    merged = document.get("merged")
+    if isinstance(merged, Mapping):
+        rows += ["", _merged(merged)]
+    for task in [
+        *failed,
+        *([merged] if isinstance(merged, Mapping) and "failure" in merged else []),
+    ]:
+        name = task.get("input", "the merge")
+        rows += ["", f"**{cell(name)}**: {cell(task.get('failure') or '')}"]
         tail = [str(line) for line in task.get("stderr_tail") or []]
         if tail:
             rows += ["", _fence(tail)]
     return "\n".join(rows) + "\n"
+
+
+def _merged(merged: Mapping[str, Any]) -> str:
+    """The merge stage's line (``submit --merge``): across all inputs, or why not."""
+    if "failure" in merged:
+        return "**Merged across all inputs**: FAILED"
+    if "top" in merged:
+        what = ", ".join(f"{word} ({count})" for word, count in merged.get("top") or [])
+    else:
+        what = ", ".join(str(name) for name in merged.get("files") or [])
+    missing = merged.get("missing") or []
+    shown = ", ".join(map(str, missing[:5]))
+    without = f" {cell(f'(without {len(missing)} failed: {shown})')}" if missing else ""
+    return f"**Merged across all inputs**{without}: {cell(what)}"

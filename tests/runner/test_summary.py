@@ -60,6 +60,19 @@ def test_every_row_has_as_many_cells_as_the_header():
     assert len(counts) == 1
 
 
+def test_the_merge_stage_after_the_table():
+    merged = {"task_id": "merge", "state": "completed", "exit_code": 0, "inputs": 1}
+    partial = {**DOCUMENT, "merged": {**merged, "top": [["the", 67]], "missing": ["data/x.txt"]}}
+    lines = render(partial, 1, "some tasks failed").splitlines()
+    assert "**Merged across all inputs** (without 1 failed: data/x.txt): the (67)" in lines
+    failure = "not run: 1 input(s) failed: data/\\<script\\>.txt"
+    blocked = {**merged, "failure": "not run: 1 input(s) failed: data/<script>.txt"}
+    text = render({**DOCUMENT, "merged": {**blocked, "stderr_tail": ["boom"]}}, 1, "")
+    assert "**Merged across all inputs**: FAILED" in text
+    assert f"**the merge**: {failure}" in text
+    assert text.endswith("```\nboom\n```\n")
+
+
 def test_success_and_a_status_the_tasks_do_not_explain():
     ok = {**DOCUMENT, "tasks": DOCUMENT["tasks"][:1], "succeeded": True}
     assert render(ok, 0, "success").startswith("### :white_check_mark: Job gh-1: 1 of 1 tasks")
