@@ -9,6 +9,7 @@ import html
 import json
 import re
 import time
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
 from typing import Any
@@ -70,44 +71,37 @@ def _decode(value: Any) -> list[Any]:
     return list(value)
 
 
+def _bokeh_objects(page: str) -> Iterator[dict[str, Any]]:
+    """Every object (a dict) in the page's Bokeh documents, at any depth, in order."""
+
+    def walk(node: Any) -> Iterator[dict[str, Any]]:
+        if isinstance(node, dict):
+            yield node
+        if isinstance(node, dict | list):
+            for value in node.values() if isinstance(node, dict) else node:
+                yield from walk(value)
+
+    for document in bokeh_documents(page):
+        yield from walk(document)
+
+
 def bokeh_sources(page: str) -> dict[str, dict[str, list[Any]]]:
     """Every named ColumnDataSource of the page, its columns decoded to lists."""
     sources: dict[str, dict[str, list[Any]]] = {}
-
-    def walk(node: Any) -> None:
-        if isinstance(node, dict):
-            if node.get("name") == "ColumnDataSource" and "attributes" in node:
-                attributes = node["attributes"]
-                data = attributes.get("data", {}).get("entries", [])
-                sources[attributes.get("name")] = {key: _decode(v) for key, v in data}
-                return
-            for value in node.values():
-                walk(value)
-        elif isinstance(node, list):
-            for value in node:
-                walk(value)
-
-    for document in bokeh_documents(page):
-        walk(document)
+    for node in _bokeh_objects(page):
+        if node.get("name") == "ColumnDataSource" and "attributes" in node:
+            attributes = node["attributes"]
+            data = attributes.get("data", {}).get("entries", [])
+            sources[attributes.get("name")] = {key: _decode(v) for key, v in data}
     return sources
 
 
 def index_filters(page: str) -> list[list[int]]:
-    found: list[list[int]] = []
-
-    def walk(node: Any) -> None:
-        if isinstance(node, dict):
-            if node.get("name") == "IndexFilter":
-                found.append(_decode(node["attributes"]["indices"]))
-            for value in node.values():
-                walk(value)
-        elif isinstance(node, list):
-            for value in node:
-                walk(value)
-
-    for document in bokeh_documents(page):
-        walk(document)
-    return found
+    return [
+        _decode(node["attributes"]["indices"])
+        for node in _bokeh_objects(page)
+        if node.get("name") == "IndexFilter"
+    ]
 
 
 def tasks_by_id(page: str) -> dict[str, dict[str, Any]]:
