@@ -22,7 +22,12 @@ from runner.inputs import Input, windows
 from runner.program import script_blob_name
 
 PARALLEL_UPLOADS = 16
-BLOB_BATCH = 256
+BLOB_BATCH = 32
+"""Deletes to a blob batch request (the service takes up to 256). Azurite deletes one blob
+at a time, slower the more it holds (53 ms each among 30,000 blobs): batches of 256, 16
+at a time, outlasted the SDK's 60 s read timeout and failed a finished job's clean-up."""
+PARALLEL_BATCHES = 4
+BATCH_READ_TIMEOUT = 300  # seconds: a batch is slow to answer, and a retry only queues again
 
 
 @dataclass(frozen=True)
@@ -95,15 +100,17 @@ def upload_script(container: ContainerClient, script: Path) -> str:
 
 
 def remove_blobs(container: ContainerClient, prefix: str) -> int:
-    """Delete the blobs under ``<prefix>/``, 256 to a blob batch request (the most one may
-    carry), batches in parallel; returns how many were deleted here (a blob another
+    """Delete the blobs under ``<prefix>/``, BLOB_BATCH to a blob batch request, a few
+    batches at a time; returns how many were deleted here (a blob another
     runner deleted first is not counted)."""
     names = [blob.name for blob in container.list_blobs(name_starts_with=f"{prefix}/")]
     batches = [names[i : i + BLOB_BATCH] for i in range(0, len(names), BLOB_BATCH)]
 
     def remove(batch: list[str]) -> int:
-        responses = container.delete_blobs(*batch, raise_on_any_failure=False)
+        responses = container.delete_blobs(
+            *batch, raise_on_any_failure=False, read_timeout=BATCH_READ_TIMEOUT
+        )
         return sum(1 for response in responses if response.status_code == 202)
 
-    with ThreadPoolExecutor(PARALLEL_UPLOADS) as pool:
+    with ThreadPoolExecutor(PARALLEL_BATCHES) as pool:
         return sum(pool.map(remove, batches))

@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 from urllib.parse import unquote, urlsplit
 
+from azure.core.exceptions import AzureError
+
 from runner import batch_job, diagnosis, merge, monitor, packing, results, staging
 from runner.clients import Clients
 from runner.display import plural
@@ -105,7 +107,15 @@ def finish(
         merged = merge.collect(clients.batch, container, job_id, destination, job.merge, failed)
     if not job.keep_inputs and all(result.succeeded for result in collected):
         inputs = clients.container(clients.outputs.containers.input)
-        removed = staging.remove_blobs(inputs, job_id)
+        try:
+            removed = staging.remove_blobs(inputs, job_id)
+        except AzureError as error:  # the results are in: clean-up failing is no failure
+            first = (str(error).splitlines() or [type(error).__name__])[0]
+            log(
+                f"job {job_id}: warning: its inputs were not all removed ({first}); "
+                f"`delete {job_id} --inputs` removes them"
+            )
+            removed = 0
         if removed:
             blobs = plural(removed, "input blob")
             log(f"job {job_id}: removed its {blobs} (--keep-inputs keeps them)")
