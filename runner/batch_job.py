@@ -27,7 +27,7 @@ from runner import merge, packing, sas
 from runner.clients import Clients
 from runner.inputs import Input
 from runner.packing import WRAPPER, Group
-from runner.program import Program
+from runner.program import Program, launcher
 from runner.results import logs_prefix, results_prefix
 
 PLAN_WINDOW = 1000
@@ -110,7 +110,7 @@ def plan_tasks(
     hands_over = any("{merge_dir}" in argument for argument in program.arguments)
     script = scripts.program.rsplit("/", 1)[-1]
     script_file = _resource(application.get_blob_client(scripts.program), script, access, "0755")
-    runner = ["python3", script] if script.endswith(".py") else [f"./{script}"]
+    runner = launcher(script)
     wrapper_file: models.ResourceFile | None = None
     if scripts.wrapper:  # every packed task: the same files and command line
         wrapper_file = _resource(

@@ -36,7 +36,7 @@ from azure.storage.blob import ContainerClient
 from runner.clients import state_name
 from runner.monitor import Progress
 from runner.packing import Group
-from runner.program import TOPWORDS_SCRIPT, script_blob_name
+from runner.program import TOPWORDS_SCRIPT, launcher, script_blob_name
 from runner.results import STDERR_TAIL_LINES, escapes, fetch_all, logs_prefix, results_prefix
 
 ROOT_ID = "merge"
@@ -183,8 +183,7 @@ def exit_conditions(merge: Merge | None) -> models.ExitConditions | None:
 
 
 def command_line(merge: Merge, task: MergeTask) -> str:
-    script = merge.script.name
-    runner = ["python3", script] if script.endswith(".py") else [f"./{script}"]
+    runner = launcher(merge.script.name)
     arguments = merge.arguments if task.root else merge.inner_arguments
     expanded = [
         argument.replace("{inputs_dir}", INPUTS_DIR).replace("{output_dir}", OUTPUT_DIR)

@@ -27,6 +27,12 @@ def script_blob_name(script: Path) -> str:
     return f"scripts/{digest}/{script.name}"
 
 
+def launcher(script_name: str) -> list[str]:
+    """How a node runs a staged script from its working directory: a .py file with
+    python3, anything else as an executable."""
+    return ["python3", script_name] if script_name.endswith(".py") else [f"./{script_name}"]
+
+
 class Program(ABC):
     name: str  # the prefix of its jobs' ids
     script: Path
