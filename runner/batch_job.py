@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import itertools
 import shlex
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -93,15 +93,18 @@ def plan_tasks(
     access: NodeAccess,
     keep_logs: bool = False,
     exit_conditions: models.ExitConditions | None = None,
+    handed_to: Mapping[str, str] | None = None,
 ) -> Iterator[TaskPlan]:
     """A task per group of inputs: the staged script run on its input, with the
     program's arguments after it, or for a packed group each.py running it on each.
 
     In the arguments, ``{input}`` becomes the input's file name on the node,
     ``{output_dir}`` the directory whose files are collected as results and
-    ``{merge_dir}`` the one whose files only the merge stage reads. The node reads
-    and writes blobs with ``access`` (from ``node_access``).
+    ``{merge_dir}`` the one whose files only the merge stage reads, handed to the blob
+    prefix ``handed_to`` gives (``merge.handoffs``). The node reads and writes blobs
+    with ``access`` (from ``node_access``).
     """
+    handed_to = handed_to or {}
     outputs = clients.outputs
     application = clients.container(outputs.containers.application)
     staged = clients.container(outputs.containers.input)
@@ -124,9 +127,9 @@ def plan_tasks(
             _logs_output(results_url, f"{logs_at}/{group.task_id}", identity, keep_logs),
         ]
         if hands_over:
-            handed = f"{merge.handed_prefix(job_id)}/{group.task_id}"
+            handed = handed_to.get(group.task_id, f"{merge.handed_prefix(job_id)}/{group.task_id}")
             outputs_of_task.append(
-                _output(f"{merge.MERGE_DIR}/**/*", results_url, handed, identity)
+                _output(f"{merge.MERGE_DIR}/**/*", results_url, handed.rstrip("/"), identity)
             )
         if group.packed:
             if wrapper_file is None:
@@ -204,18 +207,13 @@ def plan_merges(
             models.ResourceFile(
                 storage_container_url=read_url,
                 blob_prefix=source,
-                file_path=f"{merge.INPUTS_DIR}/{depends_on}",
+                file_path=f"{merge.INPUTS_DIR}/{folder}".rstrip("/"),
                 identity_reference=reader,
             )
-            for depends_on, source in zip(task.depends_on, task.sources, strict=True)
+            for source, folder in task.sources
         ]
         outputs_of_task = [
-            _output(
-                f"{merge.OUTPUT_DIR}/**/*",
-                results_url,
-                f"{merge.merge_prefix(job_id)}/{task.task_id}",
-                identity,
-            ),
+            _output(f"{merge.OUTPUT_DIR}/**/*", results_url, task.output.rstrip("/"), identity),
             _logs_output(results_url, f"{logs_prefix(job_id)}/{task.task_id}", identity, keep_logs),
         ]
         planned.append(

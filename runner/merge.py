@@ -4,13 +4,16 @@ The per-file tasks' results are merged by a tree of merge tasks: each depends on
 FAN_IN tasks (Batch bounds what one ``dependsOn`` may name, and a task that reads 100,000
 files would take all day), and the root, task ``merge``, writes the job's merged result.
 A merge task reads what the tasks below it wrote, as resource files by blob prefix,
-into ``{inputs_dir}``, and writes into ``{output_dir}``, collected under
-``<job>/merge/<task>/``; the root's files are downloaded into the results folder.
+into ``{inputs_dir}``, and writes into ``{output_dir}``; the root's files, under
+``<job>/merge/merge/``, are downloaded into the results folder.
 
-For topwords, every per-file task also writes its exact word counts
-(``<stem>_COUNTS.tsv.gz``) into ``{merge_dir}``, collected apart from its results
-(``handed_prefix``: never downloaded), and ``task/merge.py`` adds them up; below
-the root it writes the summed counts for the merge above. A ``--merge-script`` gets the
+For topwords, every per-file task also writes its exact word counts into
+``{merge_dir}`` (a packed task sums its inputs' into one file: see task/each.py), and
+``task/merge.py`` adds them up; below the root it writes the summed counts for the
+merge above. Each task hands its counts to the merge above it, under
+``<job>/to-merge/<merge>/<task>/`` (apart from the results: never downloaded), so a
+merge reads one blob prefix, not one a task: the storage requests, not the adding
+up, are what a merge costs. A ``--merge-script`` gets the
 result files of the tasks it merges (at any depth below ``{inputs_dir}``; below the root
 those are other merges' outputs, so it must take its own outputs as input).
 
@@ -26,7 +29,7 @@ import json
 import re
 import shlex
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -52,8 +55,8 @@ MERGE_DIR = "merge"  # a per-file task's {merge_dir}: what it hands to the merge
 
 
 def handed_prefix(job_id: str) -> str:
-    """Where per-file tasks leave what only the merge reads (topwords' counts), from their
-    ``{merge_dir}``: ``<job>/to-merge/<task>/...``, never downloaded as results."""
+    """Where tasks leave what only the merges read (topwords' counts, from a per-file
+    task's ``{merge_dir}``): ``<job>/to-merge/...``, never downloaded as results."""
     return f"{job_id}/to-merge"
 
 
@@ -134,42 +137,65 @@ class Recorded:
 class MergeTask:
     task_id: str
     depends_on: tuple[str, ...]
-    sources: tuple[str, ...]  # the output container's blob prefixes it reads, one a task
+    sources: tuple[tuple[str, str], ...]  # (blob prefix it reads, folder in {inputs_dir})
+    output: str  # the blob prefix its {output_dir} goes to
     root: bool
 
 
-def leaf_source(job_id: str, group: Group, merge: Merge) -> str:
-    """What a merge reads of a per-file task: topwords' counts, handed over apart from
-    the results; a script's results."""
-    if merge.topwords:
-        return f"{handed_prefix(job_id)}/{group.task_id}/"
+def leaf_source(job_id: str, group: Group) -> str:
+    """Where a per-file task leaves the results a ``--merge-script`` reads."""
     return f"{results_prefix(job_id)}/{group.task_id}/"
 
 
-def tree(job_id: str, leaves: Sequence[tuple[str, str]], fan_in: int = FAN_IN) -> list[MergeTask]:
+def tree(
+    job_id: str, leaves: Sequence[tuple[str, str]], fan_in: int = FAN_IN, handed: bool = False
+) -> list[MergeTask]:
     """The merge tasks over ``leaves`` ((task id, blob prefix it leaves its results
-    under)), level by level, each depending on at most ``fan_in`` tasks; the root last."""
+    under)), level by level, each depending on at most ``fan_in`` tasks; the root last.
+
+    With ``handed`` (topwords) a merge reads one prefix, ``<job>/to-merge/<itself>/``,
+    where every task below it hands over (``handoffs``), and the leaves' prefixes
+    are not read."""
     tasks: list[MergeTask] = []
     current = list(leaves)
     level = 1
     while True:
         chunks = [current[i : i + fan_in] for i in range(0, len(current), fan_in)] or [[]]
-        if len(chunks) == 1:
-            ids, sources = zip(*chunks[0], strict=True) if chunks[0] else ((), ())
-            tasks.append(MergeTask(ROOT_ID, tuple(ids), tuple(sources), True))
-            return tasks
-        upper = []
+        root = len(chunks) == 1
         for index, chunk in enumerate(chunks):
-            task_id = f"merge_{level}_{index}"
-            ids, sources = zip(*chunk, strict=True)
-            tasks.append(MergeTask(task_id, tuple(ids), tuple(sources), False))
-            upper.append((task_id, f"{merge_prefix(job_id)}/{task_id}/"))
-        current = upper
+            task_id = ROOT_ID if root else f"merge_{level}_{index}"
+            ids = tuple(leaf for leaf, _ in chunk)
+            sources = (
+                ((f"{handed_prefix(job_id)}/{task_id}/", ""),)
+                if handed
+                else tuple((source, leaf) for leaf, source in chunk)
+            )
+            tasks.append(
+                MergeTask(task_id, ids, sources, f"{merge_prefix(job_id)}/{task_id}/", root)
+            )
+        if root:
+            break
+        current = [(task.task_id, task.output) for task in tasks[-len(chunks) :]]
         level += 1
+    if handed:  # below the root, a merge's output is handed to the merge above it
+        above = handoffs(job_id, tasks)
+        tasks = [task if task.root else replace(task, output=above[task.task_id]) for task in tasks]
+    return tasks
+
+
+def handoffs(job_id: str, tasks: Sequence[MergeTask]) -> dict[str, str]:
+    """Task id -> the blob prefix it hands its counts to: ``<job>/to-merge/<merge>/<task>/``,
+    under the one prefix the merge above it reads."""
+    return {
+        below: f"{handed_prefix(job_id)}/{task.task_id}/{below}/"
+        for task in tasks
+        for below in task.depends_on
+    }
 
 
 def plan(job_id: str, groups: Sequence[Group], merge: Merge) -> list[MergeTask]:
-    return tree(job_id, [(g.task_id, leaf_source(job_id, g, merge)) for g in groups])
+    leaves = [(group.task_id, leaf_source(job_id, group)) for group in groups]
+    return tree(job_id, leaves, handed=merge.topwords)
 
 
 def exit_conditions(merge: Merge | None) -> models.ExitConditions | None:

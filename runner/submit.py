@@ -148,6 +148,7 @@ def _stage_and_add(
         access,
         request.keep_logs,
         merge.exit_conditions(merging),
+        merge.handoffs(job_id, merges) if merging and merging.topwords else None,
     )
     merge_options = (
         batch_job.plan_merges(

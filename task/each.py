@@ -14,6 +14,12 @@ A Python program that defines ``main(argv) -> int`` (topwords.py does) runs insi
 process with ``--in-process``: one interpreter for all the inputs, not one each. Any
 other program runs as a process per input, from an argument list (never a shell).
 
+Such a program may also define ``combine(folders, into)``. After the last input, each.py
+calls it with the ``{merge_dir}`` folders of the inputs that succeeded and ``merge/``,
+then removes every input's folder: the task hands the merge stage one file, not one an
+input (topwords sums its counts), and a merge reads that many fewer blobs. Should it
+fail, the folders stay and are handed over as they are.
+
 Standard library only: a node has nothing but python3. Exit status: 0 when every input
 succeeded, 1 when any failed, 2 on a usage error.
 """
@@ -25,6 +31,7 @@ import importlib.util
 import io
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -32,6 +39,7 @@ import time
 import traceback
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from types import ModuleType
 
 INPUTS = Path("inputs")
 OUTPUTS = Path("out")
@@ -59,17 +67,21 @@ def expand(arguments: Sequence[str], file: Path, output_dir: Path, merge_dir: Pa
     ]
 
 
-def in_process(program: Path) -> Callable[[list[str]], tuple[int, str]]:
-    """The program's ``main``, called with its stderr captured."""
+def load(program: Path) -> ModuleType:
     spec = importlib.util.spec_from_file_location(f"_each_{program.stem}", program)
     if spec is None or spec.loader is None:
         raise SystemExit(f"each: error: cannot load {program}")
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module  # dataclasses and pickling look modules up by name
     spec.loader.exec_module(module)
+    return module
+
+
+def in_process(module: ModuleType) -> Callable[[list[str]], tuple[int, str]]:
+    """The program's ``main``, called with its stderr captured."""
     main = getattr(module, "main", None)
     if not callable(main):
-        raise SystemExit(f"each: error: {program} has no main(argv) to run in-process")
+        raise SystemExit(f"each: error: {module.__file__} has no main(argv) to run in-process")
 
     def run(argv: list[str]) -> tuple[int, str]:
         captured = io.StringIO()
@@ -115,12 +127,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("usage: each.py [--in-process] PROGRAM [ARG ...]", file=sys.stderr)
         return 2
     program, arguments = Path(args[0]), args[1:]
-    run = in_process(program) if inside else as_process(program)
+    module = load(program) if inside else None
+    run = in_process(module) if module else as_process(program)
+    hands_over = any("{merge_dir}" in argument for argument in arguments)
     status: dict[str, dict[str, object]] = {}
     for key, file in inputs():
         output_dir, merge_dir = OUTPUTS / key, MERGE_INPUTS / key
         output_dir.mkdir(parents=True, exist_ok=True)
-        if any("{merge_dir}" in argument for argument in arguments):
+        if hands_over:
             merge_dir.mkdir(parents=True, exist_ok=True)
         started = time.monotonic()
         code, stderr = run(expand(arguments, file, output_dir, merge_dir))
@@ -136,7 +150,27 @@ def main(argv: Sequence[str] | None = None) -> int:
         write_status(status)
         print("each: error: the task has no inputs", file=sys.stderr)
         return 1
-    return 0 if all(entry["exit_code"] == 0 for entry in status.values()) else 1
+    succeeded = [key for key, entry in status.items() if entry["exit_code"] == 0]
+    combine = getattr(module, "combine", None)
+    if hands_over and callable(combine) and not combined(combine, succeeded, list(status)):
+        return 1
+    return 0 if len(succeeded) == len(status) else 1
+
+
+def combined(
+    combine: Callable[[list[Path], Path], None], succeeded: list[str], keys: list[str]
+) -> bool:
+    """Run the program's ``combine`` over what the inputs handed over, then remove their
+    folders (a failed input's too: the merge must not count it). False if it failed."""
+    try:
+        combine([MERGE_INPUTS / key for key in succeeded], MERGE_INPUTS)
+    except Exception:
+        print("each: error: combining what the inputs hand to the merge stage:", file=sys.stderr)
+        traceback.print_exc()
+        return False
+    for key in keys:
+        shutil.rmtree(MERGE_INPUTS / key, ignore_errors=True)
+    return True
 
 
 if __name__ == "__main__":

@@ -41,7 +41,7 @@ def merge(inputs_dir: Path) -> tuple[Counter[bytes], int, int]:
     many counts files were read."""
     counts: Counter[bytes] = Counter()
     files = sorted(inputs_dir.rglob(f"*{topwords.COUNTS_SUFFIX}"))
-    inputs = sum(topwords.read_counts(path, counts) for path in files)
+    inputs = topwords.add_counts(files, counts)
     return counts, inputs, len(files)
 
 

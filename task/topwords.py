@@ -35,7 +35,7 @@ import tempfile
 import time
 import unicodedata
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -357,6 +357,23 @@ def write_counts(counts: Counter[bytes], path: Path, inputs: int = 1) -> None:
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
         raise
+
+
+def add_counts(paths: Iterable[Path], into: Counter[bytes]) -> int:
+    """Add every counts file's counts to ``into``; returns how many inputs they stand for."""
+    return sum(read_counts(path, into) for path in paths)
+
+
+def combine(folders: Sequence[Path], into: Path) -> None:
+    """each.py's hook for a packed task: its inputs' counts, summed into one file in
+    ``into`` (``combined_COUNTS.tsv.gz``), so the merge stage reads one file a task."""
+    counts: Counter[bytes] = Counter()
+    inputs = add_counts((p for f in folders for p in sorted(f.glob(f"*{COUNTS_SUFFIX}"))), counts)
+    target = into / f"combined{COUNTS_SUFFIX}"
+    if inputs:
+        write_counts(counts, target, inputs)
+    else:  # none succeeded: nothing to hand over, not even an earlier attempt's file
+        target.unlink(missing_ok=True)
 
 
 def read_counts(path: Path, into: Counter[bytes]) -> int:

@@ -4,10 +4,12 @@ to them by Batch task dependencies, with the real SDKs and the real scripts."""
 from __future__ import annotations
 
 import json
+from collections import Counter
 from pathlib import Path
 
 from azure.batch import BatchClient
 from azure.core.credentials import AzureNamedKeyCredential
+from azure.storage.blob import ContainerClient
 
 from tests.e2e.conftest import ROOT, runner
 from tests.task.reference import reference_top
@@ -108,6 +110,23 @@ def test_a_tree_of_merges_over_packed_tasks(stack, stack_outputs, tmp_path):
     assert sorted(merges) == ["merge", "merge_1_0", "merge_1_1"]
     assert merges["merge"].depends_on.task_ids == ["merge_1_0", "merge_1_1"]
     assert [len(merges[m].depends_on.task_ids) for m in ("merge_1_0", "merge_1_1")] == [100, 25]
+    # Each task handed the merge above it one counts file, under the one prefix that
+    # merge reads: 125 tasks' sums of their two inputs, then the two merges' sums.
+    results = ContainerClient(
+        stack_outputs.blobEndpoint,
+        stack_outputs.containers.output,
+        credential={
+            "account_name": stack_outputs.storageAccountName,
+            "account_key": stack_outputs.local.storageAccountKey,
+        },
+    )
+    handed = [b.name for b in results.list_blobs(name_starts_with="e2e-merge-tree/to-merge/")]
+    by_merge = Counter(name.split("/")[2] for name in handed)
+    assert by_merge == {"merge_1_0": 100, "merge_1_1": 25, "merge": 2}
+    assert sum(name.endswith("/combined_COUNTS.tsv.gz") for name in handed) == 125
+    for task in merges.values():
+        prefixes = [f.blob_prefix for f in task.resource_files if f.blob_prefix]
+        assert prefixes == [f"e2e-merge-tree/to-merge/{task.id}/"]
 
 
 def test_a_failed_input_fails_the_merge_naming_it(stack, tmp_path):

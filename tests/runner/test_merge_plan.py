@@ -43,8 +43,34 @@ def test_the_tree_covers_every_task_once_within_the_fan_in(leaves, levels):
 def test_upper_merges_read_the_merges_below_them():
     tasks = merge.tree("job", _leaves(150))
     assert tasks[-1].depends_on == ("merge_1_0", "merge_1_1")
-    assert tasks[-1].sources == ("job/merge/merge_1_0/", "job/merge/merge_1_1/")
-    assert tasks[0].sources[0] == "job/results/in-00000000/"
+    assert tasks[-1].sources == (
+        ("job/merge/merge_1_0/", "merge_1_0"),
+        ("job/merge/merge_1_1/", "merge_1_1"),
+    )
+    assert [task.output for task in tasks] == [
+        "job/merge/merge_1_0/",
+        "job/merge/merge_1_1/",
+        "job/merge/merge/",
+    ]
+    assert tasks[0].sources[0] == ("job/results/in-00000000/", "in-00000000")
+
+
+@pytest.mark.parametrize("leaves", [1, 100, 150, 10_001])
+def test_handed_over_every_merge_reads_one_prefix_that_holds_what_its_tasks_hand_it(leaves):
+    tasks = merge.tree("job", _leaves(leaves), handed=True)
+    handed = merge.handoffs("job", tasks)
+    assert set(handed) == {below for task in tasks for below in task.depends_on}
+    for task in tasks:
+        ((prefix, folder),) = task.sources
+        assert (prefix, folder) == (f"job/to-merge/{task.task_id}/", "")
+        # Everything it depends on hands over below its prefix, and nothing else does.
+        inside = {below for below, to in handed.items() if to.startswith(prefix)}
+        assert inside == set(task.depends_on)
+        if task.root:
+            assert task.output == "job/merge/merge/"  # downloaded as the job's merged result
+        else:
+            assert task.output == handed[task.task_id]
+    assert not any(to.startswith("job/results/") for to in handed.values())
 
 
 def test_merge_ids_never_meet_input_task_ids():
@@ -60,19 +86,25 @@ def test_topwords_merges_read_only_what_tasks_hand_over(tmp_path: Path):
         path.write_text("x")
     inputs = [Input(path=str(p), relative=p.name, size=1) for p in files]
     topwords, script = merge.Merge.of_topwords(3), merge.Merge.of_script(tmp_path / "m.py", ())
-    (one, _) = list(pack(inputs, 1))
-    assert merge.leaf_source("j", one, topwords) == f"j/to-merge/{one.task_id}/"
-    assert merge.leaf_source("j", one, script) == f"j/results/{one.task_id}/"
-    (both,) = list(pack(inputs, 2))  # a packed task: the same, all its inputs' counts
-    assert merge.leaf_source("j", both, topwords) == f"j/to-merge/{both.task_id}/"
+    for per_task in (1, 2):  # packed or not, a task hands its counts to the merge over it
+        groups = list(pack(inputs, per_task))
+        (root,) = merge.plan("j", groups, topwords)
+        assert root.sources == (("j/to-merge/merge/", ""),)
+        assert merge.handoffs("j", [root]) == {
+            group.task_id: f"j/to-merge/merge/{group.task_id}/" for group in groups
+        }
+        (by_script,) = merge.plan("j", groups, script)
+        assert by_script.sources == tuple(
+            (f"j/results/{group.task_id}/", group.task_id) for group in groups
+        )
     assert script.arguments == ("{inputs_dir}", "{output_dir}")
 
 
 def test_command_lines_at_the_root_and_below():
     how = merge.Merge.of_topwords(5)
     root, inner = (
-        merge.MergeTask("merge", (), (), True),
-        merge.MergeTask("merge_1_0", (), (), False),
+        merge.MergeTask("merge", (), (), "j/merge/merge/", True),
+        merge.MergeTask("merge_1_0", (), (), "j/to-merge/merge/merge_1_0/", False),
     )
     assert merge.command_line(how, root) == (
         "python3 merge.py merge-inputs --output-dir out --top 5"

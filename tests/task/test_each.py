@@ -5,10 +5,11 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from collections import Counter
 from pathlib import Path
 
 from runner import packing
-from task import each
+from task import each, topwords
 
 TOPWORDS = Path(__file__).resolve().parents[2] / "task" / "topwords.py"
 EACH = Path(each.__file__)
@@ -60,3 +61,58 @@ def test_the_runner_and_the_wrapper_agree_on_the_layout():
     assert str(each.INPUTS) == packing.INPUTS_DIR
     assert str(each.STATUS) == packing.STATUS_FILE
     assert Path(each.__file__).resolve() == packing.WRAPPER
+
+
+def test_a_packed_topwords_task_hands_the_merge_one_file_of_its_inputs_counts(tmp_path: Path):
+    _task(tmp_path, {"a-1": "alpha alpha beta", "b-2": "beta gamma", "c-3": "alpha"})
+    done = subprocess.run(
+        [sys.executable, str(EACH), "--in-process", str(TOPWORDS), "{input}", "--top", "1",
+         "--output-dir", "{output_dir}", "--workers", "1", "--counts-dir", "{merge_dir}"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    handed = sorted(p.relative_to(tmp_path) for p in (tmp_path / "merge").rglob("*"))
+    assert handed == [Path("merge/combined_COUNTS.tsv.gz")]
+    counts: Counter[bytes] = Counter()
+    assert topwords.read_counts(tmp_path / handed[0], counts) == 3
+    assert counts == Counter({b"alpha": 3, b"beta": 2, b"gamma": 1})
+
+
+HANDS_OVER = """
+import sys
+from pathlib import Path
+
+def main(argv):
+    source, merge_dir = Path(argv[0]), Path(argv[1])
+    (merge_dir / "part.txt").write_text(source.read_text())
+    return 1 if "poison" in source.read_text() else 0
+
+def combine(folders, into):
+    if any("boom" in (f / "part.txt").read_text() for f in folders):
+        raise RuntimeError("cannot combine")
+    (into / "all.txt").write_text("+".join((f / "part.txt").read_text() for f in folders))
+"""
+
+
+def test_combine_gets_the_succeeded_inputs_and_the_task_hands_over_only_its_result(
+    tmp_path: Path,
+):
+    (tmp_path / "hands.py").write_text(HANDS_OVER)
+    _task(tmp_path, {"1": "one", "2": "poison", "3": "three"})
+    command = [sys.executable, str(EACH), "--in-process", "hands.py", "{input}", "{merge_dir}"]
+    done = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 1  # an input failed: the task still says so
+    assert [p.name for p in (tmp_path / "merge").iterdir()] == ["all.txt"]  # not the failed one
+    assert (tmp_path / "merge" / "all.txt").read_text() == "one+three"
+
+
+def test_a_failed_combine_fails_the_task_and_hands_over_every_input_as_it_was(tmp_path: Path):
+    (tmp_path / "hands.py").write_text(HANDS_OVER)
+    _task(tmp_path, {"1": "one", "2": "boom"})
+    command = [sys.executable, str(EACH), "--in-process", "hands.py", "{input}", "{merge_dir}"]
+    done = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 1
+    assert "each: error: combining" in done.stderr
+    assert "cannot combine" in done.stderr
+    assert sorted(p.name for p in (tmp_path / "merge").iterdir()) == ["1", "2"]
+    assert json.loads((tmp_path / "status.json").read_text())["2"]["exit_code"] == 0
