@@ -45,7 +45,7 @@ from runner import doctor as doctoring
 from runner import report as reporting
 from runner import wait as waiting
 from runner.clients import Clients, connect
-from runner.display import ProgressDisplay
+from runner.display import ProgressDisplay, first_line
 from runner.durations import parse_duration
 from runner.inputs import Filters, InputError, check_inputs, read_list, with_stored
 from runner.merge import Merge
@@ -205,8 +205,7 @@ def _errors(
     except (OutputsError, batch_job.JobError, AzureError) as error:
         if target.debug:
             raise
-        text = str(error)
-        first = text.splitlines()[0] if text else type(error).__name__
+        first = first_line(error)
         # The service may answer again later: say how to pick the job up then.
         again = resume() if isinstance(error, AzureError) and monitor.transient(error) else None
         raise reply.fail(EXIT_STACK, first, again) from None
@@ -301,7 +300,7 @@ def _write_report(clients: Clients, job_id: str, out: Path | None, wanted: bool)
     try:
         return reporting.write(clients, job_id, reporting.default_path(job_id, out))
     except (OSError, AzureError) as error:
-        first = (str(error).splitlines() or [type(error).__name__])[0]
+        first = first_line(error)
         _log(f"warning: job {job_id}: no report written: {first}")
         return None
 

@@ -18,6 +18,11 @@ def plural(count: int, noun: str) -> str:
     return f"{count} {noun}" + ("" if count == 1 else "s")
 
 
+def first_line(error: BaseException) -> str:
+    """An error in one line: SDK errors carry the service's whole answer below it."""
+    return (str(error).splitlines() or [type(error).__name__])[0]
+
+
 def interactive() -> bool:
     return sys.stderr.isatty() and not os.environ.get("CI")
 

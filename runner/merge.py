@@ -39,7 +39,7 @@ from azure.storage.blob import ContainerClient
 from runner.clients import state_name
 from runner.monitor import Progress
 from runner.packing import Group
-from runner.program import TOPWORDS_SCRIPT, launcher, script_blob_name
+from runner.program import TOPWORDS_SCRIPT, files_cell, launcher, script_blob_name, words_cell
 from runner.results import STDERR_TAIL_LINES, escapes, fetch_all, logs_prefix, results_prefix
 
 ROOT_ID = "merge"
@@ -281,11 +281,10 @@ class Merged:
         if not self.succeeded:
             return f"merged: FAILED: {self.failure}"
         if "top" in self.output:
-            words = ", ".join(f"{word} ({count})" for word, count in self.output["top"])
+            words = words_cell(self.output["top"])
             of = f"{self.output.get('inputs', '?')} inputs"
         else:
-            files = self.output.get("files", [])
-            words = ", ".join(files[:5]) + (f" (+{len(files) - 5} more)" if len(files) > 5 else "")
+            words = files_cell(self.output.get("files", []))
             of = "the results"
         missing = f"; missing {len(self.missing)}: {_names(self.missing)}" if self.missing else ""
         return f"merged ({of}{missing}): {words}"

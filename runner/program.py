@@ -14,6 +14,7 @@ import json
 import re
 import secrets
 from abc import ABC, abstractmethod
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -73,7 +74,7 @@ class TopWords(Program):
         return {"top": [[word, count] for word, count in json.loads(document.read_text())["top"]]}
 
     def cell(self, output: dict[str, Any]) -> str:
-        return ", ".join(f"{word} ({count})" for word, count in output.get("top", []))
+        return words_cell(output.get("top", []))
 
 
 class Script(Program):
@@ -92,8 +93,18 @@ class Script(Program):
         return {"files": sorted(str(p.relative_to(directory)) for p in files if p.is_file())}
 
     def cell(self, output: dict[str, Any]) -> str:
-        files = output.get("files", [])
-        return ", ".join(files[:5]) + (f" (+{len(files) - 5} more)" if len(files) > 5 else "")
+        return files_cell(output.get("files", []))
+
+
+def words_cell(top: Sequence[Sequence[Any]]) -> str:
+    """Top words as the table shows them: ``the (146), a (46)``."""
+    return ", ".join(f"{word} ({count})" for word, count in top)
+
+
+def files_cell(files: Sequence[str], shown: int = 5) -> str:
+    """Result files as the table shows them: the first few, then how many more."""
+    more = f" (+{len(files) - shown} more)" if len(files) > shown else ""
+    return ", ".join(files[:shown]) + more
 
 
 def for_script_blob(blob_name: str) -> Program:

@@ -24,6 +24,10 @@ from runner.program import Program
 
 PARALLEL_DOWNLOADS = 16
 STDERR_TAIL_LINES = 10
+TAKEN_NAMES = frozenset({"logs", "report.html", "merged_OUTPUT.txt", "merged_OUTPUT.json"})
+"""What the runner itself writes at the top of a results folder (the failed tasks' logs,
+the job's report, --merge's result): an input by one of these names gets its results in
+a folder named after its task id instead, so neither overwrites the other."""
 
 
 def destination(job_id: str, out: Path | None = None) -> Path:
@@ -165,11 +169,11 @@ def _local_name(name: str, job_id: str, places: Mapping[str, str]) -> str:
 
 def place(input_id: str, places: Mapping[str, str]) -> str:
     """Where below the results folder an input's results go: its relative path (so the
-    results mirror the inputs' tree), or its own task id if that path is unknown or
-    could leave the folder."""
+    results mirror the inputs' tree), or its own task id if that path is unknown, could
+    leave the folder or starts with a name in TAKEN_NAMES."""
     relative = places.get(input_id, "")
     parts = relative.split("/")
-    if not relative or any(part in ("", ".", "..") for part in parts) or parts[0] == "logs":
+    if not relative or any(part in ("", ".", "..") for part in parts) or parts[0] in TAKEN_NAMES:
         return input_id
     return relative
 

@@ -16,7 +16,7 @@ from azure.core.exceptions import AzureError
 
 from runner import batch_job, diagnosis, merge, monitor, packing, results, staging
 from runner.clients import Clients
-from runner.display import plural
+from runner.display import first_line, plural
 from runner.fingerprint import Fingerprint
 from runner.inputs import node_name
 from runner.program import Program, TopWords, for_script_blob
@@ -110,7 +110,7 @@ def finish(
         try:
             removed = staging.remove_blobs(inputs, job_id)
         except AzureError as error:  # the results are in: clean-up failing is no failure
-            first = (str(error).splitlines() or [type(error).__name__])[0]
+            first = first_line(error)
             log(
                 f"job {job_id}: warning: its inputs were not all removed ({first}); "
                 f"`delete {job_id} --inputs` removes them"

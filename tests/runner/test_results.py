@@ -8,7 +8,8 @@ import pytest
 from azure.core.exceptions import ResourceNotFoundError
 from azure.storage.blob import BlobServiceClient
 
-from runner import results
+from runner import report, results
+from task import merge as merge_task
 
 
 @pytest.fixture
@@ -50,3 +51,17 @@ def test_partial_downloads_of_a_dead_runner_are_removed_and_a_live_ones_kept(tmp
     assert live.exists()
     assert finished.read_text() == "done"
     assert results.remove_partial(tmp_path / "not there") == 0
+
+
+@pytest.mark.parametrize(
+    "name", ["report.html", "merged_OUTPUT.txt", "merged_OUTPUT.json", "logs/a.txt"]
+)
+def test_an_input_named_like_what_the_runner_writes_gets_its_task_ids_folder(name):
+    assert results.place("in-1", {"in-1": name}) == "in-1"
+    assert results.place("in-1", {"in-1": f"sub/{name}"}) == f"sub/{name}"
+
+
+def test_the_taken_names_are_the_ones_the_runner_writes():
+    assert report.default_path("job").name in results.TAKEN_NAMES
+    for suffix in ("txt", "json"):
+        assert f"{merge_task.MERGED_STEM}_OUTPUT.{suffix}" in results.TAKEN_NAMES
