@@ -112,6 +112,19 @@ TooManyRequests = _error(
     429,
     "The request rate is over the account's limit. Please retry after the time in Retry-After.",
 )
+ConditionNotMet = _error(  # a read's unmet If-Match passes the read operation's message
+    "ConditionNotMet",
+    412,
+    "The condition specified in the conditional header(s) was not met for a write operation.",
+)
+MultipleConditionHeadersNotSupported = _error(
+    "MultipleConditionHeadersNotSupported", 400, "Multiple condition headers are not supported."
+)
+InvalidHeaderValue = _error(
+    "InvalidHeaderValue",
+    400,
+    "The value provided for one of the HTTP headers was not in the correct format.",
+)
 
 # Batch service errors
 UnsupportedRequestVersion = _error(

@@ -145,6 +145,22 @@ class Pool(Entity):
         return int(self.start_task.get("maxTaskRetryCount", 0))
 
 
+RECENT_TASKS = 10
+"""How many tasks a node's recentTasks keeps: the service shows at most ten
+(Azure/BatchExplorer issue 454, "Recent tasks is limited to 10 tasks for a node")."""
+
+
+@dataclass(kw_only=True)
+class RecentTask:
+    """A task as the node that ran it last saw it: an entry of the node's recentTasks."""
+
+    job_id: str
+    task_id: str
+    task_url: str
+    state: str
+    run: TaskRun
+
+
 @dataclass(kw_only=True)
 class Node(Entity):
     pool_id: str
@@ -162,6 +178,21 @@ class Node(Entity):
     booted: datetime | None = None  # the last reboot or reimage; None: when allocated
     deallocation: str | None = None  # what leaving, rebooting or reimaging does to its tasks
     change_launched: bool = False  # that change handed to the scheduler
+    start_task_spec: Spec | None = None  # the pool's startTask as the node got it (startTask)
+    recent_tasks: list[RecentTask] = field(default_factory=list)  # the last, oldest first
+
+    def saw(self, task: Task) -> RecentTask:
+        """Note a task the node runs, or a change of one it ran, as the newest entry."""
+        self.recent_tasks = [
+            entry
+            for entry in self.recent_tasks
+            if (entry.job_id, entry.task_id) != (task.job_id, task.id)
+        ][-(RECENT_TASKS - 1) :]
+        entry = RecentTask(
+            job_id=task.job_id, task_id=task.id, task_url=task.url, state=task.state, run=task.run
+        )
+        self.recent_tasks.append(entry)
+        return entry
 
 
 @dataclass(kw_only=True)
@@ -222,6 +253,38 @@ class Satisfied:
 class TaskCounts:
     counts: dict[str, int]
     slots: dict[str, int]
+
+
+@dataclass(frozen=True)
+class PoolNodeCounts:
+    """How many of a pool's nodes are in each state (by the state's name), per kind."""
+
+    pool_id: str
+    dedicated: dict[str, int]
+    low_priority: dict[str, int]
+
+
+@dataclass(frozen=True)
+class PoolUsage:
+    """The core hours a pool's nodes used in one aggregation interval."""
+
+    pool_id: str
+    vm_size: str
+    start: datetime
+    end: datetime
+    core_hours: float
+
+
+@dataclass(frozen=True)
+class SupportedImage:
+    """An image the service lists for pools, with the node agent it goes with."""
+
+    node_agent_sku_id: str
+    publisher: str
+    offer: str
+    sku: str
+    verified: bool = True
+    capabilities: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

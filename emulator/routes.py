@@ -21,7 +21,7 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import Route
 
-from emulator import errors, odata, serialize, wire
+from emulator import conditions, errors, odata, queryable, serialize, wire
 from emulator.auth import SharedKeyVerifier
 from emulator.executor import node_root, task_directory
 from emulator.records import Entity, Task
@@ -92,9 +92,10 @@ class Api:
     def _entity(
         self, record: Entity, document: Document, collection: str, request: Request
     ) -> Response:
+        names = odata.properties(request.query_params.get("$select"), queryable.listing(collection))
         body = {
             "odata.metadata": f"{self.state.account_url}/$metadata#{collection}/@Element",
-            **odata.select(document, odata.properties(request.query_params.get("$select"))),
+            **odata.select(document, names),
         }
         return JSONResponse(body, media_type=wire.JSON_CONTENT_TYPE, headers=_versioned(record))
 
@@ -105,26 +106,24 @@ class Api:
         request: Request,
         render: Callable[[Any], Document] = lambda document: document,
     ) -> Response:
-        """A page of ``items`` as wire documents. Without a $filter only the page is
-        rendered, so listing a large collection page by page stays linear."""
+        """A page of ``items`` as wire documents, in the collection's order (its id, or
+        ``queryable.Listing.order``), after the key the ``$skiptoken`` holds. Only the page's
+        items (and, with a $filter, those tested on the way) are rendered."""
         query = request.query_params
+        listing = queryable.listing(collection)
         text = query.get("$filter")
-        documents: Sequence[Any] = items
-        if text:
-            predicate = odata.compile_filter(text)
-            documents = [d for d in map(render, items) if predicate(d)]
-            render = lambda document: document  # noqa: E731
+        predicate = odata.compile_filter(text, listing) if text else None
+        names = odata.properties(query.get("$select"), listing)
         limit = odata.max_results(query.get("maxresults"))
-        start = odata.skip_token(query.get("$skiptoken"))
-        page = [render(item) for item in documents[start : start + limit]]
-        properties = odata.properties(query.get("$select"))
+        after = odata.skip_token(query.get("$skiptoken"))
+        page, last = odata.page(items, listing, limit, after, render, predicate)
         body: dict[str, Any] = {
             "odata.metadata": f"{self.state.account_url}/$metadata#{collection}",
-            "value": [odata.select(d, properties) for d in page],
+            "value": [odata.select(d, names) for d in page],
         }
-        if start + limit < len(documents):
+        if last is not None:
             params = {k: v for k, v in query.items() if k != "$skiptoken"}
-            params["$skiptoken"] = str(start + limit)
+            params["$skiptoken"] = odata.next_token(last)
             body["odata.nextLink"] = (
                 f"{self.state.account_url}{request.url.path}?{urlencode(params, quote_via=quote)}"
             )
@@ -133,6 +132,21 @@ class Api:
     def _created(self, record: Entity) -> Response:
         headers = {**_versioned(record), "DataServiceId": record.url, "Location": record.url}
         return Response(status_code=201, headers=headers)
+
+    @staticmethod
+    def _precondition(record: Entity, request: Request) -> None:
+        """Refuse a write whose conditional headers do not hold (412), before it acts."""
+        conditions.check(request.headers, record.etag, record.last_modified, read=False)
+
+    @staticmethod
+    def _not_modified(record: Entity, request: Request) -> Response | None:
+        """A read's 304, with no body, when its conditional headers say the client's copy
+        is current; None when the read goes on."""
+        try:
+            conditions.check(request.headers, record.etag, record.last_modified, read=True)
+        except conditions.NotModified:
+            return Response(status_code=304, headers=_versioned(record))
+        return None
 
     # --- pools --------------------------------------------------------------------------
 
@@ -145,12 +159,16 @@ class Api:
 
     async def get_pool(self, request: Request) -> Response:
         pool = self.state.pools.get(request.path_params["pool_id"])
+        if (unchanged := self._not_modified(pool, request)) is not None:
+            return unchanged
         if request.method == "HEAD":
             return Response(status_code=200, headers=_versioned(pool))
         return self._entity(pool, serialize.pool(pool), "pools", request)
 
     async def delete_pool(self, request: Request) -> Response:
-        self.state.pools.delete(request.path_params["pool_id"])
+        pool_id = request.path_params["pool_id"]
+        self._precondition(self.state.pools.get(pool_id), request)
+        self.state.pools.delete(pool_id)
         return Response(status_code=202)
 
     async def list_nodes(self, request: Request) -> Response:
@@ -177,15 +195,19 @@ class Api:
         return await self._body(request) if await request.body() else None
 
     async def remove_nodes(self, request: Request) -> Response:
-        pool_id = request.path_params["pool_id"]
-        return self._accepted(self.state.nodes.remove(pool_id, await self._body(request)))
+        pool_id, body = request.path_params["pool_id"], await self._body(request)
+        self._precondition(self.state.pools.get(pool_id), request)
+        return self._accepted(self.state.nodes.remove(pool_id, body))
 
     async def resize_pool(self, request: Request) -> Response:
-        pool_id = request.path_params["pool_id"]
-        return self._accepted(self.state.nodes.resize(pool_id, await self._body(request)))
+        pool_id, body = request.path_params["pool_id"], await self._body(request)
+        self._precondition(self.state.pools.get(pool_id), request)
+        return self._accepted(self.state.nodes.resize(pool_id, body))
 
     async def stop_resize_pool(self, request: Request) -> Response:
-        return self._accepted(self.state.nodes.stop_resize(request.path_params["pool_id"]))
+        pool_id = request.path_params["pool_id"]
+        self._precondition(self.state.pools.get(pool_id), request)
+        return self._accepted(self.state.nodes.stop_resize(pool_id))
 
     async def reboot_node(self, request: Request) -> Response:
         params, body = request.path_params, await self._optional_body(request)
@@ -217,32 +239,28 @@ class Api:
         return JSONResponse(body, media_type=wire.JSON_CONTENT_TYPE, headers=headers)
 
     async def enable_autoscale(self, request: Request) -> Response:
-        pool_id = request.path_params["pool_id"]
-        return self._done(self.state.autoscale.enable(pool_id, await self._body(request)))
+        pool_id, body = request.path_params["pool_id"], await self._body(request)
+        self._precondition(self.state.pools.get(pool_id), request)
+        return self._done(self.state.autoscale.enable(pool_id, body))
 
     async def disable_autoscale(self, request: Request) -> Response:
         return self._done(self.state.autoscale.disable(request.path_params["pool_id"]))
 
     async def list_supported_images(self, request: Request) -> Response:
-        images = [
-            {
-                "nodeAgentSKUId": f"batch.node.ubuntu {version}",
-                "imageReference": {
-                    "publisher": "canonical",
-                    "offer": offer,
-                    "sku": f"{version.replace('.', '_')}-lts",
-                    "version": "latest",
-                },
-                "osType": "linux",
-                "verificationType": "verified",
-                "capabilities": [],
-            }
-            for version, offer in (
-                ("24.04", "ubuntu-24_04-lts"),
-                ("22.04", "0001-com-ubuntu-server-jammy"),
-            )
-        ]
-        return self._list(images, "supportedimages", request)
+        images = self.state.pools.supported_images()
+        return self._list(images, "supportedimages", request, serialize.supported_image)
+
+    async def list_pool_node_counts(self, request: Request) -> Response:
+        counts = self.state.pools.node_counts()
+        return self._list(counts, "poolnodecounts", request, serialize.pool_node_counts)
+
+    async def list_pool_usage_metrics(self, request: Request) -> Response:
+        # The SDK sends startTime and endtime; older versions starttime: any case goes.
+        query = {name.lower(): value for name, value in request.query_params.items()}
+        start = _query_time(query, "startTime")
+        end = _query_time(query, "endTime")
+        usage = self.state.pools.usage_metrics(start, end)
+        return self._list(usage, "poolusagemetrics", request, serialize.pool_usage)
 
     # --- jobs ---------------------------------------------------------------------------
 
@@ -254,14 +272,20 @@ class Api:
 
     async def get_job(self, request: Request) -> Response:
         job = self.state.jobs.get(request.path_params["job_id"])
+        if (unchanged := self._not_modified(job, request)) is not None:
+            return unchanged
         return self._entity(job, serialize.job(job), "jobs", request)
 
     async def update_job(self, request: Request) -> Response:
-        job = self.state.jobs.update(request.path_params["job_id"], await self._body(request))
+        job_id, body = request.path_params["job_id"], await self._body(request)
+        self._precondition(self.state.jobs.get(job_id), request)
+        job = self.state.jobs.update(job_id, body)
         return Response(status_code=200, headers={**_versioned(job), "DataServiceId": job.url})
 
     async def delete_job(self, request: Request) -> Response:
-        self.state.jobs.delete(request.path_params["job_id"])
+        job_id = request.path_params["job_id"]
+        self._precondition(self.state.jobs.get(job_id), request)
+        self.state.jobs.delete(job_id)
         return Response(status_code=202)
 
     async def terminate_job(self, request: Request) -> Response:
@@ -270,7 +294,9 @@ class Api:
         if raw:
             body = await self._body(request)
             reason = body.get("terminateReason") if isinstance(body, dict) else None
-        self.state.jobs.terminate(request.path_params["job_id"], reason)
+        job_id = request.path_params["job_id"]
+        self._precondition(self.state.jobs.get(job_id), request)
+        self.state.jobs.terminate(job_id, reason)
         return Response(status_code=202)
 
     async def task_counts(self, request: Request) -> Response:
@@ -296,17 +322,22 @@ class Api:
 
     async def get_task(self, request: Request) -> Response:
         task = self._task(request)
+        if (unchanged := self._not_modified(task, request)) is not None:
+            return unchanged
         return self._entity(task, serialize.task(task), "tasks", request)
 
     async def delete_task(self, request: Request) -> Response:
+        self._precondition(self._task(request), request)
         self.state.tasks.delete(request.path_params["job_id"], request.path_params["task_id"])
         return Response(status_code=200)
 
     async def terminate_task(self, request: Request) -> Response:
+        self._precondition(self._task(request), request)
         self.state.tasks.terminate(request.path_params["job_id"], request.path_params["task_id"])
         return Response(status_code=204)
 
     async def reactivate_task(self, request: Request) -> Response:
+        self._precondition(self._task(request), request)
         self.state.tasks.reactivate(request.path_params["job_id"], request.path_params["task_id"])
         return Response(status_code=204)
 
@@ -362,6 +393,11 @@ class Api:
         if not path.is_relative_to(directory.resolve()) or not path.exists():
             raise errors.FileNotFound()
         headers = _file_headers(owner_url, name, path)
+        modified = datetime.fromtimestamp(path.stat().st_mtime, UTC)
+        try:
+            conditions.check(request.headers, None, modified, read=True, supported=conditions.FILE)
+        except conditions.NotModified:
+            return Response(status_code=304, headers={"Last-Modified": headers["Last-Modified"]})
         if request.method == "HEAD" or path.is_dir():
             return Response(status_code=200, headers=headers)
         return FileResponse(path, headers=headers, media_type=headers["Content-Type"])
@@ -391,6 +427,8 @@ class Api:
                 ["GET", "HEAD"],
             ),
             ("/supportedimages", self.list_supported_images, ["GET"]),
+            ("/nodecounts", self.list_pool_node_counts, ["GET"]),
+            ("/poolusagemetrics", self.list_pool_usage_metrics, ["GET"]),
             ("/jobs", self.create_job, ["POST"]),
             ("/jobs", self.list_jobs, ["GET"]),
             ("/jobs/{job_id}", self.get_job, ["GET"]),
@@ -452,6 +490,20 @@ def _versioned(record: Entity) -> dict[str, str]:
     return {"ETag": record.etag, "Last-Modified": wire.http_date(record.last_modified)}
 
 
+def _query_time(query: dict[str, str], name: str) -> datetime | None:
+    """A date-time query parameter (``query`` keyed in lower case), UTC if it names no zone."""
+    text = query.get(name.lower())
+    if text is None:
+        return None
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise errors.InvalidQueryParameterValue(
+            values=[("QueryParameterName", name), ("QueryParameterValue", text)]
+        ) from None
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
 def _file_entry(owner_url: str, name: str, path: Path) -> dict[str, Any]:
     stat = path.stat()
     modified = wire.timestamp(datetime.fromtimestamp(stat.st_mtime, UTC))
@@ -460,9 +512,11 @@ def _file_entry(owner_url: str, name: str, path: Path) -> dict[str, Any]:
         "url": f"{owner_url}/files/{quote(name)}",
         "isDirectory": path.is_dir(),
         "properties": {
-            "creationTime": wire.timestamp(datetime.fromtimestamp(stat.st_ctime, UTC)),
+            # No creationTime: "not returned for files on Linux Compute Nodes" (FileProperties).
             "lastModified": modified,
-            "contentLength": 0 if path.is_dir() else stat.st_size,
+            # int64 as a string: "format": "int64" on "type": "string" in the 2025-06-01
+            # specification's FileProperties, "1813" in its Tasks_ListTaskFiles example.
+            "contentLength": str(0 if path.is_dir() else stat.st_size),
             "contentType": "application/octet-stream",
             "fileMode": f"{stat.st_mode & 0o7777:o}",
         },

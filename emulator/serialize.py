@@ -7,6 +7,7 @@ echoed from the record's ``spec``; what the service owns comes after and wins.
 
 from __future__ import annotations
 
+from datetime import UTC
 from typing import Any
 
 from emulator import wire
@@ -17,10 +18,14 @@ from emulator.records import (
     Job,
     Node,
     Pool,
+    PoolNodeCounts,
+    PoolUsage,
+    RecentTask,
     Rejected,
     ResizeError,
     Run,
     StartTaskRun,
+    SupportedImage,
     Task,
     TaskCounts,
     TaskRun,
@@ -132,11 +137,106 @@ def node(record: Node) -> Document:
         "runningTaskSlotsCount": record.running_slots,
         "totalTasksSucceeded": record.total_tasks_succeeded,
         "isDedicated": record.dedicated,
-        "virtualMachineInfo": {"imageReference": record.image_reference},
+        "virtualMachineInfo": {"imageReference": _exact(record.image_reference)},
+        "nodeAgentInfo": {
+            "version": NODE_AGENT_VERSION,
+            "lastUpdateTime": wire.timestamp(record.booted or record.allocated),
+        },
         **_state(record),
     }
+    if record.start_task_spec is not None:
+        document["startTask"] = record.start_task_spec
     if record.start_task is not None:
         document["startTaskInfo"] = start_task_info(record.start_task)
+    if record.recent_tasks:
+        document["recentTasks"] = [recent_task(entry) for entry in record.recent_tasks]
+    return document
+
+
+NODE_AGENT_VERSION = "1.12.19"
+"""The node agent's version as the spec's Nodes_Get_DualStackNetworking example (2025)
+shows it; its lastUpdateTime is the node's last boot, as in Nodes_GetNode."""
+
+
+def _exact(image_reference: Document) -> Document:
+    """The image a node runs: its exactVersion is the version it was asked for, as the
+    spec's Nodes_Get_DualStackNetworking example shows for ``latest``."""
+    if "virtualMachineImageId" in image_reference or "version" not in image_reference:
+        return image_reference
+    return {**image_reference, "exactVersion": image_reference["version"]}
+
+
+def recent_task(entry: RecentTask) -> Document:
+    """An entry of a node's recentTasks (BatchTaskInfo)."""
+    return {
+        "taskUrl": entry.task_url,
+        "jobId": entry.job_id,
+        "taskId": entry.task_id,
+        "taskState": entry.state,
+        "executionInfo": execution_info(entry.run),
+    }
+
+
+_NODE_COUNT_STATES = {
+    "creating": "creating",
+    "deallocated": "deallocated",
+    "deallocating": "deallocating",
+    "idle": "idle",
+    "leavingpool": "leavingPool",
+    "offline": "offline",
+    "preempted": "preempted",
+    "rebooting": "rebooting",
+    "reimaging": "reimaging",
+    "running": "running",
+    "starting": "starting",
+    "starttaskfailed": "startTaskFailed",
+    "unknown": "unknown",
+    "unusable": "unusable",
+    "waitingforstarttask": "waitingForStartTask",
+    "upgradingos": "upgradingOS",
+}
+"""A node state's name in BatchNodeCounts: every state is counted, zero or not, as in the
+spec's Pools_ListPoolNodeCounts example."""
+
+
+def _node_counts(by_state: dict[str, int]) -> Document:
+    document = {key: by_state.get(state, 0) for state, key in _NODE_COUNT_STATES.items()}
+    return {**document, "total": sum(by_state.values())}
+
+
+def pool_node_counts(record: PoolNodeCounts) -> Document:
+    return {
+        "poolId": record.pool_id,
+        "dedicated": _node_counts(record.dedicated),
+        "lowPriority": _node_counts(record.low_priority),
+    }
+
+
+def pool_usage(record: PoolUsage) -> Document:
+    """An entry of poolusagemetrics; its times are whole, as in the spec's example."""
+    return {
+        "poolId": record.pool_id,
+        "startTime": record.start.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "endTime": record.end.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "vmSize": record.vm_size,
+        "totalCoreHours": record.core_hours,
+    }
+
+
+def supported_image(record: SupportedImage) -> Document:
+    document: Document = {
+        "nodeAgentSKUId": record.node_agent_sku_id,
+        "imageReference": {
+            "publisher": record.publisher,
+            "offer": record.offer,
+            "sku": record.sku,
+            "version": "latest",
+        },
+        "verificationType": "verified" if record.verified else "unverified",
+        "osType": "linux",
+    }
+    if record.capabilities:
+        document["capabilities"] = list(record.capabilities)
     return document
 
 

@@ -200,12 +200,14 @@ class Nodes:
                 task = self.tables.tasks.get(job_id, {}).get(task_id)
                 if task is None:
                     continue
+                seen = node.saw(task)  # its run here, in the node's recentTasks
                 if option == "requeue":
                     self.lifecycle.kill(task_run(job_id, task_id))
                     self.lifecycle.requeue(task, now)
                 else:
                     self.lifecycle.end_by_request(task, now, failure)
                     ended.add(job_id)
+                seen.state = task.state
         self.tables.save(node)
         for job_id in ended:
             self.lifecycle.complete_job_if_done(self.tables.jobs[job_id], now)

@@ -1,16 +1,36 @@
-"""Pools and their nodes: create, get, list, delete (Batch's pool and node operations)."""
+"""Pools and their nodes: create, get, list, delete, and the account-wide pool listings
+the API files under Pools: node counts, usage metrics and supported images.
+
+Usage metrics are what the emulator can truthfully say of its own nodes, bucketed as the
+service buckets them (the spec's Pools_ListPoolUsageMetrics example: half-hour intervals
+on the half hour, each pool's totalCoreHours in each). Approximate: a node counts from its
+allocationTime until now, at the cores its vmSize names (``quotas.vcpus``); nodes that have
+left a pool, and deleted pools, are not counted, as the emulator keeps no record of them;
+and an interval is listed as soon as it has ended, where the service publishes it some
+two hours later (its startTime and endtime must be that old; here they need not be).
+"""
 
 from __future__ import annotations
 
+import copy
 import uuid
+from collections import Counter
 from collections.abc import Callable
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from emulator import errors, validate
-from emulator.records import Node, Pool, start_task_run, task_run
+from emulator.records import (
+    Node,
+    Pool,
+    PoolNodeCounts,
+    PoolUsage,
+    SupportedImage,
+    start_task_run,
+    task_run,
+)
 from emulator.state.lifecycle import Lifecycle
-from emulator.state.quotas import Allocator
+from emulator.state.quotas import Allocator, vcpus
 from emulator.state.tables import Tables
 
 if TYPE_CHECKING:
@@ -23,6 +43,44 @@ POOL_DEFAULTS = {
     "enableAutoScale": False,
     "enableInterNodeCommunication": False,
 }
+
+START_TASK_DEFAULTS = {
+    "userIdentity": {"autoUser": {"scope": "task", "elevationLevel": "nonadmin"}},
+    "maxTaskRetryCount": 0,
+    "waitForSuccess": True,
+}
+"""What the service fills in on a start task that omits them: the identity and retry count
+as the spec's Pools_GetPool_Basic and Nodes_GetNode examples show them (a non-admin user
+unique to the task), waitForSuccess as BatchStartTask documents it (default true)."""
+
+USAGE_INTERVAL = timedelta(minutes=30)
+"""The service's aggregation interval for pool usage metrics (Pools_ListPoolUsageMetrics)."""
+
+SUPPORTED_IMAGES = (
+    SupportedImage("batch.node.ubuntu 24.04", "canonical", "ubuntu-24_04-lts", "server"),
+    SupportedImage(
+        "batch.node.ubuntu 22.04", "canonical", "0001-com-ubuntu-server-jammy", "22_04-lts"
+    ),
+    SupportedImage(
+        "batch.node.ubuntu 22.04", "canonical", "0001-com-ubuntu-server-jammy", "22_04-lts-gen2"
+    ),
+    SupportedImage("batch.node.ubuntu 22.04", "microsoft-dsvm", "ubuntu-hpc", "2204"),
+    SupportedImage("batch.node.ubuntu 22.04", "microsoft-dsvm", "ubuntu-2204", "2204-gen2"),
+    SupportedImage("batch.node.el 8", "almalinux", "almalinux-x86_64", "8-gen2"),
+    SupportedImage("batch.node.el 9", "almalinux", "almalinux-x86_64", "9-gen2"),
+    SupportedImage("batch.node.el 8", "redhat", "rhel", "8-lvm-gen2"),
+    SupportedImage("batch.node.el 9", "redhat", "rhel", "9-lvm-gen2"),
+    SupportedImage("batch.node.debian 11", "debian", "debian-11", "11-gen2"),
+    SupportedImage("batch.node.debian 12", "debian", "debian-12", "12-gen2"),
+)
+"""The Linux images people use with Batch and the agent each takes: a curated subset of
+the service's list, which has no public copy to take it from. Ubuntu 24.04's sku is
+``server`` (Canonical's offer for 24.04 has no ``24_04-lts`` sku; the pool in
+``contract/spec.py`` uses ``server``); AlmaLinux and RHEL take the ``el`` agents (public
+pool definitions pair almalinux-x86_64 9-gen2 with ``batch.node.el 9``), Debian the
+``debian`` ones. No capabilities or end-of-life dates are claimed: the emulator cannot
+vouch for them (the spec's Pools_ListSupportedImages example shows ``capabilities`` and
+``batchSupportEndOfLife`` where the service knows them)."""
 
 
 class Pools:
@@ -46,6 +104,8 @@ class Pools:
 
     def create(self, body: Any) -> Pool:
         spec = {**POOL_DEFAULTS, **validate.pool(body)}
+        if spec.get("startTask"):
+            spec["startTask"] = {**copy.deepcopy(START_TASK_DEFAULTS), **spec["startTask"]}
         pool_id = spec["id"]
         if self.tables.has_pool(pool_id):
             raise errors.PoolExists()
@@ -116,10 +176,91 @@ class Pools:
 
     def list_nodes(self, pool_id: str) -> list[Node]:
         self.tables.pool(pool_id)
-        return list(self.tables.nodes.get(pool_id, {}).values())
+        nodes = list(self.tables.nodes.get(pool_id, {}).values())
+        for node in nodes:
+            self._catch_up(node)
+        return nodes
 
     def get_node(self, pool_id: str, node_id: str) -> Node:
-        return self.tables.node(pool_id, node_id)
+        node = self.tables.node(pool_id, node_id)
+        self._catch_up(node)
+        return node
+
+    def _catch_up(self, node: Node) -> None:
+        """Bring the node's recentTasks up to date with the tasks still placed on it (they
+        move on after the node noted them: running, completed, terminated)."""
+        for entry in node.recent_tasks:
+            task = self.tables.tasks.get(entry.job_id, {}).get(entry.task_id)
+            if task is not None and task.node is not None and task.node.node_id == node.id:
+                entry.state, entry.run = task.state, task.run
+
+    def node_counts(self) -> list[PoolNodeCounts]:
+        """listpoolnodecounts: each pool's nodes by state, dedicated and Spot apart."""
+        counts = []
+        for pool in self.tables.pools.values():
+            nodes = self.tables.nodes.get(pool.id, {}).values()
+            counts.append(
+                PoolNodeCounts(
+                    pool_id=pool.id,
+                    dedicated=dict(Counter(n.state for n in nodes if n.dedicated)),
+                    low_priority=dict(Counter(n.state for n in nodes if not n.dedicated)),
+                )
+            )
+        return counts
+
+    def usage_metrics(self, start: datetime | None, end: datetime | None) -> list[PoolUsage]:
+        """poolusagemetrics: per interval, oldest first, each pool that existed in it.
+
+        Without a start or an end, that bound is the last interval that has ended's, as
+        on the service; intervals overlapping [start, end] are listed (see the module's
+        docstring for what is approximate)."""
+        now = self.tables.clock()
+        last_end = _interval_start(now)
+        first = _interval_start(start) if start is not None else last_end - USAGE_INTERVAL
+        stop = min(last_end, _interval_end(end)) if end is not None else last_end
+        pools = sorted(self.tables.pools.values(), key=lambda pool: pool.created)
+        if not pools:
+            return []
+        first = max(first, _interval_start(pools[0].created))  # nothing before the oldest
+        usage: list[PoolUsage] = []
+        while first < stop:
+            interval_end = first + USAGE_INTERVAL
+            for pool in pools:
+                if pool.created < interval_end:
+                    usage.append(self._usage(pool, first, interval_end, now))
+            first = interval_end
+        return usage
+
+    def _usage(self, pool: Pool, start: datetime, end: datetime, now: datetime) -> PoolUsage:
+        seconds = 0.0
+        for node in self.tables.nodes.get(pool.id, {}).values():
+            overlap = min(end, now) - max(start, node.allocated)
+            seconds += max(0.0, overlap.total_seconds()) * vcpus(node.vm_size)
+        return PoolUsage(
+            pool_id=pool.id,
+            vm_size=pool.spec["vmSize"],
+            start=start,
+            end=end,
+            core_hours=round(seconds / 3600, 6),
+        )
+
+    @staticmethod
+    def supported_images() -> list[SupportedImage]:
+        return list(SUPPORTED_IMAGES)
+
+
+_EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
+
+
+def _interval_start(moment: datetime) -> datetime:
+    """The start of the usage interval a moment falls in."""
+    return moment - (moment - _EPOCH) % USAGE_INTERVAL
+
+
+def _interval_end(moment: datetime) -> datetime:
+    """The end of the usage interval a moment falls in (the moment itself on a boundary)."""
+    start = _interval_start(moment)
+    return start if start == moment else start + USAGE_INTERVAL
 
 
 def new_node(pool: Pool, index: int, dedicated: bool, now: datetime) -> Node:
@@ -135,4 +276,5 @@ def new_node(pool: Pool, index: int, dedicated: bool, now: datetime) -> Node:
         vm_size=pool.spec["vmSize"],
         image_reference=pool.spec["virtualMachineConfiguration"]["imageReference"],
         allocated=now,
+        start_task_spec=pool.start_task,
     )

@@ -134,6 +134,7 @@ class Scheduling:
         node.transition("running", now)
         task.node = Placement(node.pool_id, node.id, node.url)
         self.tables.transition(task, "preparing", now)
+        node.saw(task)  # its recentTasks
         self.tables.touch(task, now)
         self.tables.save(task)
         self.tables.save(node)

@@ -6,9 +6,10 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from emulator import errors, odata, wire
+from emulator import errors, odata, queryable, wire
 
 TASK = {"id": "a", "state": "completed", "executionInfo": {"result": "failure", "exitCode": 3}}
+TASKS = queryable.listing("tasks")
 
 
 @pytest.mark.parametrize(
@@ -25,7 +26,7 @@ TASK = {"id": "a", "state": "completed", "executionInfo": {"result": "failure", 
     ],
 )
 def test_filters(text, expected):
-    assert odata.compile_filter(text)(TASK) is expected
+    assert odata.compile_filter(text, TASKS)(TASK) is expected
 
 
 @pytest.mark.parametrize(
@@ -33,7 +34,7 @@ def test_filters(text, expected):
 )
 def test_malformed_filters_are_invalid_query_parameter_value(text):
     with pytest.raises(errors.BatchServiceError) as caught:
-        odata.compile_filter(text)
+        odata.compile_filter(text, TASKS)
     assert caught.value.code == "InvalidQueryParameterValue"
     assert caught.value.status == 400
 
