@@ -7,6 +7,7 @@ import os
 from azure.batch import models
 from azure.core.rest import HttpRequest
 
+from contract.spec import Image
 from tests.emulator.conftest import pool_options, raises_batch_error, unique, wait_for
 
 
@@ -79,9 +80,17 @@ def test_failed_start_task_leaves_the_node_start_task_failed(batch):
     assert node.start_task_info.result == "failure"
 
 
-def test_supported_images_include_ubuntu_24_04(batch):
-    images = list(batch.list_supported_images())
-    assert "batch.node.ubuntu 24.04" in [image.node_agent_sku_id for image in images]
+def test_supported_images_include_the_image_our_pool_uses_with_its_agent(batch):
+    image = Image()  # infra's pool: canonical/ubuntu-24_04-lts/server, as the service lists it
+    listed = {
+        (i.image_reference.publisher, i.image_reference.offer, i.image_reference.sku): i
+        for i in batch.list_supported_images()
+    }
+    found = listed[(image.publisher, image.offer, image.sku)]
+    assert found.node_agent_sku_id == image.node_agent_sku_id
+    assert found.os_type == "linux"
+    assert found.verification_type == "verified"
+    assert not any(sku.endswith("24_04-lts") for _, _, sku in listed)  # no such sku exists
 
 
 def test_create_answers_with_data_service_id_location_and_etag(batch):
