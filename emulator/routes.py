@@ -140,13 +140,8 @@ class Api:
 
     @staticmethod
     def _not_modified(record: Entity, request: Request) -> Response | None:
-        """A read's 304, with no body, when its conditional headers say the client's copy
-        is current; None when the read goes on."""
-        try:
-            conditions.check(request.headers, record.etag, record.last_modified, read=True)
-        except conditions.NotModified:
-            return Response(status_code=304, headers=_versioned(record))
-        return None
+        """A read's 304 for a record (see ``_unchanged``); None when the read goes on."""
+        return _unchanged(request, record.etag, record.last_modified, _versioned(record))
 
     # --- pools --------------------------------------------------------------------------
 
@@ -394,10 +389,9 @@ class Api:
             raise errors.FileNotFound()
         headers = _file_headers(owner_url, name, path)
         modified = datetime.fromtimestamp(path.stat().st_mtime, UTC)
-        try:
-            conditions.check(request.headers, None, modified, read=True, supported=conditions.FILE)
-        except conditions.NotModified:
-            return Response(status_code=304, headers={"Last-Modified": headers["Last-Modified"]})
+        dated = {"Last-Modified": headers["Last-Modified"]}
+        if (unchanged := _unchanged(request, None, modified, dated, conditions.FILE)) is not None:
+            return unchanged
         if request.method == "HEAD" or path.is_dir():
             return Response(status_code=200, headers=headers)
         return FileResponse(path, headers=headers, media_type=headers["Content-Type"])
@@ -481,6 +475,22 @@ def _as_sent(request: Request) -> str:
     path = request.scope.get("raw_path", b"").decode("latin-1") or request.url.path
     query = request.scope.get("query_string", b"").decode("latin-1")
     return f"{request.url.scheme}://{request.url.netloc}{path}" + (f"?{query}" if query else "")
+
+
+def _unchanged(
+    request: Request,
+    etag: str | None,
+    last_modified: datetime | None,
+    headers: dict[str, str],
+    supported: frozenset[str] = conditions.ENTITY,
+) -> Response | None:
+    """A read's 304, with no body and ``headers``, when its conditional headers say the
+    client's copy is current; None when the read goes on (or raise its 412)."""
+    try:
+        conditions.check(request.headers, etag, last_modified, read=True, supported=supported)
+    except conditions.NotModified:
+        return Response(status_code=304, headers=headers)
+    return None
 
 
 def _versioned(record: Entity) -> dict[str, str]:
