@@ -9,6 +9,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from azure.batch import BatchClient
+from azure.core.credentials import AzureNamedKeyCredential
+from azure.storage.blob import ContainerClient
 
 from contract.outputs import StackOutputs
 from local_stack import stack as local_stack
@@ -31,6 +34,28 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
 @pytest.fixture(scope="session")
 def stack_outputs(stack: Path) -> StackOutputs:
     return StackOutputs.read(stack)
+
+
+def batch_client(outputs: StackOutputs) -> BatchClient:
+    """The local stack's Batch account, signed with its key."""
+    assert outputs.local is not None
+    return BatchClient(
+        outputs.batchAccountEndpoint,
+        AzureNamedKeyCredential(outputs.batchAccountName, outputs.local.batchAccountKey),
+    )
+
+
+def container_client(outputs: StackOutputs, name: str) -> ContainerClient:
+    """One of the local stack's containers, signed with its storage key."""
+    assert outputs.local is not None
+    return ContainerClient(
+        outputs.blobEndpoint,
+        name,
+        credential={
+            "account_name": outputs.storageAccountName,
+            "account_key": outputs.local.storageAccountKey,
+        },
+    )
 
 
 def runner(

@@ -9,11 +9,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from azure.batch import BatchClient
-from azure.core.credentials import AzureNamedKeyCredential
 
 from local_stack import stack as local_stack
-from tests.e2e.conftest import runner
+from tests.e2e.conftest import batch_client, runner
 
 RATES = {"500": 0.1, "503": 0.1, "429": 0.2, "reset": 0.1, "cut": 0.1, "partial": 0.5}
 """High enough that each kind happens in a small job: 429 is Batch's alone (storage never
@@ -58,10 +56,6 @@ def test_every_result_arrives_through_one_kind_of_fault(faulty, tmp_path, kind):
     assert len(tops) == len(names)
     assert all("three\t150" in top.read_text() for top in tops)
     assert not list((tmp_path / "out").rglob("*.part"))
-    assert outputs.local is not None
-    batch = BatchClient(
-        outputs.batchAccountEndpoint,
-        AzureNamedKeyCredential(outputs.batchAccountName, outputs.local.batchAccountKey),
-    )
+    batch = batch_client(outputs)
     assert len(list(batch.list_tasks(job_id, select=["id"]))) == len(names)
     assert _faults(faulty.fault_log)[kind] > before, f"no {kind} fault was injected"

@@ -13,34 +13,10 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from azure.batch import BatchClient
-from azure.core.credentials import AzureNamedKeyCredential
-from azure.storage.blob import ContainerClient
 
-from contract.outputs import StackOutputs
 from local_stack import stack as local_stack
 from runner.inputs import node_name
-from tests.e2e.conftest import runner
-
-
-def _batch(outputs: StackOutputs) -> BatchClient:
-    assert outputs.local is not None
-    return BatchClient(
-        outputs.batchAccountEndpoint,
-        AzureNamedKeyCredential(outputs.batchAccountName, outputs.local.batchAccountKey),
-    )
-
-
-def _container(outputs: StackOutputs, name: str) -> ContainerClient:
-    assert outputs.local is not None
-    return ContainerClient(
-        outputs.blobEndpoint,
-        name,
-        credential={
-            "account_name": outputs.storageAccountName,
-            "account_key": outputs.local.storageAccountKey,
-        },
-    )
+from tests.e2e.conftest import batch_client, container_client, runner
 
 
 def _inputs(directory: Path, count: int) -> list[str]:
@@ -78,8 +54,8 @@ def test_a_runner_killed_at_any_moment_finishes_with_the_same_submit(
     out = tmp_path / "out"
     arguments = ["submit", *names, "--outputs", str(stack), "--job-id", job_id]
     arguments += ["--out", str(out)]
-    batch = _batch(stack_outputs)
-    staged = _container(stack_outputs, stack_outputs.containers.input)
+    batch = batch_client(stack_outputs)
+    staged = container_client(stack_outputs, stack_outputs.containers.input)
     started = time.monotonic()
 
     moments: dict[str, Callable[[], bool]] = {
@@ -123,7 +99,7 @@ def test_the_emulator_killed_mid_job_and_started_again_finishes_it(tmp_path):
     ledger = tmp_path / "ledger.txt"
     try:
         outputs = local_stack.up(paths=paths)
-        batch = _batch(outputs)
+        batch = batch_client(outputs)
         job_id = "e2e-emulator-killed"
         command = [
             sys.executable, "-m", "runner", "submit", *names, "--outputs", str(paths.outputs),

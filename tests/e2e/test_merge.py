@@ -7,23 +7,10 @@ import json
 from collections import Counter
 from pathlib import Path
 
-from azure.batch import BatchClient
-from azure.core.credentials import AzureNamedKeyCredential
-from azure.storage.blob import ContainerClient
-
-from tests.e2e.conftest import ROOT, runner
+from tests.e2e.conftest import ROOT, batch_client, container_client, runner
 from tests.task.reference import reference_top
 
 DATA = sorted((ROOT / "data").glob("*.txt"))
-
-
-def _batch(stack_outputs) -> BatchClient:
-    return BatchClient(
-        stack_outputs.batchAccountEndpoint,
-        AzureNamedKeyCredential(
-            stack_outputs.batchAccountName, stack_outputs.local.batchAccountKey
-        ),
-    )
 
 
 def _inputs(folder: Path, count: int) -> list[Path]:
@@ -62,7 +49,7 @@ def test_merge_of_the_sample_data(stack, stack_outputs, tmp_path):
     assert not list(out.rglob("*_COUNTS.tsv.gz"))  # the merge's inputs stay in storage
     assert "with a merge stage of 1 task" in result.stderr
 
-    batch = _batch(stack_outputs)
+    batch = batch_client(stack_outputs)
     assert batch.get_job("e2e-merge").uses_task_dependencies is True
     root = batch.get_task("e2e-merge", "merge")
     per_file = [task for task in batch.list_tasks("e2e-merge") if task.id != "merge"]
@@ -105,21 +92,14 @@ def test_a_tree_of_merges_over_packed_tasks(stack, stack_outputs, tmp_path):
     merged = json.loads(result.stdout)["merged"]
     assert merged["inputs"] == 250
     assert [tuple(pair) for pair in merged["top"]] == reference_top(_all_words(paths), 4)
-    batch = _batch(stack_outputs)
+    batch = batch_client(stack_outputs)
     merges = {t.id: t for t in batch.list_tasks("e2e-merge-tree") if t.id.startswith("merge")}
     assert sorted(merges) == ["merge", "merge_1_0", "merge_1_1"]
     assert merges["merge"].depends_on.task_ids == ["merge_1_0", "merge_1_1"]
     assert [len(merges[m].depends_on.task_ids) for m in ("merge_1_0", "merge_1_1")] == [100, 25]
     # Each task handed the merge above it one counts file, under the one prefix that
     # merge reads: 125 tasks' sums of their two inputs, then the two merges' sums.
-    results = ContainerClient(
-        stack_outputs.blobEndpoint,
-        stack_outputs.containers.output,
-        credential={
-            "account_name": stack_outputs.storageAccountName,
-            "account_key": stack_outputs.local.storageAccountKey,
-        },
-    )
+    results = container_client(stack_outputs, stack_outputs.containers.output)
     handed = [b.name for b in results.list_blobs(name_starts_with="e2e-merge-tree/to-merge/")]
     by_merge = Counter(name.split("/")[2] for name in handed)
     assert by_merge == {"merge_1_0": 100, "merge_1_1": 25, "merge": 2}

@@ -8,11 +8,11 @@ import subprocess
 import sys
 import time
 
-from azure.batch import BatchClient, models
+from azure.batch import models
 from azure.batch.models._models import BatchNodeRebootOptions  # not exported by 15.0
-from azure.core.credentials import AzureNamedKeyCredential
 
 from local_stack import stack as local_stack
+from tests.e2e.conftest import batch_client
 
 SLOW_SCRIPT = """\
 import pathlib, sys, time
@@ -36,10 +36,7 @@ def test_a_node_removed_and_one_rebooted_under_a_job_lose_nothing(tmp_path):
     try:
         outputs = local_stack.up(paths=paths)
         assert outputs.local is not None
-        batch = BatchClient(
-            outputs.batchAccountEndpoint,
-            AzureNamedKeyCredential(outputs.batchAccountName, outputs.local.batchAccountKey),
-        )
+        batch = batch_client(outputs)
         pool_id, job_id = outputs.poolId, "e2e-node-loss"
         nodes = [node.id for node in batch.list_nodes(pool_id)]
         assert len(nodes) >= 2, "the local pool has a node per CPU: this needs two"

@@ -14,12 +14,10 @@ import time
 from pathlib import Path
 
 import pytest
-from azure.batch import BatchClient
-from azure.core.credentials import AzureNamedKeyCredential
 from azure.storage.blob import ContainerClient
 
 from contract.outputs import StackOutputs
-from tests.e2e.conftest import runner
+from tests.e2e.conftest import batch_client, container_client, runner
 
 SLOW_SCRIPT = """\
 import pathlib, sys, time
@@ -31,21 +29,7 @@ out.mkdir(parents=True, exist_ok=True)
 
 
 def _inputs(outputs: StackOutputs) -> ContainerClient:
-    return ContainerClient(
-        outputs.blobEndpoint,
-        outputs.containers.input,
-        credential={
-            "account_name": outputs.storageAccountName,
-            "account_key": outputs.local.storageAccountKey,  # type: ignore[union-attr]
-        },
-    )
-
-
-def _batch(outputs: StackOutputs) -> BatchClient:
-    return BatchClient(
-        outputs.batchAccountEndpoint,
-        AzureNamedKeyCredential(outputs.batchAccountName, outputs.local.batchAccountKey),  # type: ignore[union-attr]
-    )
+    return container_client(outputs, outputs.containers.input)
 
 
 def _one_line_error(result: subprocess.CompletedProcess[str], status: int, text: str) -> None:
@@ -87,7 +71,7 @@ def test_an_out_that_is_a_file_is_refused_before_any_upload(stack, stack_outputs
     )  # fmt: skip
     _one_line_error(result, 2, "is a file, not a directory")
     assert not any(_inputs(stack_outputs).list_blobs(name_starts_with="e2e-out-file/"))
-    assert "e2e-out-file" not in {job.id for job in _batch(stack_outputs).list_jobs()}
+    assert "e2e-out-file" not in {job.id for job in batch_client(stack_outputs).list_jobs()}
 
 
 def test_what_does_not_exist_is_the_users_mistake_said_in_one_line(stack, tmp_path):
@@ -228,7 +212,7 @@ def test_an_interrupted_submit_prints_a_resume_command_that_works(
     stack, stack_outputs, tmp_path, moment
 ):
     names = _many_inputs(tmp_path, 150, 20_000)
-    inputs, batch = _inputs(stack_outputs), _batch(stack_outputs)
+    inputs, batch = _inputs(stack_outputs), batch_client(stack_outputs)
 
     def jobs() -> list[str]:
         return [job.id for job in batch.list_jobs() if job.id.startswith("topwords-")]
@@ -300,7 +284,7 @@ def test_waiting_on_a_job_whose_tasks_were_never_added_says_to_submit_again(
 ):
     from azure.batch import models
 
-    _batch(stack_outputs).create_job(
+    batch_client(stack_outputs).create_job(
         models.BatchJobCreateOptions(
             id="e2e-empty", pool_info=models.BatchPoolInfo(pool_id=stack_outputs.poolId)
         )

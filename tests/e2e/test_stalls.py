@@ -10,22 +10,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-from azure.batch import BatchClient
-from azure.core.credentials import AzureNamedKeyCredential
-
-from contract.outputs import StackOutputs
 from contract.rest import pool_body
 from contract.spec import Pool, Spec, StartTask
 from local_stack import stack as local_stack
-from tests.e2e.conftest import runner
-
-
-def _batch(outputs: StackOutputs) -> BatchClient:
-    assert outputs.local is not None
-    return BatchClient(
-        outputs.batchAccountEndpoint,
-        AzureNamedKeyCredential(outputs.batchAccountName, outputs.local.batchAccountKey),
-    )
+from tests.e2e.conftest import batch_client, runner
 
 
 def _stalled_submit(outputs_file: Path, tmp_path: Path) -> dict[str, Any]:
@@ -56,7 +44,7 @@ def test_start_tasks_failing_on_every_node_end_the_wait_with_their_stderr(
             max_task_retry_count=0,
         ),
     )
-    batch = _batch(stack_outputs)
+    batch = batch_client(stack_outputs)
     batch.create_pool(pool_body(dataclasses.replace(Spec(), pool=broken)))  # type: ignore[arg-type]
     try:
         deadline = time.monotonic() + 60

@@ -7,10 +7,8 @@ import os
 from pathlib import Path
 
 import pytest
-from azure.batch import BatchClient
-from azure.core.credentials import AzureNamedKeyCredential
 
-from tests.e2e.conftest import ROOT, fake_pulumi, runner
+from tests.e2e.conftest import ROOT, batch_client, fake_pulumi, runner
 from tests.task.reference import reference_top
 
 DATA = sorted((ROOT / "data").glob("*.txt"))
@@ -52,10 +50,7 @@ def test_submit_the_sample_data(stack, stack_outputs, tmp_path):
 
     # No key or SAS anywhere: not in the task command lines, not in what the runner printed.
     local = stack_outputs.local
-    batch = BatchClient(
-        stack_outputs.batchAccountEndpoint,
-        AzureNamedKeyCredential(stack_outputs.batchAccountName, local.batchAccountKey),
-    )
+    batch = batch_client(stack_outputs)
     command_lines = [task.command_line for task in batch.list_tasks("e2e-sample")]
     for secret in (local.batchAccountKey, local.storageAccountKey, "sig="):
         assert not any(secret in line for line in command_lines)

@@ -7,11 +7,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
-from azure.batch import BatchClient
-from azure.core.credentials import AzureNamedKeyCredential
-
 from runner import sas
-from tests.e2e.conftest import runner
+from tests.e2e.conftest import batch_client, runner
 from tests.e2e.test_submit import DATA
 from tests.task.reference import reference_top
 
@@ -58,10 +55,7 @@ def test_a_stack_without_a_pool_identity_gets_least_privilege_sas(stack, stack_o
         assert (results / f"{path.stem}_OUTPUT.json").is_file()
 
     local = stack_outputs.local
-    batch = BatchClient(
-        stack_outputs.batchAccountEndpoint,
-        AzureNamedKeyCredential(stack_outputs.batchAccountName, local.batchAccountKey),
-    )
+    batch = batch_client(stack_outputs)
     tasks = list(batch.list_tasks("e2e-sas"))
     assert len(tasks) == len(DATA)
     # The SAS lasts as long as the runner waits (--timeout 30m) plus the margin.
