@@ -1,4 +1,5 @@
 # The two commands: `make run` and `make test`. Both set everything up on a fresh clone.
+# `make check` is the inner loop: lint, types and the tests that start no server.
 .DEFAULT_GOAL := help
 SHELL := /bin/bash
 
@@ -7,11 +8,20 @@ VENV := .venv
 BIN := $(VENV)/bin
 PACKAGES := contract runner task infra emulator local_stack batch_formula
 
-.PHONY: help run test lint workflows typecheck pytest setup venv clean
+# pytest-xdist workers for `make test`, each with a local stack of its own.
+WORKERS ?= auto
+# `make live`: the outputs file of the stack to test (a deployed one: pulumi stack output
+# --json), and where the JUnit report goes.
+OUTPUTS ?=
+JUNIT ?= live-tests.xml
+
+.PHONY: help run test check live lint workflows typecheck pytest setup venv clean
 
 help:
 	@echo "make run    run the main job on the sample data (data/*.txt)"
 	@echo "make test   lint, type-check and run every test"
+	@echo "make check  lint, type-check and the tests that start no server (about a minute)"
+	@echo "make live OUTPUTS=FILE   the end-to-end tests against the stack FILE describes"
 	@echo "make clean  remove the virtual environment, node_modules and results"
 
 setup: $(VENV)/.installed node_modules/.installed
@@ -54,9 +64,21 @@ typecheck: setup
 	$(BIN)/mypy $(PACKAGES)
 
 pytest: setup
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n $(WORKERS)
 
 test: lint typecheck pytest
+
+# The unit and in-process tests: no Azurite, no emulator process, no runner subprocess.
+check: setup workflows
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy $(PACKAGES)
+	$(BIN)/python -m pytest -m "not e2e" -q
+
+# Only the Python half: against Azure, the tests that need the local stack are skipped.
+live: venv
+	@test -n "$(OUTPUTS)" || { echo "error: name the stack's outputs: make live OUTPUTS=outputs.json" >&2; exit 2; }
+	$(BIN)/python -m pytest tests/e2e --outputs "$(OUTPUTS)" --junitxml "$(JUNIT)" -n $(WORKERS)
 
 clean:
 	rm -rf $(VENV) node_modules results .local .mypy_cache .pytest_cache .ruff_cache .hypothesis

@@ -4,7 +4,8 @@ the fault proxy that goes in front of Azurite when faults are on.
 Each binds 127.0.0.1 on a free port, in a process group of its own. ``listening``
 is the one port probe and ``stop_group`` the one way to stop a server, whether this
 process started it or a pid file names it: SIGTERM to the whole group, then SIGKILL
-after a grace period (Azurite has been seen to outlive a SIGTERM).
+once it has said it closed, or after a grace period. Azurite flushes its data and says
+so in its log on SIGTERM, then lingers for seconds: ``closed_in_log`` sees the line.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -61,13 +63,38 @@ def alive(pid: int) -> bool:
     return True
 
 
-def stop_group(pid: int, grace: float = 5) -> None:
-    """SIGTERM the process group ``pid`` leads, then SIGKILL what is left after ``grace``."""
+CLOSED_LINES = {"azurite": b"Azurite Blob service successfully closed"}
+"""What a server writes to its log once it has closed and saved its data on SIGTERM."""
+
+
+def closed_in_log(name: str, log: Path) -> Callable[[], bool]:
+    """Whether ``name`` has logged its closing line since this call (never, for a server
+    that has none): what ``stop_group`` waits for instead of the process's exit."""
+    line = CLOSED_LINES.get(name)
+    try:
+        offset = log.stat().st_size
+    except OSError:
+        offset = 0
+
+    def closed() -> bool:
+        if line is None:
+            return False
+        with contextlib.suppress(OSError), open(log, "rb") as text:
+            text.seek(offset)
+            return line in text.read()
+        return False
+
+    return closed
+
+
+def stop_group(pid: int, grace: float = 5, closed: Callable[[], bool] = lambda: False) -> None:
+    """SIGTERM the process group ``pid`` leads, then SIGKILL what is left once ``closed()``
+    holds or after ``grace``."""
     with contextlib.suppress(ProcessLookupError):
         os.killpg(pid, signal.SIGTERM)
     deadline = time.monotonic() + grace
-    while time.monotonic() < deadline and alive(pid):
-        time.sleep(0.05)
+    while time.monotonic() < deadline and alive(pid) and not closed():
+        time.sleep(0.02)
     with contextlib.suppress(ProcessLookupError):
         os.killpg(pid, signal.SIGKILL)  # stragglers in the group, if any
     alive(pid)  # reap it, if it was our child
@@ -240,6 +267,6 @@ def azurite_connection_string(port: int) -> str:
 
 def stop(server: Server, grace: float = 5) -> None:
     """Stop a server this process started (see ``stop_group``)."""
-    stop_group(server.process.pid, grace)
+    stop_group(server.process.pid, grace, closed_in_log(server.name, server.log))
     with contextlib.suppress(subprocess.TimeoutExpired):
         server.process.wait(grace)

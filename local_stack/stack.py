@@ -173,7 +173,7 @@ def _stop(paths: Paths, name: str) -> bool:
         return False
     running = servers.alive(pid)
     if running:
-        servers.stop_group(pid)
+        servers.stop_group(pid, closed=servers.closed_in_log(name, paths.log(name)))
     paths.pid(name).unlink(missing_ok=True)
     return running
 

@@ -21,6 +21,7 @@ from azure.core.exceptions import HttpResponseError
 
 from emulator.app import DEFAULT_ACCOUNT, DEFAULT_KEY
 from local_stack import servers
+from tests import stacks as counting
 from tests.emulator.fakes import FakeExecutor, well_known_commands
 from tests.emulator.inprocess import InProcess, serve
 
@@ -32,12 +33,12 @@ POOL_IDENTITY = (
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
-        "markers", "live: run against a real emulator process (processes, storage, auth)"
+        "markers", "served: run against a real emulator process (processes, storage, auth)"
     )
 
 
 def _live(request: pytest.FixtureRequest) -> bool:
-    return request.node.get_closest_marker("live") is not None
+    return request.node.get_closest_marker("served") is not None
 
 
 @pytest.fixture(scope="session")
@@ -60,6 +61,7 @@ def emulator(
         identities=(POOL_IDENTITY,),
         storage=storage_connection,
     )
+    counting.STARTED["(the served emulator of tests/emulator)"] += 1
     try:
         yield server
     finally:

@@ -11,7 +11,7 @@ from azure.core.rest import HttpRequest
 from emulator.app import DEFAULT_ACCOUNT
 from tests.emulator.conftest import client_for, raises_batch_error
 
-pytestmark = pytest.mark.live  # real processes, storage or authentication
+pytestmark = pytest.mark.served  # real processes, storage or authentication
 
 
 def test_a_wrong_key_is_403_authentication_failed(emulator):

@@ -321,7 +321,7 @@ def test_pool_operations_check_their_conditions(batch):
     raises_batch_error(lambda: batch.get_pool(pool_id), 404, "PoolNotFound")
 
 
-@pytest.mark.live
+@pytest.mark.served
 def test_task_files_answer_their_date_conditions(batch, job):
     before = datetime.now(UTC) - SECOND
     echo = "/bin/sh -c 'echo hello'"

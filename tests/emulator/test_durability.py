@@ -12,7 +12,7 @@ from azure.batch import models
 from local_stack import servers
 from tests.emulator.conftest import client_for, pool_options, wait_for
 
-pytestmark = pytest.mark.live  # real processes, storage or authentication
+pytestmark = pytest.mark.served  # real processes, storage or authentication
 
 
 def _pids(pattern: str) -> set[str]:

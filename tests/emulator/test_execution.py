@@ -11,7 +11,7 @@ from azure.batch import models
 
 from tests.emulator.conftest import read_file, wait_for, wait_for_task
 
-pytestmark = pytest.mark.live  # real processes, storage or authentication
+pytestmark = pytest.mark.served  # real processes, storage or authentication
 
 
 def _run(batch, job, task_id, command_line, **settings):

@@ -22,7 +22,7 @@ from emulator.faults import FaultInjector, Faults
 from local_stack import servers
 from tests.emulator.conftest import client_for, raises_batch_error
 
-pytestmark = pytest.mark.live  # real processes, storage or authentication
+pytestmark = pytest.mark.served  # real processes, storage or authentication
 
 VERSION = "api-version=2025-06-01"
 

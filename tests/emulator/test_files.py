@@ -18,7 +18,7 @@ from azure.storage.blob import (
 from contract import local as local_keys
 from tests.emulator.conftest import POOL_IDENTITY, read_file, wait_for_task
 
-pytestmark = pytest.mark.live  # real processes, storage or authentication
+pytestmark = pytest.mark.served  # real processes, storage or authentication
 
 IDENTITY = models.BatchNodeIdentityReference(resource_id=POOL_IDENTITY)
 

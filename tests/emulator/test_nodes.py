@@ -393,7 +393,7 @@ def _processes_of(job_id: str, task_id: str) -> dict[int, int]:
     return found
 
 
-@pytest.mark.live
+@pytest.mark.served
 def test_a_rebooted_nodes_task_dies_with_its_whole_process_group(batch):
     pool_id = unique("pool")
     batch.create_pool(pool_options(pool_id, target_dedicated_nodes=1, task_slots_per_node=1))

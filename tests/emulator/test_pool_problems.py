@@ -26,6 +26,8 @@ FAILING_START = (
     "echo no such tool >&2; exit 3'"
 )
 
+pytestmark = pytest.mark.served  # emulator processes of the tests' own
+
 Account = Callable[..., BatchClient]
 
 

@@ -7,7 +7,7 @@ import pytest
 from local_stack import servers
 from tests.emulator.conftest import client_for
 
-pytestmark = pytest.mark.live  # real processes, storage or authentication
+pytestmark = pytest.mark.served  # real processes, storage or authentication
 
 
 def test_each_request_is_one_line(tmp_path):

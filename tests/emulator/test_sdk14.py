@@ -17,7 +17,7 @@ import pytest
 from emulator.app import DEFAULT_ACCOUNT, DEFAULT_KEY
 from local_stack import servers
 
-pytestmark = pytest.mark.live  # real processes, storage or authentication
+pytestmark = pytest.mark.served  # real processes, storage or authentication
 
 VENV = servers.ROOT / ".local" / "sdk14-venv"
 

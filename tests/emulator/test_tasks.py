@@ -99,7 +99,7 @@ def test_list_filters_selects_and_pages(batch, job):
     )
 
 
-@pytest.mark.live  # the files a real process writes
+@pytest.mark.served  # the files a real process writes
 def test_task_files_list_get_and_properties(batch, job):
     batch.create_task(
         job, _task("files", "/bin/sh -c 'echo out; echo err >&2; echo data > result.txt'")

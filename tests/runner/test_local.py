@@ -8,7 +8,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from contract.outputs import StackOutputs
+
+pytestmark = pytest.mark.e2e  # starts local stacks with `runner local up`
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -9,10 +9,13 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import pytest
 from azure.storage.blob import BlobServiceClient
 
 from contract.outputs import StackOutputs
 from tests.runner.test_local import runner
+
+pytestmark = pytest.mark.e2e  # starts local stacks with `runner local up`
 
 
 def stack_status(home: Path) -> dict[str, Any]:
