@@ -10,6 +10,7 @@ import pytest
 import typer
 
 from runner.cli import app
+from tests import live_summary
 from tests.workflows.reading import (
     GITHUB,
     ROOT,
@@ -23,12 +24,24 @@ from tests.workflows.reading import (
     workflow_files,
 )
 
-SHELL_UTILITIES = {"echo", "exit", "shopt", "mkdir", "[", "jq"}
-"""What a script may call besides make, the runner and pulumi: shell builtins, coreutils
-and jq, all on GitHub's Ubuntu runners."""
+SHELL_UTILITIES = {"echo", "exit", "shopt", "mkdir", "[", "jq", "cp", "sed", "tee"}
+"""What a script may call besides make, the project's Python modules and the CLIs below:
+shell builtins, coreutils, sed and jq, all on GitHub's Ubuntu runners."""
 
-PULUMI_COMMANDS = {("stack", "output"): {"--json", "--stack"}}
-"""The pulumi CLI commands the scripts use (the rest goes through pulumi/actions)."""
+CLI_COMMANDS: dict[str, dict[tuple[str, ...], set[str]]] = {
+    "pulumi": {
+        ("stack", "output"): {"--json", "--stack"},
+        # azure-e2e.yml's stack of its own, from creation to removal
+        ("stack", "init"): {"--secrets-provider"},
+        ("stack", "select"): {"--create", "--secrets-provider"},
+        ("stack", "rm"): {"--yes"},
+        ("up",): {"--yes", "--skip-preview", "--policy-pack", "--stack"},
+        ("destroy",): {"--yes", "--skip-preview", "--stack"},
+    },
+    "az": {("resource", "list"): {"--tag", "--query", "--output"}},
+}
+"""The commands of the pulumi and Azure CLIs the scripts use, with the options each may
+take (the main stack's preview, deploy and destroy go through pulumi/actions)."""
 
 ACTION_PIN = re.compile(r"uses: ([\w.-]+/[\w.-]+)@([0-9a-f]{40}) # v\d+\.\d+\.\d+$")
 
@@ -76,19 +89,42 @@ def check_runner_call(words: list[str]) -> None:
         i += 1
 
 
+def check_live_summary_call(words: list[str]) -> None:
+    """The arguments parse as tests.live_summary's own parser reads them."""
+    try:
+        live_summary.parser().parse_args(words[3:])
+    except SystemExit:
+        raise AssertionError(f"python -m tests.live_summary refuses {words[3:]}") from None
+
+
+PYTHON_MODULES = {"runner": check_runner_call, "tests.live_summary": check_live_summary_call}
+"""The project's modules a script may run with ``python -m``, each with its check."""
+
+
+def check_cli_call(words: list[str], where: str) -> None:
+    """A command of CLI_COMMANDS (its longest match: ``stack rm``, ``up``), and only the
+    options listed for it; the words that are not options (names, values) are free."""
+    commands = CLI_COMMANDS[words[0]]
+    known = [name for name in commands if tuple(words[1 : 1 + len(name)]) == name]
+    assert known, f"{where}: {' '.join(words[:3])} is not expected"
+    name = max(known, key=len)
+    options = {word.split("=", 1)[0] for word in words[1 + len(name) :] if word.startswith("-")}
+    allowed = commands[name]
+    assert options <= allowed, f"{where}: {words[0]} {' '.join(name)}: {options - allowed}"
+
+
 def check_command(command: Command, where: str) -> None:
     first, words = command.words[0], command.words
     if first == "make":
         targets = [word for word in words[1:] if not word.startswith("-") and "=" not in word]
         assert targets, f"{where}: make with no target"
         assert set(targets) <= make_targets(), f"{where}: no such make target in {targets}"
-    elif first.endswith(("python", "python3")) and words[1:3] == ["-m", "runner"]:
-        check_runner_call(words)
-    elif first == "pulumi":
-        allowed = PULUMI_COMMANDS.get(tuple(words[1:3]))  # type: ignore[arg-type]
-        assert allowed is not None, f"{where}: pulumi {' '.join(words[1:3])} is not expected"
-        options = {word for word in words[3:] if word.startswith("-")}
-        assert options <= allowed, f"{where}: pulumi options {options - allowed}"
+    elif first.endswith(("python", "python3")) and words[1:2] == ["-m"]:
+        module = words[2] if len(words) > 2 else ""
+        assert module in PYTHON_MODULES, f"{where}: python -m {module!r}, which no test covers"
+        PYTHON_MODULES[module](words)
+    elif first in CLI_COMMANDS:
+        check_cli_call(words, where)
     else:
         assert first in SHELL_UTILITIES, f"{where}: runs {first!r}, which no test covers"
 
@@ -99,7 +135,7 @@ def run_steps() -> list[Step]:
 
 def test_the_pipelines_are_there():
     names = {path.name for path in workflow_files()}
-    assert names == {"ci.yml", "infra.yml", "run-job.yml"}
+    assert names == {"ci.yml", "infra.yml", "run-job.yml", "azure-e2e.yml"}
     assert (GITHUB / "dependabot.yml").is_file()
     assert len(run_steps()) >= 5
 
@@ -128,12 +164,36 @@ def test_the_runner_check_refuses_what_the_cli_refuses(words):
         check_runner_call(words)
 
 
-def test_the_command_check_refuses_unknown_commands_and_targets():
-    for words in (["make", "deploy"], ["curl", "https://example.org"], ["pulumi", "up"]):
-        with pytest.raises(AssertionError):
-            check_command(Command(words, []), "test")
-    check_command(Command(["python", "-m", "runner", "local", "up"], []), "test")
-    check_command(Command(["make", "venv"], []), "test")
+@pytest.mark.parametrize(
+    "words",
+    [
+        ["make", "deploy"],
+        ["curl", "https://example.org"],
+        ["pulumi", "refresh", "--yes"],
+        ["pulumi", "stack", "rm", "--force"],
+        ["pulumi", "up", "--target-dependents"],
+        ["pulumi", "stack"],
+        ["az", "group", "delete", "--name", "rg"],
+        ["python", "-m", "pip", "install", "x"],
+        ["python", "-m", "tests.live_summary"],
+        ["python", "-m", "tests.live_summary", "a.xml", "--phase", "no-equals-sign"],
+        ["python", "-m", "tests.live_summary", "a.xml", "--doctr", "d.json"],
+    ],
+)
+def test_the_command_check_refuses_unknown_commands_targets_and_options(words):
+    with pytest.raises(AssertionError):
+        check_command(Command(words, []), "test")
+
+
+def test_the_command_check_accepts_what_exists():
+    for words in (
+        ["python", "-m", "runner", "local", "up"],
+        ["make", "venv"],
+        ["pulumi", "stack", "rm", "e2e-1", "--yes"],
+        ["pulumi", "up", "--yes", "--policy-pack=infra/policy", "--stack", "s"],
+        [".venv/bin/python", "-m", "tests.live_summary", "a.xml", "--phase", "up=$S"],
+    ):
+        check_command(Command(words, []), "test")
 
 
 def test_actions_are_pinned_by_commit_with_their_version():
