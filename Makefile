@@ -8,8 +8,9 @@ VENV := .venv
 BIN := $(VENV)/bin
 PACKAGES := contract runner task infra emulator local_stack batch_formula
 
-# pytest-xdist workers for `make test`, each with a local stack of its own.
-WORKERS ?= auto
+# pytest-xdist workers for `make test`, each with a local stack of its own: one more than
+# the cores, since end-to-end tests wait on servers and retries as much as they compute.
+WORKERS ?= $(shell $(PYTHON) -c 'import os; print(len(os.sched_getaffinity(0)) + 1)')
 # `make live`: the outputs file of the stack to test (a deployed one: pulumi stack output
 # --json), and where the JUnit report goes.
 OUTPUTS ?=
@@ -64,7 +65,7 @@ typecheck: setup
 	$(BIN)/mypy $(PACKAGES)
 
 pytest: setup
-	$(BIN)/python -m pytest -n $(WORKERS)
+	$(BIN)/python -m pytest -n $(WORKERS) --dist worksteal
 
 test: lint typecheck pytest
 
@@ -73,7 +74,7 @@ check: setup workflows
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy $(PACKAGES)
-	$(BIN)/python -m pytest -m "not e2e" -q
+	$(BIN)/python -m pytest -m "not e2e" -q -n $(WORKERS) --dist worksteal
 
 # Only the Python half: against Azure, the tests that need the local stack are skipped.
 live: venv

@@ -1,61 +1,78 @@
-"""A whole local stack (Azurite, emulator, containers, pool) for the session."""
+"""What the end-to-end tests share: clients signed in as the runner is, a unique job id
+per run, the runner as a user runs it, and a task script that a test can hold running.
+
+The stack under test (``stack``, ``stack_outputs``) comes from tests/conftest.py: a local
+stack of the session's own, or any stack ``--outputs`` names, an Azure one included,
+which every run and every xdist worker shares. So each job id a test gives carries the
+session's tag (``job_ids``), and a test looks only at its own job and its own blobs.
+"""
 
 from __future__ import annotations
 
 import os
+import re
+import secrets
+import signal
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 from azure.batch import BatchClient
-from azure.core.credentials import AzureNamedKeyCredential
+from azure.core.exceptions import ResourceNotFoundError
 from azure.storage.blob import ContainerClient
 
 from contract.outputs import StackOutputs
-from local_stack import stack as local_stack
+from runner.clients import connect
 
 ROOT = Path(__file__).resolve().parents[2]
+JOB_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
+"""What Batch takes as a job id (and the runner checks before any upload)."""
+
+JobIds = Callable[[str], str]
 
 
 @pytest.fixture(scope="session")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    """The outputs file of a running local stack of the test session's own, its
-    emulator logging each request (``logs/requests.log`` beside the outputs file)."""
-    paths = local_stack.Paths(tmp_path_factory.mktemp("local-stack"))
-    try:
-        local_stack.up(paths=paths, log_requests=True)
-        yield paths.outputs
-    finally:
-        local_stack.down(paths)
+def job_ids() -> JobIds:
+    """``job_ids("e2e-sample")`` is ``e2e-sample-<tag>``, the tag a random one of this
+    session's: a stack that runs the suite again and again, or several xdist workers at
+    once, never sees a test's job id twice."""
+    tag = secrets.token_hex(4)
 
+    def job_id(base: str) -> str:
+        made = f"{base}-{tag}"
+        assert JOB_ID.fullmatch(made), f"{made!r} is no job id Batch takes"
+        return made
 
-@pytest.fixture(scope="session")
-def stack_outputs(stack: Path) -> StackOutputs:
-    return StackOutputs.read(stack)
+    return job_id
 
 
 def batch_client(outputs: StackOutputs) -> BatchClient:
-    """The local stack's Batch account, signed with its key."""
-    assert outputs.local is not None
-    return BatchClient(
-        outputs.batchAccountEndpoint,
-        AzureNamedKeyCredential(outputs.batchAccountName, outputs.local.batchAccountKey),
-    )
+    """The stack's Batch account, signed in as the runner is (keys for a local stack,
+    Entra ID for Azure)."""
+    return connect(outputs).batch
 
 
 def container_client(outputs: StackOutputs, name: str) -> ContainerClient:
-    """One of the local stack's containers, signed with its storage key."""
-    assert outputs.local is not None
-    return ContainerClient(
-        outputs.blobEndpoint,
-        name,
-        credential={
-            "account_name": outputs.storageAccountName,
-            "account_key": outputs.local.storageAccountKey,
-        },
-    )
+    """One of the stack's containers, signed in as the runner is."""
+    return connect(outputs).container(name)
+
+
+def job_exists(batch: BatchClient, job_id: str) -> bool:
+    """Whether the stack has this job: asked of it alone, not of a list of every job."""
+    try:
+        batch.get_job(job_id, select=["id"])
+    except ResourceNotFoundError:
+        return False
+    return True
+
+
+def interruptible() -> None:
+    """A child's ``preexec_fn``: SIGINT as a terminal sends it, even when the tests run
+    with it ignored (started in the background by a shell without job control, which
+    ignores SIGINT in what it starts), so that Python turns it into KeyboardInterrupt."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def runner(
@@ -69,6 +86,36 @@ def runner(
         env={**os.environ, **(env or {})},
         timeout=300,
     )
+
+
+GATED_SCRIPT = """\
+import os, pathlib, sys, time
+name, out, gate, most = sys.argv[1], pathlib.Path(sys.argv[2]), sys.argv[3], float(sys.argv[4])
+deadline = time.monotonic() + most
+while not os.path.exists(gate) and time.monotonic() < deadline:
+    time.sleep(0.05)
+out.mkdir(parents=True, exist_ok=True)
+(out / (name + ".done")).write_text("done")
+"""
+"""A task that runs until the test opens its gate, or for at most ``most`` seconds. On a
+local stack the nodes are processes on this machine and see the gate; a node in Azure
+never does, and runs for ``most`` seconds. Arguments: {input} {output_dir} GATE MOST."""
+
+
+class Gate:
+    """A file that tasks of GATED_SCRIPT wait for: ``open()`` lets them end."""
+
+    def __init__(self, directory: Path) -> None:
+        self.script = directory / "gated.py"
+        self.script.write_text(GATED_SCRIPT)
+        self.path = directory / "gate.open"
+
+    def arguments(self, most: float) -> list[str]:
+        """What follows ``--script`` for a task held at most ``most`` seconds."""
+        return [str(self.script), "--", "{input}", "{output_dir}", str(self.path), str(most)]
+
+    def open(self) -> None:
+        self.path.touch()
 
 
 def fake_pulumi(directory: Path, stdout: str, status: int = 0) -> dict[str, str]:

@@ -1,9 +1,11 @@
-"""`runner doctor` on the local stack: all ok when healthy, FAIL with the fix when not."""
+"""`runner doctor` on the stack under test: all ok when healthy, FAIL with the fix when not."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
+
+import pytest
 
 from tests.e2e.conftest import runner
 
@@ -55,11 +57,15 @@ def test_what_is_broken_is_a_fail_with_its_fix_and_exit_3(stack, tmp_path):
     assert document["ok"] is False
     failed = [c for c in document["checks"] if c["status"] == "FAIL"]
     assert failed[0]["name"] == "container no-such-container"
+    absent = runner("doctor", "--outputs", str(tmp_path / "none.json"), cwd=tmp_path)
+    assert absent.returncode == 3
+    assert absent.stdout.startswith("FAIL outputs: ")
+
+
+@pytest.mark.emulator_only("changes the stack's local keys")
+def test_a_wrong_local_key_is_a_fail_that_says_local_up(stack, tmp_path):
     wrong_key = _broken(stack, tmp_path, local={"batchAccountKey": "d3Jvbmc="})
     checked = runner("doctor", "--outputs", str(wrong_key), cwd=tmp_path)
     assert checked.returncode == 3
     assert checked.stdout.splitlines()[-1].startswith("FAIL batch: ")
     assert "local up" in checked.stdout
-    absent = runner("doctor", "--outputs", str(tmp_path / "none.json"), cwd=tmp_path)
-    assert absent.returncode == 3
-    assert absent.stdout.startswith("FAIL outputs: ")

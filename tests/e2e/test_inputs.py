@@ -1,13 +1,17 @@
-"""Inputs as users have them, end to end on the local stack: any file name, directories
-with the same base names, filters, and lists from a file or standard input."""
+"""Inputs as users have them, end to end on the stack under test: any file name,
+directories with the same base names, filters, and lists from a file or standard input."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import subprocess
 import sys
 from pathlib import Path
 
+from azure.core.exceptions import ResourceNotFoundError
+
+from runner.clients import connect
 from tests.e2e.conftest import runner
 from tests.task.reference import reference_top
 
@@ -23,13 +27,13 @@ NAMES = [
 ]
 
 
-def test_any_file_name_in_one_job(stack, tmp_path):
+def test_any_file_name_in_one_job(stack, job_ids, tmp_path):
     corpus = tmp_path / "corpus"
     corpus.mkdir()
     for i, name in enumerate(NAMES):
         (corpus / name).write_text(f"{name} alpha beta beta gamma gamma gamma {i}")
     result = runner(
-        "submit", "corpus", "--outputs", str(stack), "--json", "--job-id", "e2e-names",
+        "submit", "corpus", "--outputs", str(stack), "--json", "--job-id", job_ids("e2e-names"),
         cwd=tmp_path,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
@@ -78,42 +82,50 @@ def test_same_base_names_filters_and_lists(stack, tmp_path):
     assert len(json.loads(piped.stdout)["tasks"]) == 2
 
 
-def test_blobs_already_in_storage_are_read_where_they_are(stack, stack_outputs, tmp_path):
-    from azure.storage.blob import BlobServiceClient
-
-    service = BlobServiceClient(
-        stack_outputs.blobEndpoint,
-        credential={
-            "account_name": stack_outputs.storageAccountName,
-            "account_key": stack_outputs.local.storageAccountKey,
-        },
-    )
+def test_blobs_already_in_storage_are_read_where_they_are(stack, stack_outputs, job_ids, tmp_path):
+    service = connect(stack_outputs).blobs
+    job_id = job_ids("e2e-blobs")
+    stored = job_ids("e2e-stored")  # blobs of this run's own, on a stack others share
     texts = {
-        ("input", "e2e-stored/one.txt"): b"one one two",
-        ("input", "e2e-stored/deeper/two words.txt"): b"three three three two",
-        ("corpus", "texts/three.txt"): b"red green green",
+        ("input", f"{stored}/one.txt"): b"one one two",
+        ("input", f"{stored}/deeper/two words.txt"): b"three three three two",
+        ("corpus", f"{stored}/three.txt"): b"red green green",
     }
     if not service.get_container_client("corpus").exists():
         service.create_container("corpus")
     for (container, name), content in texts.items():
         service.get_blob_client(container, name).upload_blob(content, overwrite=True)
-    listed_before = {b.name for b in service.get_container_client("input").list_blobs()}
+    inputs = service.get_container_client("input")
 
-    result = runner(
-        "submit", "--blobs", "e2e-stored", "--blobs", "corpus/texts", "--outputs", str(stack),
-        "--json", "--job-id", "e2e-blobs", cwd=tmp_path,
-    )  # fmt: skip
-    assert result.returncode == 0, result.stderr
-    assert "(0 uploaded" in result.stderr
-    tasks = {task["input"]: task for task in json.loads(result.stdout)["tasks"]}
-    assert set(tasks) == {f"{container}/{name}" for container, name in texts}
-    for (container, name), content in texts.items():
-        assert [tuple(p) for p in tasks[f"{container}/{name}"]["top"]] == reference_top(content, 3)
-        assert (tmp_path / "results" / "e2e-blobs" / container / name).is_dir()
-    # Nothing uploaded, nothing deleted.
-    assert {b.name for b in service.get_container_client("input").list_blobs()} == listed_before
-    assert service.get_blob_client("corpus", "texts/three.txt").exists()
+    def listed() -> set[str]:  # this test's blobs: its stored ones, and any of its job
+        return {
+            blob.name
+            for prefix in (f"{stored}/", f"{job_id}/")
+            for blob in inputs.list_blobs(name_starts_with=prefix)
+        }
 
-    missing = runner("submit", "--blobs", "nothing-here", "--outputs", str(stack), cwd=tmp_path)
-    assert missing.returncode == 2
-    assert "no blob under input/nothing-here" in missing.stderr
+    listed_before = listed()
+    try:
+        result = runner(
+            "submit", "--blobs", stored, "--blobs", f"corpus/{stored}", "--outputs", str(stack),
+            "--json", "--job-id", job_id, cwd=tmp_path,
+        )  # fmt: skip
+        assert result.returncode == 0, result.stderr
+        assert "(0 uploaded" in result.stderr
+        tasks = {task["input"]: task for task in json.loads(result.stdout)["tasks"]}
+        assert set(tasks) == {f"{container}/{name}" for container, name in texts}
+        for (container, name), content in texts.items():
+            top = [tuple(p) for p in tasks[f"{container}/{name}"]["top"]]
+            assert top == reference_top(content, 3)
+            assert (tmp_path / "results" / job_id / container / name).is_dir()
+        # Nothing uploaded, nothing deleted.
+        assert listed() == listed_before
+        assert service.get_blob_client("corpus", f"{stored}/three.txt").exists()
+
+        missing = runner("submit", "--blobs", "nothing-here", "--outputs", str(stack), cwd=tmp_path)
+        assert missing.returncode == 2
+        assert "no blob under input/nothing-here" in missing.stderr
+    finally:  # a stack that runs the suite again and again keeps none of them
+        for container, name in texts:
+            with contextlib.suppress(ResourceNotFoundError):
+                service.get_blob_client(container, name).delete_blob()

@@ -14,9 +14,10 @@ from pathlib import Path
 
 import pytest
 
-from local_stack import stack as local_stack
+from contract.outputs import StackOutputs
+from local_stack import servers
 from runner.inputs import node_name
-from tests.e2e.conftest import batch_client, container_client, runner
+from tests.e2e.conftest import batch_client, container_client, job_exists, runner
 
 
 def _inputs(directory: Path, count: int) -> list[str]:
@@ -46,11 +47,11 @@ def _killed_when(command: list[str], cwd: Path, when: Callable[[], bool]) -> boo
 
 @pytest.mark.parametrize("moment", ["starting", "uploading", "job created", "watching"])
 def test_a_runner_killed_at_any_moment_finishes_with_the_same_submit(
-    stack, stack_outputs, tmp_path, moment
+    stack, stack_outputs, job_ids, tmp_path, moment
 ):
     data = tmp_path / "data"
     names = _inputs(data, 20)
-    job_id = f"e2e-kill-{moment.replace(' ', '-')}"
+    job_id = job_ids(f"e2e-kill-{moment.replace(' ', '-')}")
     out = tmp_path / "out"
     arguments = ["submit", *names, "--outputs", str(stack), "--job-id", job_id]
     arguments += ["--out", str(out)]
@@ -61,9 +62,9 @@ def test_a_runner_killed_at_any_moment_finishes_with_the_same_submit(
     moments: dict[str, Callable[[], bool]] = {
         "starting": lambda: time.monotonic() - started > 0.3,
         "uploading": lambda: any(True for _ in staged.list_blobs(name_starts_with=f"{job_id}/")),
-        "job created": lambda: any(job.id == job_id for job in batch.list_jobs()),
+        "job created": lambda: job_exists(batch, job_id),
         "watching": lambda: (
-            any(job.id == job_id for job in batch.list_jobs())
+            job_exists(batch, job_id)
             and batch.get_job_task_counts(job_id).task_counts.completed > 0
         ),
     }
@@ -79,9 +80,14 @@ def test_a_runner_killed_at_any_moment_finishes_with_the_same_submit(
 
 
 RUNS_ONCE_SCRIPT = """\
-import pathlib, sys, time
-name, out, ledger = sys.argv[1], pathlib.Path(sys.argv[2]), sys.argv[3]
-time.sleep(0.5)
+import os, pathlib, sys, time
+name, out, ledger, gate = sys.argv[1], pathlib.Path(sys.argv[2]), sys.argv[3], sys.argv[4]
+# The first runs end at once; the others wait until the test opens the gate (once the
+# emulator is back), so that the kill finds tasks completed and tasks still running.
+first = not os.path.exists(ledger) or len(pathlib.Path(ledger).read_text().splitlines()) < 3
+deadline = time.monotonic() + 120
+while not first and not os.path.exists(gate) and time.monotonic() < deadline:
+    time.sleep(0.05)
 out.mkdir(parents=True, exist_ok=True)
 (out / (name + ".done")).write_text("done")
 with open(ledger, "a") as runs:  # after the work: a run killed half-way is not counted
@@ -89,22 +95,21 @@ with open(ledger, "a") as runs:  # after the work: a run killed half-way is not 
 """
 
 
-def test_the_emulator_killed_mid_job_and_started_again_finishes_it(tmp_path):
+@pytest.mark.emulator_only("kills the emulator")
+def test_the_emulator_killed_mid_job_and_started_again_finishes_it(stacks, job_ids, tmp_path):
     """Its own stack: the session's is not killed under the other tests."""
-    paths = local_stack.Paths(tmp_path / "stack")
     data = tmp_path / "data"
-    names = _inputs(data, 16)
+    names = _inputs(data, 8)  # two rounds of the pool's 4 slots: one ends, one waits
     script = tmp_path / "once.py"
     script.write_text(RUNS_ONCE_SCRIPT)
-    ledger = tmp_path / "ledger.txt"
-    try:
-        outputs = local_stack.up(paths=paths)
-        batch = batch_client(outputs)
-        job_id = "e2e-emulator-killed"
+    ledger, gate = tmp_path / "ledger.txt", tmp_path / "gate.open"
+    with stacks.running(tmp_path / "stack") as paths:
+        batch = batch_client(StackOutputs.read(paths.outputs))
+        job_id = job_ids("e2e-emulator-killed")
         command = [
             sys.executable, "-m", "runner", "submit", *names, "--outputs", str(paths.outputs),
             "--job-id", job_id, "--script", str(script), "--out", str(tmp_path / "out"),
-            "--", "{input}", "{output_dir}", str(ledger),
+            "--", "{input}", "{output_dir}", str(ledger), str(gate),
         ]  # fmt: skip
         submit = subprocess.Popen(
             command, cwd=data, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
@@ -122,9 +127,12 @@ def test_the_emulator_killed_mid_job_and_started_again_finishes_it(tmp_path):
             assert submit.poll() is None, submit.communicate()
             assert time.monotonic() < deadline
             time.sleep(0.05)
-        os.kill(int(paths.pid("emulator").read_text()), signal.SIGKILL)
-        time.sleep(1)
-        local_stack.up(paths=paths)
+        emulator = int(paths.pid("emulator").read_text())
+        os.kill(emulator, signal.SIGKILL)
+        while servers.alive(emulator):
+            time.sleep(0.01)
+        stacks.up(paths)
+        gate.touch()
         stdout, stderr = submit.communicate(timeout=300)
         assert submit.returncode == 0, stderr
         rows = stdout.splitlines()[1:]
@@ -137,5 +145,3 @@ def test_the_emulator_killed_mid_job_and_started_again_finishes_it(tmp_path):
         for task_id in done_before:
             ran = runs.count(node_name(display[task_id]))
             assert ran == 1, f"{display[task_id]} had completed and ran again"
-    finally:
-        local_stack.down(paths)

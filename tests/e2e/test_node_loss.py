@@ -8,49 +8,39 @@ import subprocess
 import sys
 import time
 
+import pytest
 from azure.batch import models
 from azure.batch.models._models import BatchNodeRebootOptions  # not exported by 15.0
 
-from local_stack import stack as local_stack
-from tests.e2e.conftest import batch_client
-
-SLOW_SCRIPT = """\
-import pathlib, sys, time
-name, out = sys.argv[1], pathlib.Path(sys.argv[2])
-time.sleep(1.5)
-out.mkdir(parents=True, exist_ok=True)
-(out / (name + ".done")).write_text("done")
-"""
+from contract.outputs import StackOutputs
+from tests.e2e.conftest import Gate, batch_client, job_exists
 
 
-def test_a_node_removed_and_one_rebooted_under_a_job_lose_nothing(tmp_path):
+@pytest.mark.emulator_only("removes a node from a pool of its own")
+def test_a_node_removed_and_one_rebooted_under_a_job_lose_nothing(stacks, job_ids, tmp_path):
     """Its own stack: removing a node shrinks the pool, which the other tests share."""
-    paths = local_stack.Paths(tmp_path / "stack")
-    script = tmp_path / "slow.py"
-    script.write_text(SLOW_SCRIPT)
+    gate = Gate(tmp_path)  # the tasks run until both nodes are lost: then they end
     data = tmp_path / "data"
     data.mkdir()
-    names = [f"in {i}.txt" for i in range(12)]
+    names = [f"in {i}.txt" for i in range(8)]  # two for each slot of the local pool
     for name in names:
         (data / name).write_text("words " * 10)
-    try:
-        outputs = local_stack.up(paths=paths)
-        assert outputs.local is not None
+    with stacks.running(tmp_path / "stack") as paths:
+        outputs = StackOutputs.read(paths.outputs)
         batch = batch_client(outputs)
-        pool_id, job_id = outputs.poolId, "e2e-node-loss"
+        pool_id, job_id = outputs.poolId, job_ids("e2e-node-loss")
         nodes = [node.id for node in batch.list_nodes(pool_id)]
         assert len(nodes) >= 2, "the local pool has a node per CPU: this needs two"
         command = [
             sys.executable, "-m", "runner", "submit", *names, "--outputs", str(paths.outputs),
-            "--job-id", job_id, "--script", str(script), "--out", str(tmp_path / "out"),
-            "--", "{input}", "{output_dir}",
+            "--job-id", job_id, "--out", str(tmp_path / "out"), "--script", *gate.arguments(120),
         ]  # fmt: skip
         submit = subprocess.Popen(
             command, cwd=data, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
         )
 
         def running_on(node_id: str) -> bool:
-            if not any(job.id == job_id for job in batch.list_jobs()):
+            if not job_exists(batch, job_id):
                 return False
             tasks = batch.list_tasks(job_id, select=["id", "state", "nodeInfo"])
             return any(
@@ -71,6 +61,7 @@ def test_a_node_removed_and_one_rebooted_under_a_job_lose_nothing(tmp_path):
         batch.begin_reboot_node(
             pool_id, nodes[1], BatchNodeRebootOptions(node_reboot_kind="requeue")
         )
+        gate.open()
         stdout, stderr = submit.communicate(timeout=300)
         assert submit.returncode == 0, stderr
         rows = stdout.splitlines()[1:]
@@ -83,5 +74,3 @@ def test_a_node_removed_and_one_rebooted_under_a_job_lose_nothing(tmp_path):
         assert len(requeued) >= 2, "both nodes' running tasks go back to the queue"
         assert all(task.execution_info.retry_count == 0 for task in requeued)
         assert nodes[0] not in [node.id for node in batch.list_nodes(pool_id)]
-    finally:
-        local_stack.down(paths)

@@ -11,21 +11,21 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 from azure.storage.blob import ContainerClient
 
 from contract.outputs import StackOutputs
-from tests.e2e.conftest import batch_client, container_client, runner
-
-SLOW_SCRIPT = """\
-import pathlib, sys, time
-name, out = sys.argv[1], pathlib.Path(sys.argv[2])
-time.sleep(2)
-out.mkdir(parents=True, exist_ok=True)
-(out / (name + ".done")).write_text("done")
-"""
+from tests.e2e.conftest import (
+    Gate,
+    batch_client,
+    container_client,
+    interruptible,
+    job_exists,
+    runner,
+)
 
 
 def _inputs(outputs: StackOutputs) -> ContainerClient:
@@ -62,19 +62,22 @@ def test_a_job_id_batch_would_refuse_is_refused_before_any_upload(
     assert not any(_inputs(stack_outputs).list_blobs(name_starts_with=job_id or "/"))
 
 
-def test_an_out_that_is_a_file_is_refused_before_any_upload(stack, stack_outputs, tmp_path):
+def test_an_out_that_is_a_file_is_refused_before_any_upload(
+    stack, stack_outputs, job_ids, tmp_path
+):
+    job_id = job_ids("e2e-out-file")
     (tmp_path / "a.txt").write_text("words words")
     (tmp_path / "taken").write_text("a file")
     result = runner(
-        "submit", "a.txt", "--outputs", str(stack), "--job-id", "e2e-out-file",
+        "submit", "a.txt", "--outputs", str(stack), "--job-id", job_id,
         "--out", "taken/results", cwd=tmp_path,
     )  # fmt: skip
     _one_line_error(result, 2, "is a file, not a directory")
-    assert not any(_inputs(stack_outputs).list_blobs(name_starts_with="e2e-out-file/"))
-    assert "e2e-out-file" not in {job.id for job in batch_client(stack_outputs).list_jobs()}
+    assert not any(_inputs(stack_outputs).list_blobs(name_starts_with=f"{job_id}/"))
+    assert not job_exists(batch_client(stack_outputs), job_id)
 
 
-def test_what_does_not_exist_is_the_users_mistake_said_in_one_line(stack, tmp_path):
+def test_what_does_not_exist_is_the_users_mistake_said_in_one_line(stack, job_ids, tmp_path):
     outputs = ["--outputs", str(stack)]
     for command in (
         ["status", "nosuchjob"],
@@ -87,30 +90,33 @@ def test_what_does_not_exist_is_the_users_mistake_said_in_one_line(stack, tmp_pa
         _one_line_error(result, 2, "no job nosuchjob on this stack")
         assert "-m runner jobs" in result.stderr
     (tmp_path / "a.txt").write_text("one two two")
-    done = runner("submit", "a.txt", *outputs, "--job-id", "e2e-logs", "--keep-logs", cwd=tmp_path)
+    logged = job_ids("e2e-logs")
+    done = runner("submit", "a.txt", *outputs, "--job-id", logged, "--keep-logs", cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     task_id = done.stdout.splitlines()[1].split()[1]
-    missing = runner("logs", "e2e-logs", "nosuchtask", *outputs, cwd=tmp_path)
-    _one_line_error(missing, 2, f"job e2e-logs has no task nosuchtask; its tasks: {task_id}")
-    assert runner("delete", "e2e-logs", *outputs, cwd=tmp_path).returncode == 0
+    missing = runner("logs", logged, "nosuchtask", *outputs, cwd=tmp_path)
+    _one_line_error(missing, 2, f"job {logged} has no task nosuchtask; its tasks: {task_id}")
+    assert runner("delete", logged, *outputs, cwd=tmp_path).returncode == 0
     for _ in range(2):  # the fallback to the output container, with no traceback, each time
-        after = runner("logs", "e2e-logs", task_id, *outputs, cwd=tmp_path)
+        after = runner("logs", logged, task_id, *outputs, cwd=tmp_path)
         assert after.returncode == 0, after.stderr
         assert "top 3:" in after.stdout
         assert after.stderr == ""
     # Without --keep-logs a successful task's logs stay on its node only: gone with the job.
-    quiet = runner("submit", "a.txt", *outputs, "--job-id", "e2e-nologs", cwd=tmp_path)
+    unlogged = job_ids("e2e-nologs")
+    quiet = runner("submit", "a.txt", *outputs, "--job-id", unlogged, cwd=tmp_path)
     assert quiet.returncode == 0, quiet.stderr
     quiet_task = quiet.stdout.splitlines()[1].split()[1]
-    assert runner("logs", "e2e-nologs", quiet_task, *outputs, cwd=tmp_path).returncode == 0
-    assert runner("delete", "e2e-nologs", *outputs, cwd=tmp_path).returncode == 0
-    gone = runner("logs", "e2e-nologs", quiet_task, *outputs, cwd=tmp_path)
+    assert runner("logs", unlogged, quiet_task, *outputs, cwd=tmp_path).returncode == 0
+    assert runner("delete", unlogged, *outputs, cwd=tmp_path).returncode == 0
+    gone = runner("logs", unlogged, quiet_task, *outputs, cwd=tmp_path)
     _one_line_error(gone, 2, "no logs stored for its task")
 
 
-def test_a_resubmit_resumes_or_says_what_differs(stack, stack_outputs, tmp_path):
+def test_a_resubmit_resumes_or_says_what_differs(stack, stack_outputs, job_ids, tmp_path):
+    job_id = job_ids("e2e-again")
     (tmp_path / "a.txt").write_text("red red red blue blue green")
-    outputs = ["--outputs", str(stack), "--job-id", "e2e-again"]
+    outputs = ["--outputs", str(stack), "--job-id", job_id]
     first = runner("submit", "a.txt", "--top", "2", *outputs, cwd=tmp_path)
     assert first.returncode == 0, first.stderr
     assert "removed its 1 input blob " in first.stderr
@@ -120,7 +126,7 @@ def test_a_resubmit_resumes_or_says_what_differs(stack, stack_outputs, tmp_path)
     assert "nothing to upload or add" in same.stderr
     assert "staged" not in same.stderr  # the inputs were removed, and are not sent again
     assert same.stdout == first.stdout
-    assert not any(_inputs(stack_outputs).list_blobs(name_starts_with="e2e-again/"))
+    assert not any(_inputs(stack_outputs).list_blobs(name_starts_with=f"{job_id}/"))
 
     other_top = runner("submit", "a.txt", "--top", "1", *outputs, cwd=tmp_path)
     _one_line_error(other_top, 2, "the arguments (")
@@ -157,21 +163,23 @@ def test_with_json_stdout_is_always_one_document(stack, tmp_path):
     }
 
 
-def test_a_wait_that_runs_out_of_timeout_has_its_status_and_a_resume_command(stack, tmp_path):
-    script = tmp_path / "slow.py"
-    script.write_text(SLOW_SCRIPT)
+def test_a_wait_that_runs_out_of_timeout_has_its_status_and_a_resume_command(
+    stack, job_ids, tmp_path
+):
+    gate = Gate(tmp_path)  # the task runs until the wait has timed out (or 2 s on Azure)
+    job_id = job_ids("e2e-timeout")
     (tmp_path / "a.txt").write_text("a")
     result = runner(
-        "submit", "a.txt", "--outputs", str(stack), "--job-id", "e2e-timeout", "--json",
-        "--timeout", "1s", "--script", str(script), "--", "{input}", "{output_dir}",
-        cwd=tmp_path,
+        "submit", "a.txt", "--outputs", str(stack), "--job-id", job_id, "--json",
+        "--timeout", "1s", "--script", *gate.arguments(2), cwd=tmp_path,
     )  # fmt: skip
+    gate.open()
     _one_line_error(result, 4, "did not finish within 1s; the job goes on")
     document = json.loads(result.stdout)
     assert document["status"] == 4
     resume = _resume_line(result.stderr)
     assert resume == document["resume"]
-    assert shlex.split(resume)[:5] == [sys.executable, "-m", "runner", "wait", "e2e-timeout"]
+    assert shlex.split(resume)[:5] == [sys.executable, "-m", "runner", "wait", job_id]
     resumed = _as_printed(resume, tmp_path)
     assert resumed.returncode == 0, resumed.stderr
     assert "a.txt.done" in resumed.stdout
@@ -180,15 +188,16 @@ def test_a_wait_that_runs_out_of_timeout_has_its_status_and_a_resume_command(sta
 
 
 def _interrupted(
-    stack: Path, cwd: Path, names: list[str], when
+    stack: Path, cwd: Path, arguments: list[str], when: Callable[[], bool]
 ) -> subprocess.CompletedProcess[str]:
     """Start a submit, send it SIGINT once ``when()`` holds, and return what it printed."""
     process = subprocess.Popen(
-        [sys.executable, "-m", "runner", "submit", *names, "--outputs", str(stack)],
+        [sys.executable, "-m", "runner", "submit", *arguments, "--outputs", str(stack)],
         cwd=cwd,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        preexec_fn=interruptible,
     )
     deadline = time.monotonic() + 120
     while not when() and process.poll() is None and time.monotonic() < deadline:
@@ -209,29 +218,27 @@ def _many_inputs(directory: Path, count: int, size: int) -> list[str]:
 
 @pytest.mark.parametrize("moment", ["during upload", "after job creation", "while watching"])
 def test_an_interrupted_submit_prints_a_resume_command_that_works(
-    stack, stack_outputs, tmp_path, moment
+    stack, stack_outputs, job_ids, tmp_path, moment
 ):
-    names = _many_inputs(tmp_path, 150, 20_000)
+    """150 small inputs, 10 to a task: their upload (all before any task is added) lasts
+    long enough to be caught, and 15 tasks on the pool's slots leave the job unfinished
+    when the first completes. A task per input would add nothing to what is promised."""
+    names = _many_inputs(tmp_path, 150, 2_000)
+    job_id = job_ids(f"e2e-interrupted-{moment.replace(' ', '-')}")
     inputs, batch = _inputs(stack_outputs), batch_client(stack_outputs)
 
-    def jobs() -> list[str]:
-        return [job.id for job in batch.list_jobs() if job.id.startswith("topwords-")]
-
-    before = set(jobs())
-
-    def new_job() -> str | None:
-        return next((job for job in jobs() if job not in before), None)
-
     def uploading() -> bool:
-        job = next((b.name.split("/")[0] for b in inputs.list_blobs() if "doc" in b.name), None)
-        return job is not None and job not in before
+        return any(True for _ in inputs.list_blobs(name_starts_with=f"{job_id}/"))
 
     def watching() -> bool:
-        job = new_job()
-        return job is not None and batch.get_job_task_counts(job).task_counts.completed > 0
+        return (
+            job_exists(batch, job_id)
+            and batch.get_job_task_counts(job_id).task_counts.completed > 0
+        )
 
-    when = {"during upload": uploading, "after job creation": lambda: new_job() is not None}
-    result = _interrupted(stack, tmp_path, names, when.get(moment, watching))
+    when = {"during upload": uploading, "after job creation": lambda: job_exists(batch, job_id)}
+    arguments = [*names, "--job-id", job_id, "--files-per-task", "10"]
+    result = _interrupted(stack, tmp_path, arguments, when.get(moment, watching))
     assert result.returncode == 130, result.stderr
     resume = _resume_line(result.stderr)
     verb = shlex.split(resume)[3]
@@ -246,11 +253,12 @@ def test_an_interrupted_submit_prints_a_resume_command_that_works(
     assert all(" ok " in row for row in rows)
 
 
-def test_two_runners_on_one_job_and_one_folder_at_once(stack, tmp_path):
+def test_two_runners_on_one_job_and_one_folder_at_once(stack, job_ids, tmp_path):
+    job_id = job_ids("e2e-twice")
     names = _many_inputs(tmp_path, 20, 5_000)
     command = [
         sys.executable, "-m", "runner", "submit", *names, "--outputs", str(stack),
-        "--job-id", "e2e-twice", "--json",
+        "--job-id", job_id, "--json",
     ]  # fmt: skip
     first, second = (
         subprocess.Popen(command, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
@@ -261,7 +269,7 @@ def test_two_runners_on_one_job_and_one_folder_at_once(stack, tmp_path):
         assert process.returncode == 0, stderr.decode()
         assert b"Traceback" not in stderr
         assert json.loads(stdout)["succeeded"] is True
-    folder = tmp_path / "results" / "e2e-twice"
+    folder = tmp_path / "results" / job_id
     assert not list(folder.rglob("*.part"))
     assert len(list(folder.glob("*/*_OUTPUT.json"))) == len(names)
 
@@ -280,15 +288,20 @@ def test_help_takes_h_and_shows_the_defaults():
 
 
 def test_waiting_on_a_job_whose_tasks_were_never_added_says_to_submit_again(
-    stack, stack_outputs, tmp_path
+    stack, stack_outputs, job_ids, tmp_path
 ):
     from azure.batch import models
 
-    batch_client(stack_outputs).create_job(
+    job_id = job_ids("e2e-empty")
+    batch = batch_client(stack_outputs)
+    batch.create_job(
         models.BatchJobCreateOptions(
-            id="e2e-empty", pool_info=models.BatchPoolInfo(pool_id=stack_outputs.poolId)
+            id=job_id, pool_info=models.BatchPoolInfo(pool_id=stack_outputs.poolId)
         )
     )
-    result = runner("wait", "e2e-empty", "--outputs", str(stack), cwd=tmp_path)
-    _one_line_error(result, 2, "job e2e-empty has 0 tasks")
-    assert "run the same submit again with --job-id e2e-empty" in result.stderr
+    try:
+        result = runner("wait", job_id, "--outputs", str(stack), cwd=tmp_path)
+        _one_line_error(result, 2, f"job {job_id} has 0 tasks")
+        assert f"run the same submit again with --job-id {job_id}" in result.stderr
+    finally:  # a job with no tasks would stay active on the stack for good
+        batch.begin_delete_job(job_id)

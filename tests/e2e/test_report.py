@@ -1,4 +1,4 @@
-"""`runner report` on the local stack: a real job with a failing input, its report checked
+"""`runner report` on the stack under test: a real job with a failing input, its report checked
 against the service's own records and storage listings, then opened in a real browser
 (the Debian Chromium, driven by playwright) with no network."""
 
@@ -13,10 +13,9 @@ import pytest
 
 from contract.outputs import StackOutputs
 from runner.clients import connect, state_name
-from tests.e2e.conftest import runner
+from tests.e2e.conftest import JobIds, runner
 from tests.runner.test_report import remote_loads, tasks_by_id, without_bokehjs
 
-JOB = "e2e-report"
 CHROMIUM = Path("/usr/bin/chromium")
 SCRIPT = """\
 import pathlib, sys
@@ -38,7 +37,12 @@ INPUTS = {
 
 
 @pytest.fixture(scope="module")
-def job(stack: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+def job_id(job_ids: JobIds) -> str:
+    return job_ids("e2e-report")
+
+
+@pytest.fixture(scope="module")
+def job(stack: Path, job_id: str, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A finished job of 5 tasks, one failing (retried once, as submit does), and its
     report written where `report` puts it by default; the folder it ran in."""
     work = tmp_path_factory.mktemp("report")
@@ -47,23 +51,24 @@ def job(stack: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
         (work / "in" / name).write_text(text)
     (work / "count.py").write_text(SCRIPT)
     submitted = runner(
-        "submit", "in", "--outputs", str(stack), "--job-id", JOB, "--keep-inputs",
+        "submit", "in", "--outputs", str(stack), "--job-id", job_id, "--keep-inputs",
         "--script", "count.py", "--", "{input}", "{output_dir}", cwd=work,
     )  # fmt: skip
     assert submitted.returncode == 1, submitted.stderr  # the broken input failed
     # submit writes the report itself, and says where last.
-    assert submitted.stderr.splitlines()[-1] == f"job {JOB}: report in results/{JOB}/report.html"
-    assert (work / "results" / JOB / "report.html").stat().st_size > 100_000
-    reported = runner("report", JOB, "--outputs", str(stack), cwd=work)
+    last = submitted.stderr.splitlines()[-1]
+    assert last == f"job {job_id}: report in results/{job_id}/report.html"
+    assert (work / "results" / job_id / "report.html").stat().st_size > 100_000
+    reported = runner("report", job_id, "--outputs", str(stack), cwd=work)
     assert reported.returncode == 0, reported.stderr
-    assert reported.stdout.strip() == f"results/{JOB}/report.html"
+    assert reported.stdout.strip() == f"results/{job_id}/report.html"
     return work
 
 
-def test_the_report_says_what_the_service_recorded(stack, job):
-    page = (job / "results" / JOB / "report.html").read_text()
+def test_the_report_says_what_the_service_recorded(stack, job, job_id):
+    page = (job / "results" / job_id / "report.html").read_text()
     clients = connect(StackOutputs.read(stack))
-    records = list(clients.batch.list_tasks(JOB))
+    records = list(clients.batch.list_tasks(job_id))
     assert len(records) == len(INPUTS)
     rows = tasks_by_id(page)
     assert set(rows) == {task.id for task in records}
@@ -92,17 +97,17 @@ def test_the_report_says_what_the_service_recorded(stack, job):
 
     # Bytes in and out, as storage lists them.
     containers = clients.outputs.containers
-    inputs = list(clients.container(containers.input).list_blobs(name_starts_with=f"{JOB}/"))
+    inputs = list(clients.container(containers.input).list_blobs(name_starts_with=f"{job_id}/"))
     assert sum(blob.size for blob in inputs) == sum(len(t.encode()) for t in INPUTS.values())
     results = list(
-        clients.container(containers.output).list_blobs(name_starts_with=f"{JOB}/results/")
+        clients.container(containers.output).list_blobs(name_starts_with=f"{job_id}/results/")
     )
     assert len(results) == 4
     text = re.sub(r"\s+", " ", html.unescape(re.sub(r"<[^>]+>", " ", without_bokehjs(page))))
     in_bytes = sum(blob.size for blob in inputs)
     out_bytes = sum(blob.size for blob in results)
-    assert f"{in_bytes:,} bytes) in 5 input blobs (input/{JOB}/)" in text
-    assert f"{out_bytes:,} bytes in 4 result blobs (output/{JOB}/results/)" in text
+    assert f"{in_bytes:,} bytes) in 5 input blobs (input/{job_id}/)" in text
+    assert f"{out_bytes:,} bytes in 4 result blobs (output/{job_id}/results/)" in text
     assert "5: 4 succeeded , 1 failed , 0 running , 0 waiting" in text
     vm_size = clients.batch.get_pool(clients.outputs.poolId).vm_size
     assert f"({vm_size}, " in text
@@ -110,9 +115,9 @@ def test_the_report_says_what_the_service_recorded(stack, job):
     assert remote_loads(without_bokehjs(page)) == []
 
 
-def test_out_and_a_price_of_ones_own(stack, job):
+def test_out_and_a_price_of_ones_own(stack, job, job_id):
     reported = runner(
-        "report", JOB, "--outputs", str(stack), "--out", "elsewhere/r.html",
+        "report", job_id, "--outputs", str(stack), "--out", "elsewhere/r.html",
         "--price-per-node-hour", "1.25", cwd=job,
     )  # fmt: skip
     assert reported.returncode == 0, reported.stderr
@@ -120,12 +125,14 @@ def test_out_and_a_price_of_ones_own(stack, job):
     assert "1.25 per node-hour, as given with --price-per-node-hour" in page
 
 
-def test_wait_writes_the_report_with_its_results_unless_told_not_to(stack, job):
-    made = runner("wait", JOB, "--outputs", str(stack), "--out", "elsewhere", cwd=job)
+def test_wait_writes_the_report_with_its_results_unless_told_not_to(stack, job, job_id):
+    made = runner("wait", job_id, "--outputs", str(stack), "--out", "elsewhere", cwd=job)
     assert made.returncode == 1, made.stderr
-    assert made.stderr.splitlines()[-1] == f"job {JOB}: report in elsewhere/report.html"
+    assert made.stderr.splitlines()[-1] == f"job {job_id}: report in elsewhere/report.html"
     assert "tvmps_" in (job / "elsewhere" / "report.html").read_text()
-    skipped = runner("wait", JOB, "--outputs", str(stack), "--out", "none", "--no-report", cwd=job)
+    skipped = runner(
+        "wait", job_id, "--outputs", str(stack), "--out", "none", "--no-report", cwd=job
+    )
     assert skipped.returncode == 1, skipped.stderr
     assert "report in" not in skipped.stderr
     assert not (job / "none" / "report.html").exists()
@@ -151,14 +158,14 @@ VIEW = """(name) => {
 }"""
 
 
-def test_the_report_renders_in_a_browser_with_no_network(job):
+def test_the_report_renders_in_a_browser_with_no_network(job, job_id):
     if not CHROMIUM.exists():
         if os.environ.get("CI") == "true":
             pytest.fail(f"{CHROMIUM} is missing: .ci/run installs it (apt-get install chromium)")
         pytest.skip(f"{CHROMIUM} is missing (apt-get install chromium), so no browser test")
     from playwright.sync_api import sync_playwright
 
-    path = job / "results" / JOB / "report.html"
+    path = job / "results" / job_id / "report.html"
     problems: list[str] = []
     elsewhere: list[str] = []
     with sync_playwright() as playwright:

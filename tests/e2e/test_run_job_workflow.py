@@ -74,7 +74,8 @@ class Workspace:
 
 
 @pytest.mark.skipif(JQ is None, reason="jq is not installed")
-def test_a_job_that_succeeds(stack, tmp_path):
+def test_a_job_that_succeeds(stack, job_ids, tmp_path):
+    job_id = job_ids("gh-e2e-ok")
     steps = _steps()
     workspace = Workspace(tmp_path, stack)
     (workspace.temp / "outputs.json").unlink()  # this time the workflow's step writes it
@@ -84,21 +85,21 @@ def test_a_job_that_succeeds(stack, tmp_path):
     assert (tmp_path / "bin" / "args").read_text().split() == [
         "stack", "output", "--json", "--stack", "dev"
     ]  # fmt: skip
-    submitted = workspace.run(steps["submit"], INPUTS="data/*.txt", TOP="2", JOB_ID="gh-e2e-ok")
+    submitted = workspace.run(steps["submit"], INPUTS="data/*.txt", TOP="2", JOB_ID=job_id)
     assert submitted.returncode == 0, submitted.stderr
     outputs = workspace.outputs()
     assert outputs == {
         "status": "0",
-        "job_id": "gh-e2e-ok",
+        "job_id": job_id,
         "succeeded": "true",
         "tasks": str(len(DATA)),
         "failed": "0",
     }
-    document = json.loads((workspace.root / "results" / "gh-e2e-ok.json").read_text())
+    document = json.loads((workspace.root / "results" / f"{job_id}.json").read_text())
     assert all(len(task["top"]) == 2 for task in document["tasks"])
     # The artifact's directory holds the document and each task's results.
     for task in document["tasks"]:
-        assert any((workspace.root / "results" / "gh-e2e-ok" / Path(task["input"]).name).iterdir())
+        assert any((workspace.root / "results" / job_id / Path(task["input"]).name).iterdir())
 
     summary = workspace.run(steps["Job summary"], STATUS=outputs["status"])
     assert summary.returncode == 0, summary.stderr
@@ -107,10 +108,11 @@ def test_a_job_that_succeeds(stack, tmp_path):
     assert text.count("| ok |") == len(DATA)
 
 
-def test_inputs_that_match_nothing_fail_the_run_with_the_runners_status(stack, tmp_path):
+def test_inputs_that_match_nothing_fail_the_run_with_the_runners_status(stack, job_ids, tmp_path):
     steps = _steps()
     workspace = Workspace(tmp_path, stack)
-    submitted = workspace.run(steps["submit"], INPUTS="nothing/*.txt", TOP="3", JOB_ID="gh-e2e-2")
+    job_id = job_ids("gh-e2e-2")
+    submitted = workspace.run(steps["submit"], INPUTS="nothing/*.txt", TOP="3", JOB_ID=job_id)
     assert submitted.returncode == 0, submitted.stderr  # the status is recorded, not raised
     assert workspace.outputs() == {"status": "2"}
     assert "nothing/*.txt" in submitted.stderr
@@ -127,15 +129,16 @@ def test_inputs_that_match_nothing_fail_the_run_with_the_runners_status(stack, t
 
 
 @pytest.mark.skipif(JQ is None, reason="jq is not installed")
-def test_failed_tasks_are_counted_summarised_and_fail_the_run(stack, tmp_path):
+def test_failed_tasks_are_counted_summarised_and_fail_the_run(stack, job_ids, tmp_path):
     """A document with a failed task, from the runner itself, read by the workflow's jq
     and by `runner summary` exactly as run-job.yml reads it."""
     script = tmp_path / "check.py"
     script.write_text(FAILING_SCRIPT)
     (tmp_path / "good.txt").write_text("fine")
     (tmp_path / "bad.txt").write_text("x")
+    job_id = job_ids("gh-e2e-fail")
     result = runner(
-        "submit", "good.txt", "bad.txt", "--outputs", str(stack), "--job-id", "gh-e2e-fail",
+        "submit", "good.txt", "bad.txt", "--outputs", str(stack), "--job-id", job_id,
         "--task-retries", "0", "--json", "--script", str(script), "--", "{input}", "{output_dir}",
         cwd=tmp_path,
     )  # fmt: skip
@@ -152,7 +155,7 @@ def test_failed_tasks_are_counted_summarised_and_fail_the_run(stack, tmp_path):
         )
         assert "null" not in read.stdout, read.stdout
         assert dict(line.split("=", 1) for line in read.stdout.splitlines()) == {
-            "job_id": "gh-e2e-fail",
+            "job_id": job_id,
             "succeeded": "false",
             "tasks": "2",
             "failed": "1",
@@ -160,8 +163,8 @@ def test_failed_tasks_are_counted_summarised_and_fail_the_run(stack, tmp_path):
 
     workspace = Workspace(tmp_path, stack)
     (workspace.root / "results").mkdir()
-    (workspace.root / "results" / "gh-e2e-fail.json").write_text(result.stdout)
-    summary = workspace.run(_steps()["Job summary"], STATUS="1", JOB_ID="gh-e2e-fail")
+    (workspace.root / "results" / f"{job_id}.json").write_text(result.stdout)
+    summary = workspace.run(_steps()["Job summary"], STATUS="1", JOB_ID=job_id)
     assert summary.returncode == 0, summary.stderr
     text = workspace.summary.read_text()
     assert "1 of 2 tasks failed" in text

@@ -19,12 +19,11 @@ from typing import IO, Any
 from urllib.parse import parse_qs, quote, urlsplit
 
 import pytest
-from azure.batch import BatchClient
-from azure.core.credentials import AzureNamedKeyCredential
 
-from contract import local as local_keys
+from contract.outputs import LocalKeys, StackOutputs
+from local_stack import stack as local_stack
 from runner import results
-from tests.e2e.conftest import runner
+from tests.e2e.conftest import JobIds, batch_client, runner
 
 DUMP_SCRIPT = """\
 import os, pathlib, sys
@@ -59,7 +58,9 @@ def _signatures(url: str | None) -> set[str]:
     return set(parse_qs(urlsplit(url or "").query).get("sig", []))
 
 
-def _run_job(stack: Path, outputs: Path, job_id: str, directory: Path) -> Run:
+def _run_job(stack: local_stack.Paths, outputs: Path, job_id: str, directory: Path) -> Run:
+    """The job, on the session's local stack (whose logs and node directories are read),
+    with ``outputs`` as the runner's outputs file."""
     directory.mkdir()
     (directory / "dump.py").write_text(DUMP_SCRIPT)
     (directory / "good.txt").write_text("some words")
@@ -103,18 +104,14 @@ def _run_job(stack: Path, outputs: Path, job_id: str, directory: Path) -> Run:
     }
     texts |= _texts_below(directory / "out", "--out")
     texts |= _texts_below(directory / "fetched", "download --out")
-    local = stack.parent
-    texts["emulator log"] = (local / "logs" / "emulator.log").read_text(errors="replace")
-    texts["request log"] = (local / "logs" / "requests.log").read_text(errors="replace")
-    for node in sorted((local / "emulator" / "nodes").glob("*/*")):
+    texts["emulator log"] = stack.log("emulator").read_text(errors="replace")
+    texts["request log"] = (stack.local / "logs" / "requests.log").read_text(errors="replace")
+    for node in sorted((stack.local / "emulator" / "nodes").glob("*/*")):
         tasks = node / "workitems" / job_id
         if tasks.is_dir():
             texts |= _texts_below(tasks, f"node {node.name}")
 
-    batch = BatchClient(
-        json.loads(stack.read_text())["batchAccountEndpoint"],
-        AzureNamedKeyCredential(local_keys.BATCH_ACCOUNT, local_keys.BATCH_KEY),
-    )
+    batch = batch_client(StackOutputs.read(stack.outputs))
     texts["job"] = json.dumps(batch.get_job(job_id).as_dict())
     signatures: set[str] = set()
     for task in batch.list_tasks(job_id):
@@ -132,21 +129,25 @@ def _run_job(stack: Path, outputs: Path, job_id: str, directory: Path) -> Run:
 
 
 @pytest.fixture(scope="module")
-def runs(stack: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Run]:
-    """The same small job run with the pool identity and with SAS URLs."""
-    without_identity = json.loads(stack.read_text())
+def runs(
+    session_stack: local_stack.Paths, job_ids: JobIds, tmp_path_factory: pytest.TempPathFactory
+) -> dict[str, Run]:
+    """The same small job run with the pool identity and with SAS URLs, on the session's
+    local stack: the one whose request log and node directories this module reads."""
+    without_identity = json.loads(session_stack.outputs.read_text())
     without_identity["poolIdentityResourceId"] = None
     sas_outputs = tmp_path_factory.mktemp("sas-outputs") / "outputs.json"
     sas_outputs.write_text(json.dumps(without_identity))
     base = tmp_path_factory.mktemp("secrets")
+    identity_job, sas_job = job_ids("e2e-secrets-identity"), job_ids("e2e-secrets-sas")
     return {
-        "identity": _run_job(stack, stack, "e2e-secrets-identity", base / "identity"),
-        "sas": _run_job(stack, sas_outputs, "e2e-secrets-sas", base / "sas"),
+        "identity": _run_job(session_stack, session_stack.outputs, identity_job, base / "identity"),
+        "sas": _run_job(session_stack, sas_outputs, sas_job, base / "sas"),
     }
 
 
-def _needles(signatures: set[str]) -> Iterator[str]:
-    for key in (local_keys.BATCH_KEY, local_keys.STORAGE_KEY):
+def _needles(signatures: set[str], local: LocalKeys) -> Iterator[str]:
+    for key in (local.batchAccountKey, local.storageAccountKey):
         yield key
         yield key[:20]  # any encoding of it starts alike: its first characters are plain
     yield "sig="
@@ -156,8 +157,11 @@ def _needles(signatures: set[str]) -> Iterator[str]:
         yield quote(signature, safe="")
 
 
+@pytest.mark.emulator_only("reads the emulator's request log and its nodes' directories")
 @pytest.mark.parametrize("mode", ["identity", "sas"])
-def test_no_key_or_sas_in_anything_the_system_wrote(runs, mode):
+def test_no_key_or_sas_in_anything_the_system_wrote(runs, session_stack, mode):
+    local = StackOutputs.read(session_stack.outputs).local
+    assert local is not None
     run = runs[mode]
     # Not vacuous: the places searched were written, and in SAS mode signatures exist.
     assert run.texts["request log"].strip()
@@ -167,7 +171,7 @@ def test_no_key_or_sas_in_anything_the_system_wrote(runs, mode):
     leaks = [
         (where, needle)
         for where, text in run.texts.items()
-        for needle in _needles(run.signatures)
+        for needle in _needles(run.signatures, local)
         if needle in text
     ]
     assert leaks == []

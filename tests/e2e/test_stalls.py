@@ -10,9 +10,10 @@ import time
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from contract.rest import pool_body
 from contract.spec import Pool, Spec, StartTask
-from local_stack import stack as local_stack
 from tests.e2e.conftest import batch_client, runner
 
 
@@ -32,11 +33,12 @@ def _stalled_submit(outputs_file: Path, tmp_path: Path) -> dict[str, Any]:
     return document
 
 
+@pytest.mark.emulator_only("makes a pool whose start task fails")
 def test_start_tasks_failing_on_every_node_end_the_wait_with_their_stderr(
-    stack, stack_outputs, tmp_path
+    stack, stack_outputs, job_ids, tmp_path
 ):
     broken = Pool(
-        id="broken-start",
+        id=job_ids("broken-start"),  # a pool of its own, on a stack others may share
         autoscale=False,
         fixed_dedicated_nodes=1,
         start_task=StartTask(
@@ -54,7 +56,7 @@ def test_start_tasks_failing_on_every_node_end_the_wait_with_their_stderr(
         outputs_file = tmp_path / "outputs.json"
         outputs_file.write_text(json.dumps({**stack_outputs.to_dict(), "poolId": broken.id}))
         error = _stalled_submit(outputs_file, tmp_path)["error"]
-        assert "the start task failed on every node of pool broken-start (exit code 7)" in error
+        assert f"the start task failed on every node of pool {broken.id} (exit code 7)" in error
         assert "cannot install the tools" in error
         checked = runner("doctor", "--outputs", str(outputs_file), cwd=tmp_path)
         assert checked.returncode == 3
@@ -63,15 +65,12 @@ def test_start_tasks_failing_on_every_node_end_the_wait_with_their_stderr(
         batch.begin_delete_pool(broken.id)
 
 
-def test_a_core_quota_of_zero_ends_the_wait_with_the_resize_error(tmp_path):
-    paths = local_stack.Paths(tmp_path / "stack")
-    try:
-        local_stack.up(paths=paths, core_quota=0)
+@pytest.mark.emulator_only("sets the account's core quota")
+def test_a_core_quota_of_zero_ends_the_wait_with_the_resize_error(stacks, tmp_path):
+    with stacks.running(tmp_path / "stack", core_quota=0) as paths:
         error = _stalled_submit(paths.outputs, tmp_path)["error"]
         assert error.startswith("pool runner-pool cannot get nodes: AccountCoreQuotaReached")
         checked = runner("doctor", "--outputs", str(paths.outputs), cwd=tmp_path)
         assert checked.returncode == 3
         assert "FAIL pool resize: AccountCoreQuotaReached" in checked.stdout
         assert "quota increase" in checked.stdout
-    finally:
-        local_stack.down(paths)

@@ -23,6 +23,7 @@ from tests.e2e.conftest import ROOT, runner
 from tests.emulator.conftest import client_for, pool_options, raises_batch_error, unique, wait_for
 from tests.emulator.fakes import FakeClock, FakeExecutor
 from tests.emulator.inprocess import InProcess, serve
+from tests.stacks import Stacks
 
 LOCAL_INTERVAL = timedelta(seconds=5)
 PROJECT_POOL = Pool(max_dedicated_nodes=3, task_slots_per_node=1)
@@ -239,12 +240,13 @@ def test_scaling_down_honours_the_deallocation_option(scaling, scaling_batch):
 # --- the local stack: the very formula the project deploys ------------------------------
 
 
-def test_the_local_stack_with_autoscale_scales_for_a_job_and_back(tmp_path: Path):
+@pytest.mark.emulator_only("starts a local stack of its own")
+def test_the_local_stack_with_autoscale_scales_for_a_job_and_back(stacks: Stacks, tmp_path: Path):
     """``up(autoscale=True)``: the pool starts empty, a runner job gets nodes, and the pool
     goes back to none after."""
     paths = stack.Paths(tmp_path / "stack")
     try:
-        outputs = stack.up(paths, timeout=30, autoscale=True)
+        outputs = stacks.up(paths, timeout=30, autoscale=True)
         assert stack._applied_autoscale(paths) == stack.AUTOSCALE_INTERVAL
         local = outputs.local
         assert local is not None
@@ -267,4 +269,4 @@ def test_the_local_stack_with_autoscale_scales_for_a_job_and_back(tmp_path: Path
         assert run is not None
         assert "$TargetDedicatedNodes=0" in (run.results or "")
     finally:
-        stack.down(paths)
+        stacks.down(paths)

@@ -19,6 +19,7 @@ from azure.core.rest import HttpRequest
 from contract import local as local_keys
 from local_stack import servers, stack
 from tests.emulator.conftest import pool_options, raises_batch_error, unique, wait_for
+from tests.stacks import Stacks
 
 API = {"api-version": "2025-06-01"}
 FAILING_START = (
@@ -182,11 +183,14 @@ def test_the_pool_quota_refuses_one_more_pool(account: Account):
 # --- the local stack ---------------------------------------------------------------------
 
 
-def test_the_local_stack_up_with_no_cores_returns_with_an_empty_pool(tmp_path: Path):
+@pytest.mark.emulator_only("starts a local stack of its own")
+def test_the_local_stack_up_with_no_cores_returns_with_an_empty_pool(
+    stacks: Stacks, tmp_path: Path
+):
     paths = stack.Paths(tmp_path / "local")
     lines: list[str] = []
     try:
-        outputs = stack.up(paths, progress=lines.append, timeout=30, core_quota=0)
+        outputs = stacks.up(paths, progress=lines.append, timeout=30, core_quota=0)
         batch = BatchClient(outputs.batchAccountEndpoint, _credential())
         pool = batch.get_pool(outputs.poolId)
         assert pool.current_dedicated_nodes == 0
@@ -194,10 +198,10 @@ def test_the_local_stack_up_with_no_cores_returns_with_an_empty_pool(tmp_path: P
         assert any("AccountCoreQuotaReached" in line for line in lines), lines
         assert '"core": 0' in paths.quotas.read_text()
         lines.clear()
-        stack.up(paths, progress=lines.append, timeout=30, core_quota=0)  # the same: kept
+        stacks.up(paths, progress=lines.append, timeout=30, core_quota=0)  # the same: kept
         assert not any("emulator" in line for line in lines), lines
-        stack.up(paths, progress=lines.append, timeout=30)  # none: restarted without
+        stacks.up(paths, progress=lines.append, timeout=30)  # none: restarted without
         assert "stopped the Batch emulator, to start it with the quotas asked for" in lines
         assert not paths.quotas.exists()
     finally:
-        stack.down(paths)
+        stacks.down(paths)

@@ -11,6 +11,8 @@ from pathlib import Path
 import pytest
 
 from contract.outputs import StackOutputs
+from local_stack import stack as local_stack
+from tests.stacks import counted
 
 pytestmark = pytest.mark.e2e  # starts local stacks with `runner local up`
 
@@ -28,10 +30,20 @@ def runner(*args: str, home: Path) -> subprocess.CompletedProcess[str]:
     )
 
 
-def test_up_status_down(tmp_path: Path):
+def starting(
+    request: pytest.FixtureRequest, *args: str, home: Path
+) -> subprocess.CompletedProcess[str]:
+    """``runner(*args)`` that may start the local stack at ``home``: a start it makes is
+    counted for the test's file, as the ``stacks`` fixture counts its own."""
+    test_file = request.node.nodeid.split("::")[0]
+    return counted(test_file, local_stack.Paths(home), lambda: runner(*args, home=home))
+
+
+@pytest.mark.emulator_only("starts local stacks of its own")
+def test_up_status_down(request: pytest.FixtureRequest, tmp_path: Path):
     home = tmp_path / "local"
     try:
-        first = runner("local", "up", home=home)
+        first = starting(request, "local", "up", home=home)
         assert first.returncode == 0, first.stderr
         outputs = StackOutputs.read(home / "outputs.json")
         assert outputs.poolId == "runner-pool"
@@ -40,7 +52,7 @@ def test_up_status_down(tmp_path: Path):
         assert outputs.local is not None
         assert f"Batch:   {outputs.batchAccountEndpoint}" in first.stdout
 
-        again = runner("local", "up", home=home)  # idempotent: the same servers
+        again = starting(request, "local", "up", home=home)  # idempotent: the same servers
         assert again.returncode == 0, again.stderr
         assert "starting" not in again.stderr
         assert StackOutputs.read(home / "outputs.json") == outputs
@@ -59,19 +71,19 @@ def test_up_status_down(tmp_path: Path):
 
         # A stale pid file (a process that is gone) does not stop 'up'.
         (home / "emulator.pid").write_text("999999\n")
-        restarted = runner("local", "up", home=home)
+        restarted = starting(request, "local", "up", home=home)
         assert restarted.returncode == 0, restarted.stderr
         # The servers come back on their ports, so stored URLs stay valid.
         assert StackOutputs.read(home / "outputs.json") == outputs
 
         # With no stack given, a job runs on the local stack: as it is when it runs...
         sample = str(ROOT / "data" / "taskdata3.txt")
-        used = runner("submit", sample, "--json", home=home)
+        used = starting(request, "submit", sample, "--json", home=home)
         assert used.returncode == 0, used.stderr
         assert "not running" not in used.stderr
         # ...and started first when it is not.
         runner("local", "down", home=home)
-        started = runner("submit", sample, "--json", home=home)
+        started = starting(request, "submit", sample, "--json", home=home)
         assert started.returncode == 0, started.stderr
         assert "the local stack is not running: starting it" in started.stderr
         assert "starting the Batch emulator" in started.stderr

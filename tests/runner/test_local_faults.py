@@ -13,7 +13,7 @@ import pytest
 from azure.storage.blob import BlobServiceClient
 
 from contract.outputs import StackOutputs
-from tests.runner.test_local import runner
+from tests.runner.test_local import runner, starting
 
 pytestmark = pytest.mark.e2e  # starts local stacks with `runner local up`
 
@@ -31,10 +31,11 @@ def stack_status(home: Path) -> dict[str, Any]:
     return document
 
 
-def test_faults_on_then_off_keep_the_blob_endpoint(tmp_path: Path):
+@pytest.mark.emulator_only("starts a local stack of its own, with faults")
+def test_faults_on_then_off_keep_the_blob_endpoint(request: pytest.FixtureRequest, tmp_path: Path):
     home = tmp_path / "local"
     try:
-        on = runner("local", "up", "--faults", "0.1", "--fault-seed", "1", home=home)
+        on = starting(request, "local", "up", "--faults", "0.1", "--fault-seed", "1", home=home)
         assert on.returncode == 0, on.stderr
         assert "starting the fault proxy" in on.stderr
         outputs = StackOutputs.read(home / "outputs.json")
@@ -50,11 +51,11 @@ def test_faults_on_then_off_keep_the_blob_endpoint(tmp_path: Path):
         assert state["faults"] == {"rate": 0.1, "seed": 1, "kinds": None, "log": str(log)}
         assert state["fault_proxy"] == storage_port != state["azurite"]
 
-        again = runner("local", "up", "--faults", "0.1", home=home)  # the same: no restart
+        again = starting(request, "local", "up", "--faults", "0.1", home=home)  # no restart
         assert again.returncode == 0, again.stderr
         assert "start" not in again.stderr
 
-        off = runner("local", "up", home=home)
+        off = starting(request, "local", "up", home=home)
         assert off.returncode == 0, off.stderr
         assert "stopping the fault proxy" in off.stderr
         assert "Faults:" not in off.stdout
