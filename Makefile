@@ -64,8 +64,15 @@ workflows: $(VENV)/.installed
 typecheck: setup
 	$(BIN)/mypy $(PACKAGES)
 
+# The end-to-end tests that need only what a deployed stack has run as `make live` runs
+# them: against a stack given by its outputs file, here a fresh local one, which the
+# workers share as they would an Azure stack. The rest start local stacks of their own.
+TEST_STACK := .local/test-stack
 pytest: setup
-	$(BIN)/python -m pytest -n $(WORKERS) --dist worksteal
+	rm -rf $(TEST_STACK)
+	trap 'RUNNER_LOCAL_DIR=$(TEST_STACK) $(BIN)/python -m runner local down > /dev/null' EXIT; \
+	RUNNER_LOCAL_DIR=$(TEST_STACK) $(BIN)/python -m runner local up > /dev/null && \
+	$(BIN)/python -m pytest -n $(WORKERS) --dist worksteal --outputs=$(TEST_STACK)/outputs.json
 
 test: lint typecheck pytest
 
@@ -79,7 +86,7 @@ check: setup workflows
 # Only the Python half: against Azure, the tests that need the local stack are skipped.
 live: venv
 	@test -n "$(OUTPUTS)" || { echo "error: name the stack's outputs: make live OUTPUTS=outputs.json" >&2; exit 2; }
-	$(BIN)/python -m pytest tests/e2e --outputs "$(OUTPUTS)" --junitxml "$(JUNIT)" -n $(WORKERS)
+	$(BIN)/python -m pytest tests/e2e --outputs="$(OUTPUTS)" --junitxml "$(JUNIT)" -n $(WORKERS)
 
 clean:
 	rm -rf $(VENV) node_modules results .local .mypy_cache .pytest_cache .ruff_cache .hypothesis
