@@ -12,22 +12,12 @@ from pathlib import Path
 
 import pytest
 
+from tests.contract.test_outputs import COMPLETE as AZURE_OUTPUTS
+
 ROOT = Path(__file__).resolve().parents[1]
 
-AZURE_OUTPUTS = {
-    "location": "westeurope",
-    "resourceGroupName": "rg-batch",
-    "storageAccountName": "stbatchexample",
-    "blobEndpoint": "https://stbatchexample.blob.core.windows.net/",
-    "containers": {"application": "application", "input": "input", "output": "output"},
-    "batchAccountName": "batchexample",
-    "batchAccountEndpoint": "https://batchexample.westeurope.batch.azure.com",
-    "poolId": "runner-pool",
-    "poolIdentityResourceId": None,
-}
 
-
-def pytest_run(*args: str, outputs: Path) -> subprocess.CompletedProcess[str]:
+def run_pytest(*args: str, outputs: Path) -> subprocess.CompletedProcess[str]:
     environment = {**os.environ, "RUNNER_TEST_OUTPUTS": str(outputs)}
     return subprocess.run(
         [sys.executable, "-m", "pytest", "-p", "no:xdist", "-p", "no:cacheprovider", *args],
@@ -47,7 +37,7 @@ def azure_outputs(tmp_path: Path) -> Path:
 
 
 def test_emulator_only_tests_are_skipped_with_their_reasons_and_start_nothing(azure_outputs):
-    result = pytest_run(
+    result = run_pytest(
         "tests/e2e/test_stalls.py", "tests/e2e/test_faults.py", "-rs", "-q",
         outputs=azure_outputs,
     )  # fmt: skip
@@ -61,7 +51,7 @@ def test_emulator_only_tests_are_skipped_with_their_reasons_and_start_nothing(az
 
 def test_the_rest_of_the_suite_is_kept_for_the_stack_given(azure_outputs):
     """Collected against Azure: every end-to-end test that is not emulator-only."""
-    live = pytest_run(
+    live = run_pytest(
         "tests/e2e", "--collect-only", "-q", "-m", "not emulator_only", outputs=azure_outputs
     )
     assert live.returncode == 0, live.stdout + live.stderr
