@@ -56,11 +56,20 @@ HTTP_RETRY = {"retry_total": 6, "retry_backoff_factor": 0.5, "retry_backoff_max"
 connection) a few times, backing off from half a second to 16."""
 
 
+class StorageRetry(ExponentialRetry):
+    """The storage SDK's exponential retry, waiting ``initial_backoff`` before the first
+    retry as its formula reads: the SDK counts that retry as 1 before it waits, so its own
+    first wait is ``initial_backoff + increment_base`` (2.5 s, not 0.5)."""
+
+    def get_backoff_time(self, settings: dict[str, Any]) -> float:
+        return float(super().get_backoff_time({**settings, "count": settings["count"] - 1}))
+
+
 def storage_retry() -> ExponentialRetry:
     """The storage SDK's policy, waiting 0.5, 2.5, 4.5, 8.5, 16.5 and 32.5 s (give or
     take 1) rather than its default 15, 18 and 24: a node should not hold a task up 15 s
     on one dropped request."""
-    return ExponentialRetry(
+    return StorageRetry(
         initial_backoff=0.5,  # type: ignore[arg-type]  # seconds: a float is fine
         increment_base=2,
         random_jitter_range=1,

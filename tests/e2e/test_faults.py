@@ -24,13 +24,13 @@ SEED = 31
 """Faults come from one seeded draw per request. This seed's first draws fault the first
 storage request (the script's upload: every kind of storage fault happens in any job)
 and never two draws in a row: a request faulted once is seldom faulted again on its
-retry. Each retry of a storage request waits 2.5 s (give or take 1), then 4.5, then 8.5:
-with seed 7, whose draws 14, 15 and 16 all faulted, one upload could cost 15 s."""
+retry. Each retry of a storage request waits 0.5 s (give or take 1), then 2.5, then 4.5:
+with seed 7, whose draws 14, 15 and 16 all faulted, one upload could cost 7.5 s."""
 INPUTS = 4
 """One task for each slot of the local pool (2 nodes of 2): the job's tasks run in one
 round, so the nodes' downloads and uploads meet faults once, not twice. A kind costs what
 its faulted phases wait for their retries, not what its inputs are: 8 inputs, or 3, took
-as long (15 to 25 s a kind with seed 7)."""
+as long (15 to 25 s a kind with seed 7, when the first retry waited 2.5 s)."""
 
 
 @pytest.fixture(scope="module")
