@@ -8,8 +8,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 PACKAGES := contract runner task infra emulator local_stack batch_formula
 
-# pytest-xdist workers for `make test`, each with a local stack of its own: one more than
-# the cores, since end-to-end tests wait on servers and retries as much as they compute.
+# pytest-xdist workers for `make test` and `make check`: one more than the cores, since
+# end-to-end tests wait on servers and retries as much as they compute.
 WORKERS ?= $(shell $(PYTHON) -c 'import os; print(len(os.sched_getaffinity(0)) + 1)')
 # `make live`: the outputs file of the stack to test (a deployed one: pulumi stack output
 # --json), and where the JUnit report goes.

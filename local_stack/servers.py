@@ -71,14 +71,14 @@ def closed_in_log(name: str, log: Path) -> Callable[[], bool]:
     """Whether ``name`` has logged its closing line since this call (never, for a server
     that has none): what ``stop_group`` waits for instead of the process's exit."""
     line = CLOSED_LINES.get(name)
+    if line is None:
+        return lambda: False
     try:
         offset = log.stat().st_size
     except OSError:
         offset = 0
 
     def closed() -> bool:
-        if line is None:
-            return False
         with contextlib.suppress(OSError), open(log, "rb") as text:
             text.seek(offset)
             return line in text.read()

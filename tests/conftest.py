@@ -97,11 +97,7 @@ def storage_connection(azurite: servers.Server) -> str:
 @pytest.fixture
 def stacks(request: pytest.FixtureRequest) -> counting.Stacks:
     """Start local stacks of the test's own, counted for its file."""
-    return counting.Stacks(_test_file(request))
-
-
-def _test_file(request: pytest.FixtureRequest) -> str:
-    return request.node.nodeid.split("::")[0]
+    return counting.Stacks(counting.file_of(request))
 
 
 @pytest.fixture(scope="session")

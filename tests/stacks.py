@@ -14,6 +14,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
+import pytest
+
 from contract.outputs import StackOutputs
 from local_stack import stack as local_stack
 
@@ -28,6 +30,11 @@ def _emulator_pid(paths: local_stack.Paths) -> str | None:
         return paths.pid("emulator").read_text().strip()
     except OSError:
         return None
+
+
+def file_of(request: pytest.FixtureRequest) -> str:
+    """The file of the test (or module) asking: what its stack starts are counted for."""
+    return request.node.nodeid.split("::")[0]
 
 
 def counted(test_file: str, paths: local_stack.Paths, start: Callable[[], T]) -> T:
@@ -50,7 +57,12 @@ class Stacks:
         self.test_file = test_file
 
     def up(self, paths: local_stack.Paths, **options: Any) -> StackOutputs:
-        return counted(self.test_file, paths, lambda: local_stack.up(paths=paths, **options))
+        return self.counted(paths, lambda: local_stack.up(paths=paths, **options))
+
+    def counted(self, paths: local_stack.Paths, start: Callable[[], T]) -> T:
+        """``start`` (a ``runner local up`` or a submit that may start the stack at
+        ``paths``), counted as ``up`` counts."""
+        return counted(self.test_file, paths, start)
 
     def down(self, paths: local_stack.Paths) -> None:
         local_stack.down(paths)

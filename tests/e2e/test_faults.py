@@ -12,7 +12,7 @@ import pytest
 
 from local_stack import stack as local_stack
 from tests.e2e.conftest import batch_client, runner
-from tests.stacks import Stacks
+from tests.stacks import Stacks, file_of
 
 pytestmark = pytest.mark.emulator_only("injects faults into the local stack")
 
@@ -39,7 +39,7 @@ def faulty(
 ) -> Iterator[tuple[Stacks, local_stack.Paths]]:
     """The module's stack: each test starts it with its own kind of fault (and so
     restarts the emulator and the fault proxy, with their state on disk)."""
-    stacks = Stacks(request.node.nodeid)
+    stacks = Stacks(file_of(request))
     paths = local_stack.Paths(tmp_path_factory.mktemp("faulty-stack"))
     try:
         yield stacks, paths

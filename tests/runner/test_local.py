@@ -12,7 +12,7 @@ import pytest
 
 from contract.outputs import StackOutputs
 from local_stack import stack as local_stack
-from tests.stacks import counted
+from tests.stacks import Stacks
 
 pytestmark = pytest.mark.e2e  # starts local stacks with `runner local up`
 
@@ -30,20 +30,17 @@ def runner(*args: str, home: Path) -> subprocess.CompletedProcess[str]:
     )
 
 
-def starting(
-    request: pytest.FixtureRequest, *args: str, home: Path
-) -> subprocess.CompletedProcess[str]:
+def starting(stacks: Stacks, *args: str, home: Path) -> subprocess.CompletedProcess[str]:
     """``runner(*args)`` that may start the local stack at ``home``: a start it makes is
-    counted for the test's file, as the ``stacks`` fixture counts its own."""
-    test_file = request.node.nodeid.split("::")[0]
-    return counted(test_file, local_stack.Paths(home), lambda: runner(*args, home=home))
+    counted for the test's file, as ``stacks.up`` counts its own."""
+    return stacks.counted(local_stack.Paths(home), lambda: runner(*args, home=home))
 
 
 @pytest.mark.emulator_only("starts local stacks of its own")
-def test_up_status_down(request: pytest.FixtureRequest, tmp_path: Path):
+def test_up_status_down(stacks: Stacks, tmp_path: Path):
     home = tmp_path / "local"
     try:
-        first = starting(request, "local", "up", home=home)
+        first = starting(stacks, "local", "up", home=home)
         assert first.returncode == 0, first.stderr
         outputs = StackOutputs.read(home / "outputs.json")
         assert outputs.poolId == "runner-pool"
@@ -52,7 +49,7 @@ def test_up_status_down(request: pytest.FixtureRequest, tmp_path: Path):
         assert outputs.local is not None
         assert f"Batch:   {outputs.batchAccountEndpoint}" in first.stdout
 
-        again = starting(request, "local", "up", home=home)  # idempotent: the same servers
+        again = starting(stacks, "local", "up", home=home)  # idempotent: the same servers
         assert again.returncode == 0, again.stderr
         assert "starting" not in again.stderr
         assert StackOutputs.read(home / "outputs.json") == outputs
@@ -71,19 +68,19 @@ def test_up_status_down(request: pytest.FixtureRequest, tmp_path: Path):
 
         # A stale pid file (a process that is gone) does not stop 'up'.
         (home / "emulator.pid").write_text("999999\n")
-        restarted = starting(request, "local", "up", home=home)
+        restarted = starting(stacks, "local", "up", home=home)
         assert restarted.returncode == 0, restarted.stderr
         # The servers come back on their ports, so stored URLs stay valid.
         assert StackOutputs.read(home / "outputs.json") == outputs
 
         # With no stack given, a job runs on the local stack: as it is when it runs...
         sample = str(ROOT / "data" / "taskdata3.txt")
-        used = starting(request, "submit", sample, "--json", home=home)
+        used = starting(stacks, "submit", sample, "--json", home=home)
         assert used.returncode == 0, used.stderr
         assert "not running" not in used.stderr
         # ...and started first when it is not.
         runner("local", "down", home=home)
-        started = starting(request, "submit", sample, "--json", home=home)
+        started = starting(stacks, "submit", sample, "--json", home=home)
         assert started.returncode == 0, started.stderr
         assert "the local stack is not running: starting it" in started.stderr
         assert "starting the Batch emulator" in started.stderr

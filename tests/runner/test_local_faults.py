@@ -14,6 +14,7 @@ from azure.storage.blob import BlobServiceClient
 
 from contract.outputs import StackOutputs
 from tests.runner.test_local import runner, starting
+from tests.stacks import Stacks
 
 pytestmark = pytest.mark.e2e  # starts local stacks with `runner local up`
 
@@ -32,10 +33,10 @@ def stack_status(home: Path) -> dict[str, Any]:
 
 
 @pytest.mark.emulator_only("starts a local stack of its own, with faults")
-def test_faults_on_then_off_keep_the_blob_endpoint(request: pytest.FixtureRequest, tmp_path: Path):
+def test_faults_on_then_off_keep_the_blob_endpoint(stacks: Stacks, tmp_path: Path):
     home = tmp_path / "local"
     try:
-        on = starting(request, "local", "up", "--faults", "0.1", "--fault-seed", "1", home=home)
+        on = starting(stacks, "local", "up", "--faults", "0.1", "--fault-seed", "1", home=home)
         assert on.returncode == 0, on.stderr
         assert "starting the fault proxy" in on.stderr
         outputs = StackOutputs.read(home / "outputs.json")
@@ -51,11 +52,11 @@ def test_faults_on_then_off_keep_the_blob_endpoint(request: pytest.FixtureReques
         assert state["faults"] == {"rate": 0.1, "seed": 1, "kinds": None, "log": str(log)}
         assert state["fault_proxy"] == storage_port != state["azurite"]
 
-        again = starting(request, "local", "up", "--faults", "0.1", home=home)  # no restart
+        again = starting(stacks, "local", "up", "--faults", "0.1", home=home)  # no restart
         assert again.returncode == 0, again.stderr
         assert "start" not in again.stderr
 
-        off = starting(request, "local", "up", home=home)
+        off = starting(stacks, "local", "up", home=home)
         assert off.returncode == 0, off.stderr
         assert "stopping the fault proxy" in off.stderr
         assert "Faults:" not in off.stdout
