@@ -162,6 +162,23 @@ AutoScaleTooManyRequestsToEnable = _error(
 )
 JobExists = _error("JobExists", 409, "The specified job already exists.")
 JobCompleted = _error("JobCompleted", 409, "The specified job is already in a completed state.")
+JobBeingTerminated = _error("JobBeingTerminated", 409, "The specified job is being terminated.")
+JobBeingDeleted = _error(
+    "JobBeingDeleted",
+    409,
+    "The specified job has been marked for deletion and is being garbage collected.",
+)
+JobPreparationTaskNotSpecified = _error(
+    "JobPreparationTaskNotSpecified", 409, "The specified job does not have job preparation task."
+)
+TaskIdSameAsJobPreparationTask = _error(
+    "TaskIdSameAsJobPreparationTask",
+    409,
+    "The specified task id is same as the job preparation task.",
+)
+TaskIdSameAsJobReleaseTask = _error(
+    "TaskIdSameAsJobReleaseTask", 409, "The specified task id is same as the job release task."
+)
 TaskExists = _error("TaskExists", 409, "The specified task already exists.")
 TaskCompleted = _error("TaskCompleted", 409, "The specified task is already in a completed state.")
 TaskNotCompleted = _error(

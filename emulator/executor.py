@@ -9,6 +9,9 @@ On-disk layout of a node, under ``<data>/nodes/<pool>/<node>/`` (AZ_BATCH_NODE_R
     workitems/<job>/job-1/<task>/             AZ_BATCH_TASK_DIR
     workitems/<job>/job-1/<task>/wd/          AZ_BATCH_TASK_WORKING_DIR
     workitems/<job>/job-1/<task>/stdout.txt, stderr.txt
+    workitems/<job>/job-1/<jobpreparation>/   a job's preparation task, laid out as a
+                                              task: AZ_BATCH_JOB_PREP_DIR for the others
+    workitems/<job>/job-1/<jobrelease>/       a job's release task, likewise
 
 A command line runs without a shell, split as a POSIX shell would split it, exactly as
 Batch runs it: use ``/bin/sh -c '…'`` for shell features. Each process leads its own

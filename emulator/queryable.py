@@ -159,6 +159,27 @@ LISTINGS: dict[str, Listing] = {
             "multiInstanceSettings stats dependsOn applicationPackageReferences"
         ),
     ),
+    # A job's preparation and release task status, one entry per node: the reference's
+    # "List job preparation and release status" table (state: eq only); ordered by node,
+    # as the spec's example pages by the node id.
+    "jobpreparationandreleasestatuslist": Listing(
+        _fields(
+            ("poolId", Kind.STRING, EQUALITY),
+            ("nodeId", Kind.STRING, EQUALITY),
+            *[
+                field
+                for hook in ("jobPreparationTaskExecutionInfo", "jobReleaseTaskExecutionInfo")
+                for field in (
+                    (f"{hook}/state", Kind.ENUM, frozenset({"eq"})),
+                    *_times(f"{hook}/startTime", f"{hook}/endTime"),
+                    (f"{hook}/exitCode", Kind.INT, ORDERED),
+                    (f"{hook}/result", Kind.ENUM, EQUALITY),
+                )
+            ],
+        ),
+        _names("poolId nodeId nodeUrl jobPreparationTaskExecutionInfo jobReleaseTaskExecutionInfo"),
+        order=("nodeId",),
+    ),
     # A task's files and a node's files: the same table.
     "files": Listing(
         _fields(("name", Kind.STRING, PREFIX)),

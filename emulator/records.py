@@ -17,7 +17,8 @@ from emulator.failures import Failure, Outcome
 
 Spec = dict[str, Any]
 RunKey = tuple[str, str, str]
-"""What the executor knows a run by: ("task", job, task) or ("start", pool, node)."""
+"""What the executor knows a run by: ("task", job, task), ("start", pool, node), or a
+job's ("preparation", job, node) and ("release", job, node) (node ids are unique)."""
 
 
 def task_run(job_id: str, task_id: str) -> RunKey:
@@ -26,6 +27,14 @@ def task_run(job_id: str, task_id: str) -> RunKey:
 
 def start_task_run(pool_id: str, node_id: str) -> RunKey:
     return ("start", pool_id, node_id)
+
+
+def preparation_run(job_id: str, node_id: str) -> RunKey:
+    return ("preparation", job_id, node_id)
+
+
+def release_run(job_id: str, node_id: str) -> RunKey:
+    return ("release", job_id, node_id)
 
 
 @dataclass(kw_only=True)
@@ -78,6 +87,50 @@ class TaskRun(Run):
     requeue_count: int = 0
     last_retry_time: datetime | None = None
     last_requeue_time: datetime | None = None
+
+
+@dataclass(kw_only=True)
+class PreparationRun(Run):
+    """How a job's preparation task went on one node: jobPreparationTaskExecutionInfo."""
+
+    state: str = "running"
+    last_retry_time: datetime | None = None
+
+
+@dataclass(kw_only=True)
+class ReleaseRun(Run):
+    """How a job's release task went on one node: jobReleaseTaskExecutionInfo."""
+
+    state: str = "running"
+
+
+@dataclass(kw_only=True)
+class NodePreparation:
+    """A job's preparation and release on one node: what the status list shows, and what
+    the scheduler must do there. ``generation`` counts the runs handed out, so a report
+    from a run that was killed meanwhile (and maybe handed out again) changes nothing."""
+
+    job_id: str
+    pool_id: str
+    node_id: str
+    node_url: str
+    preparation: PreparationRun | None = None  # None until it first runs here
+    release: ReleaseRun | None = None  # None until it runs here
+    needed: bool = True  # to run (again) before the job's next task starts here
+    requested: bool = False  # to be handed to the scheduler
+    launched: bool = False  # a run of it is with the scheduler
+    retrying: bool = False  # the next run is a retry (its start is lastRetryTime)
+    blocked: bool = False  # failed for good with waitForSuccess: no task of the job here
+    on_node: bool = True  # what it did is still there (not reimaged, not removed)
+    release_due: bool = False  # the job ended: release runs here before it is done
+    release_launched: bool = False
+    generation: int = 0
+    process_group: int | None = None  # of the run in flight, to end it if we die
+
+    @property
+    def key(self) -> str:
+        """Its row in the store."""
+        return f"{self.job_id}/{self.pool_id}/{self.node_id}"
 
 
 @dataclass(frozen=True)

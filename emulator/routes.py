@@ -280,7 +280,7 @@ class Api:
     async def delete_job(self, request: Request) -> Response:
         job_id = request.path_params["job_id"]
         self._precondition(self.state.jobs.get(job_id), request)
-        self.state.jobs.delete(job_id)
+        self.state.jobs.delete(job_id, _force(request))
         return Response(status_code=202)
 
     async def terminate_job(self, request: Request) -> Response:
@@ -291,8 +291,15 @@ class Api:
             reason = body.get("terminateReason") if isinstance(body, dict) else None
         job_id = request.path_params["job_id"]
         self._precondition(self.state.jobs.get(job_id), request)
-        self.state.jobs.terminate(job_id, reason)
+        self.state.jobs.terminate(job_id, reason, _force(request))
         return Response(status_code=202)
+
+    async def list_preparation_status(self, request: Request) -> Response:
+        job, statuses = self.state.jobs.preparation_status(request.path_params["job_id"])
+        collection = "jobpreparationandreleasestatuslist"
+        return self._list(
+            statuses, collection, request, lambda status: serialize.preparation_status(status, job)
+        )
 
     async def task_counts(self, request: Request) -> Response:
         counts = self.state.jobs.task_counts(request.path_params["job_id"])
@@ -430,6 +437,11 @@ class Api:
             ("/jobs/{job_id}", self.delete_job, ["DELETE"]),
             ("/jobs/{job_id}/terminate", self.terminate_job, ["POST"]),
             ("/jobs/{job_id}/taskcounts", self.task_counts, ["GET"]),
+            (
+                "/jobs/{job_id}/jobpreparationandreleasetaskstatus",
+                self.list_preparation_status,
+                ["GET"],
+            ),
             ("/jobs/{job_id}/tasks", self.create_task, ["POST"]),
             ("/jobs/{job_id}/tasks", self.list_tasks, ["GET"]),
             ("/jobs/{job_id}/addtaskcollection", self.create_task_collection, ["POST"]),
@@ -498,6 +510,11 @@ def _versioned(record: Entity) -> dict[str, str]:
     if record.etag is None or record.last_modified is None:
         return {}
     return {"ETag": record.etag, "Last-Modified": wire.http_date(record.last_modified)}
+
+
+def _force(request: Request) -> bool:
+    """terminate and delete's ``force``: not waiting for the job's release tasks."""
+    return request.query_params.get("force", "false").lower() == "true"
 
 
 def _query_time(query: dict[str, str], name: str) -> datetime | None:

@@ -1,6 +1,7 @@
 """The loop that turns state into processes: start tasks on new nodes, tasks on free slots,
-and the machine side of a node leaving, rebooting or reimaging; each pass also lets autoscale
-sample the pools' metrics and run the evaluations that are due.
+jobs' preparation and release tasks on the nodes that are to run them, and the machine
+side of a node leaving, rebooting or reimaging; each pass also lets autoscale sample the
+pools' metrics and run the evaluations that are due.
 
 It wakes whenever the state signals a change (the ``wake`` event the composition root
 shares with the state) and every half second regardless, asks the state what to run, and
@@ -27,6 +28,7 @@ from emulator.failures import Failure, Outcome
 from emulator.files import Storage
 from emulator.records import Node, Pool, Spec, start_task_run, task_run
 from emulator.state import Assignment, Clock
+from emulator.state.preparation import RELEASE, HookRun
 from emulator.state.scheduling import Scheduling
 
 log = logging.getLogger(__name__)
@@ -88,6 +90,8 @@ class Scheduler:
             self._spawn(self._start_node(pool, node))
         for assignment in self.scheduling.assign():
             self._spawn(self._run_task(assignment))
+        for run in self.scheduling.pending_hooks():  # after assign: it asks for them
+            self._spawn(self._run_hook(run))
 
     def _spawn(self, coroutine: Coroutine[Any, Any, None]) -> None:
         task = asyncio.get_running_loop().create_task(coroutine)
@@ -172,6 +176,8 @@ class Scheduler:
                 "AZ_BATCH_TASK_WORKING_DIR": str(directory / "wd"),
             }
         )
+        if assignment.preparation_id is not None:
+            _add_preparation(environment, node, job_id, assignment.preparation_id, self.data)
         _add_settings(environment, task.spec)
         limit = wire.parse_duration(
             task.spec["constraints"]["maxWallClockTime"], "maxWallClockTime"
@@ -200,6 +206,49 @@ class Scheduler:
                 outcome = Outcome(outcome.exit_code, failure, outcome.started, outcome.ended)
         self.scheduling.task_finished(job_id, task_id, outcome, requeues)
 
+    async def _run_hook(self, run: HookRun) -> None:
+        """A job's preparation or release task on a node, in its own task directory (kept
+        by the other runs: only its own is cleaned), with its own time limit."""
+        node, spec = run.node, run.spec
+        directory = task_directory(
+            node_root(self.data, node.pool_id, node.id), run.job_id, spec["id"]
+        )
+        if directory.exists():
+            await asyncio.to_thread(shutil.rmtree, directory, ignore_errors=True)
+        (directory / "wd").mkdir(parents=True, exist_ok=True)
+        environment = self._node_environment(node)
+        environment.update(
+            {
+                "AZ_BATCH_JOB_ID": run.job_id,
+                "AZ_BATCH_TASK_ID": spec["id"],
+                "AZ_BATCH_TASK_DIR": str(directory),
+                "AZ_BATCH_TASK_WORKING_DIR": str(directory / "wd"),
+            }
+        )
+        if run.kind == RELEASE:
+            _add_preparation(environment, node, run.job_id, run.preparation_id, self.data)
+            limit_text = spec["maxWallClockTime"]
+        else:
+            limit_text = spec["constraints"]["maxWallClockTime"]
+        _add_settings(environment, spec)
+        limit = wire.parse_duration(limit_text, "maxWallClockTime")
+        failure = await self._download(spec, directory / "wd")
+        if failure:
+            self.scheduling.hook_finished(run, Outcome(None, failure))
+            return
+        if not self.scheduling.hook_started(run, self.clock()):
+            return
+        launch = Launch(
+            run.key,
+            spec["commandLine"],
+            directory,
+            environment,
+            None if limit >= wire.UNBOUNDED else limit,
+            on_spawn=lambda pid: self.scheduling.hook_process(run, pid),
+        )
+        outcome = await self.executor.run(launch)
+        self.scheduling.hook_finished(run, outcome)
+
     async def _download(self, spec: Spec, working: Path) -> Failure | None:
         files = spec.get("resourceFiles")
         if not files:
@@ -211,3 +260,12 @@ class Scheduler:
 def _add_settings(environment: dict[str, str], spec: Spec) -> None:
     for setting in spec.get("environmentSettings") or []:
         environment[setting["name"]] = setting.get("value") or ""
+
+
+def _add_preparation(
+    environment: dict[str, str], node: Node, job_id: str, preparation_id: str, data: Path
+) -> None:
+    """AZ_BATCH_JOB_PREP_DIR and _WORKING_DIR: for a job's tasks and its release task."""
+    directory = task_directory(node_root(data, node.pool_id, node.id), job_id, preparation_id)
+    environment["AZ_BATCH_JOB_PREP_DIR"] = str(directory)
+    environment["AZ_BATCH_JOB_PREP_WORKING_DIR"] = str(directory / "wd")

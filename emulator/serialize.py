@@ -17,11 +17,14 @@ from emulator.records import (
     Entity,
     Job,
     Node,
+    NodePreparation,
     Pool,
     PoolNodeCounts,
     PoolUsage,
+    PreparationRun,
     RecentTask,
     Rejected,
+    ReleaseRun,
     ResizeError,
     Run,
     StartTaskRun,
@@ -273,6 +276,42 @@ def task(record: Task) -> Document:
             "taskRootDirectory": record.directory,
             "taskRootDirectoryUrl": f"{node_info.node_url}/files/{record.directory}",
         }
+    return document
+
+
+def preparation_status(record: NodePreparation, job: Job) -> Document:
+    """An entry of a job's jobpreparationandreleasetaskstatus list: each task's info only
+    once it has run on the node (the release's only once the job ended)."""
+    document: Document = {
+        "poolId": record.pool_id,
+        "nodeId": record.node_id,
+        "nodeUrl": record.node_url,
+    }
+    if record.preparation is not None:
+        directory = f"workitems/{job.id}/job-1/{job.spec['jobPreparationTask']['id']}"
+        document["jobPreparationTaskExecutionInfo"] = _hook_run(
+            record.preparation, record.node_url, directory
+        )
+    if record.release is not None and job.spec.get("jobReleaseTask"):
+        directory = f"workitems/{job.id}/job-1/{job.spec['jobReleaseTask']['id']}"
+        document["jobReleaseTaskExecutionInfo"] = _hook_run(
+            record.release, record.node_url, directory
+        )
+    return document
+
+
+def _hook_run(run: PreparationRun | ReleaseRun, node_url: str, directory: str) -> Document:
+    document: Document = {
+        "state": run.state,
+        **_run(run),
+        "taskRootDirectory": directory,
+        "taskRootDirectoryUrl": f"{node_url}/files/{directory}",
+    }
+    if isinstance(run, PreparationRun):
+        if run.last_retry_time is not None:
+            document["lastRetryTime"] = wire.timestamp(run.last_retry_time)
+    else:
+        del document["retryCount"]  # a release is not retried: BatchJobReleaseTaskExecutionInfo
     return document
 
 

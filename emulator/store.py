@@ -1,8 +1,8 @@
 """Durable storage for the emulator's records: SQLite under the data directory.
 
-Every record (pool, node, job, task, and each task that satisfied its dependents) is one
-JSON row keyed by (kind, key), written as its dataclass fields (internal ones included:
-this is the emulator's own file, not the wire).
+Every record (pool, node, job, task, each task that satisfied its dependents, and each
+job's preparation on a node) is one JSON row keyed by (kind, key), written as its
+dataclass fields (internal ones included: this is the emulator's own file, not the wire).
 The state keeps all records in memory and writes each change through inside one
 transaction per request, so a ``kill -9`` loses nothing that was acknowledged.
 """

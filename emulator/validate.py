@@ -201,16 +201,97 @@ def autoscale_evaluate(body: Any) -> str:
     return formula
 
 
+_HOOKS = ("id", "poolInfo", "jobPreparationTask", "jobReleaseTask")
+
+
 def job(body: Any) -> dict[str, Any]:
     spec = _object(body)
     _identifier(spec)
     _required(spec, "poolInfo", dict)
-    spec.update(job_patch({k: v for k, v in spec.items() if k not in ("id", "poolInfo")}))
+    spec.update(job_patch({k: v for k, v in spec.items() if k not in _HOOKS}))
     _optional_int(spec, "priority", -1000, 1000)
     uses = spec.get("usesTaskDependencies")
     if uses is not None and not isinstance(uses, bool):
         raise errors.invalid_property("usesTaskDependencies", uses)
+    preparation = spec.get("jobPreparationTask")
+    release = spec.get("jobReleaseTask")
+    if preparation is not None:
+        _job_preparation_task(preparation)
+    if release is not None:
+        if preparation is None:
+            raise errors.invalid_property(
+                "jobReleaseTask",
+                release,
+                "A Job Release Task cannot be specified without also specifying a Job "
+                "Preparation Task for the Job.",
+            )
+        _job_release_task(release)
+        if (
+            str(release.get("id", "jobrelease")).lower()
+            == str(_object(preparation).get("id", "jobpreparation")).lower()
+        ):
+            raise errors.invalid_property(
+                "jobReleaseTask.id",
+                release.get("id"),
+                "The Job Release Task cannot have the same id as the Job Preparation Task.",
+            )
     return spec
+
+
+MAX_RELEASE_WALL_CLOCK = timedelta(minutes=15)
+"""A release task's maxWallClockTime: its default, and the most the service accepts (a
+longer one is a 400, as BatchJobReleaseTask.maxWallClockTime documents)."""
+
+
+def _hook_task(spec: dict[str, Any]) -> None:
+    """What a job's preparation and release tasks share with tasks."""
+    if spec.get("id") is not None:
+        _identifier(spec)
+    _command_line(spec)
+    _resource_files(spec.get("resourceFiles"))
+    _environment(spec.get("environmentSettings"))
+    for name in ("userIdentity", "containerSettings"):
+        if spec.get(name) is not None and not isinstance(spec[name], dict):
+            raise errors.invalid_property(name, spec[name])
+
+
+def _flag(spec: dict[str, Any], name: str) -> None:
+    value = spec.get(name)
+    if value is not None and not isinstance(value, bool):
+        raise errors.invalid_property(name, value)
+
+
+def _job_preparation_task(value: Any) -> None:
+    spec = _object(value)
+    _hook_task(spec)
+    _constraints(spec, "maxWallClockTime", "retentionTime")
+    _flag(spec, "waitForSuccess")
+    _flag(spec, "rerunOnNodeRebootAfterSuccess")
+
+
+def _job_release_task(value: Any) -> None:
+    spec = _object(value)
+    _hook_task(spec)
+    _durations(spec, "retentionTime")
+    limit = spec.get("maxWallClockTime")
+    if limit is not None and wire.parse_duration(limit, "maxWallClockTime") > (
+        MAX_RELEASE_WALL_CLOCK
+    ):
+        raise errors.invalid_property(
+            "maxWallClockTime",
+            limit,
+            "The maximum wall clock time of a Job Release Task cannot exceed 15 minutes.",
+        )
+
+
+def _environment(settings: Any) -> None:
+    """environmentSettings: a list of {name, value}, each with a name."""
+    if settings is None:
+        return
+    if not isinstance(settings, list):
+        raise errors.invalid_property("environmentSettings", settings)
+    for setting in settings:
+        _required(_object(setting), "name")
 
 
 def job_patch(body: Any) -> dict[str, Any]:
@@ -237,12 +318,7 @@ def task(body: Any) -> dict[str, Any]:
     _optional_int(spec, "requiredSlots", 1, 256)
     _resource_files(spec.get("resourceFiles"))
     _output_files(spec.get("outputFiles"))
-    environment = spec.get("environmentSettings")
-    if environment is not None:
-        if not isinstance(environment, list):
-            raise errors.invalid_property("environmentSettings", environment)
-        for setting in environment:
-            _required(_object(setting), "name")
+    _environment(spec.get("environmentSettings"))
     _depends_on(spec.get("dependsOn"))
     _exit_conditions(spec.get("exitConditions"))
     return spec
@@ -251,7 +327,16 @@ def task(body: Any) -> dict[str, Any]:
 def task_in_job(spec: dict[str, Any], job_spec: dict[str, Any]) -> None:
     """What a task may ask of its job: dependsOn only in a job that usesTaskDependencies
     (TaskDependenciesNotSpecifiedOnJob), a jobAction only in one whose onTaskFailure is
-    performexitoptionsjobaction (the API's ExitOptions: an invalid property value)."""
+    performexitoptionsjobaction (the API's ExitOptions: an invalid property value); not the
+    id of the job's preparation or release task (TaskIdSameAsJobPreparationTask,
+    TaskIdSameAsJobReleaseTask: ids compare case-insensitively)."""
+    task_id = str(spec["id"]).lower()
+    for hook, error in (
+        ("jobPreparationTask", errors.TaskIdSameAsJobPreparationTask),
+        ("jobReleaseTask", errors.TaskIdSameAsJobReleaseTask),
+    ):
+        if job_spec.get(hook) and task_id == str(job_spec[hook]["id"]).lower():
+            raise error()
     if spec.get("dependsOn") is not None and not job_spec.get("usesTaskDependencies"):
         raise errors.TaskDependenciesNotSpecifiedOnJob()
     if performs_exit_options(job_spec):

@@ -8,6 +8,7 @@ ends a run (the executor's), ``wake`` tells the scheduler that something changed
     tables      the records in memory, written through to the store
     lifecycle   transitions that span entities (slots, requeues, ending jobs)
     dependencies, exits   tasks waiting for others; what a completion tells them and the job
+    preparation  jobs' preparation and release tasks on each node, and what they hold up
     pools       pools and nodes          jobs     jobs and task counts
     nodes       losing nodes: remove, resize, reboot, reimage
     autoscale   evaluating pools' formulas on their task counts, and scaling to them
@@ -27,6 +28,7 @@ from emulator.state.jobs import Jobs
 from emulator.state.lifecycle import Kill, Lifecycle
 from emulator.state.nodes import Nodes
 from emulator.state.pools import Pools
+from emulator.state.preparation import Preparations
 from emulator.state.quotas import Allocator, Quotas
 from emulator.state.recovery import Orphan, recover
 from emulator.state.scheduling import Assignment, Scheduling
@@ -53,7 +55,8 @@ class BatchState:
         self.account_url = account_url.rstrip("/")
         self.tables = Tables(store, clock)
         self.dependencies = Dependencies(self.tables)
-        self.lifecycle = Lifecycle(self.tables, kill, self.dependencies)
+        self.preparations = Preparations(self.tables, kill)
+        self.lifecycle = Lifecycle(self.tables, kill, self.dependencies, self.preparations)
         nodes = autoscale_nodes or os.cpu_count() or 1
         allocator = Allocator(self.tables, quotas or Quotas())
         self.nodes = Nodes(self.tables, self.lifecycle, wake, allocator)

@@ -1,4 +1,5 @@
-"""Jobs: create, get, list, update, terminate, delete, and their task counts."""
+"""Jobs: create, get, list, update, terminate, delete, their task counts and the status
+of their preparation and release tasks."""
 
 from __future__ import annotations
 
@@ -6,7 +7,8 @@ from collections.abc import Callable
 from typing import Any
 
 from emulator import errors, validate, wire
-from emulator.records import Job, TaskCounts
+from emulator.records import Job, NodePreparation, TaskCounts
+from emulator.state import preparation
 from emulator.state.lifecycle import RUNNING, Lifecycle
 from emulator.state.tables import Tables
 
@@ -39,6 +41,7 @@ class Jobs:
             "maxTaskRetryCount": 0,
             **spec.get("constraints", {}),
         }
+        preparation.with_defaults(spec, wire.format_duration(wire.UNBOUNDED))
         now = self.tables.clock()
         job = Job(
             id=job_id,
@@ -66,10 +69,12 @@ class Jobs:
         """PATCH: replace only the properties given."""
         job = self.tables.job(job_id)
         changes = validate.job_patch(body)
+        _not_ending(job)
         if job.state == "completed":
             raise errors.JobCompleted()
         now = self.tables.clock()
-        job.spec.update({k: v for k, v in changes.items() if k != "constraints"})
+        fixed = ("constraints", "jobPreparationTask", "jobReleaseTask")  # set at creation
+        job.spec.update({k: v for k, v in changes.items() if k not in fixed})
         if "constraints" in changes:
             job.spec["constraints"] = {**job.spec["constraints"], **changes["constraints"]}
         self.tables.touch(job, now)
@@ -78,23 +83,35 @@ class Jobs:
             self.lifecycle.complete_job_if_done(job, now)
         return job
 
-    def terminate(self, job_id: str, reason: str | None = None) -> None:
+    def terminate(self, job_id: str, reason: str | None = None, force: bool = False) -> None:
+        """The job's running tasks end, its releases run, then it is completed (``force``:
+        at once, not waiting for its releases)."""
         job = self.tables.job(job_id)
+        _not_ending(job)
         if job.state == "completed":
             raise errors.JobCompleted()
         with self.tables.store.transaction():
-            self.lifecycle.terminate_job(job, reason or "UserTerminate", self.tables.clock())
-
-    def delete(self, job_id: str) -> None:
-        job = self.tables.job(job_id)
-        with self.tables.store.transaction():
-            for task in self.tables.tasks.get(job_id, {}).values():
-                self.lifecycle.stop(task)
-            self.tables.store.delete_prefix("task", f"{job_id}/")
-            self.lifecycle.dependencies.forget_job(job_id)
-            self.tables.forget(job)
-        self.tables.remove_job(job_id)
+            now = self.tables.clock()
+            self.lifecycle.terminate_job(job, reason or "UserTerminate", now, force)
         self.wake()
+
+    def delete(self, job_id: str, force: bool = False) -> None:
+        """The job's tasks are killed and gone; it is deleting until its releases have
+        run, then gone (``force``: at once)."""
+        job = self.tables.job(job_id)
+        if job.state == "deleting":
+            raise errors.JobBeingDeleted()
+        with self.tables.store.transaction():
+            self.lifecycle.delete_job(job, self.tables.clock(), force)
+        self.wake()
+
+    def preparation_status(self, job_id: str) -> tuple[Job, list[NodePreparation]]:
+        """The job, and its preparation and release task's runs on each node that ran
+        them; JobPreparationTaskNotSpecified for a job that has neither."""
+        job = self.tables.job(job_id)
+        if preparation.preparation_of(job) is None:
+            raise errors.JobPreparationTaskNotSpecified()
+        return job, self.lifecycle.preparations.statuses(job_id)
 
     def task_counts(self, job_id: str) -> TaskCounts:
         self.tables.job(job_id)
@@ -113,6 +130,15 @@ class Jobs:
     def active(self, job_id: str) -> Job:
         """The job, if tasks may still be added to it or reactivated in it."""
         job = self.tables.job(job_id)
+        _not_ending(job)
         if job.state == "completed":
             raise errors.JobCompleted()
         return job
+
+
+def _not_ending(job: Job) -> None:
+    """Refuse a change to a job on its way out: JobBeingTerminated, JobBeingDeleted."""
+    if job.state == "terminating":
+        raise errors.JobBeingTerminated()
+    if job.state == "deleting":
+        raise errors.JobBeingDeleted()

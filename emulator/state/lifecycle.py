@@ -3,6 +3,8 @@ a task's completion reaching its dependents and, by its exit conditions, its job
 
 Used by the operations on pools, jobs and tasks and by the scheduler's reports alike, so
 each rule lives once: a slot is released in one place, a job completes in one place.
+A job whose release task must run first (``preparation``) ends in two steps: terminating
+(or deleting) while its releases run, then completed (or gone) when the last has ended.
 """
 
 from __future__ import annotations
@@ -12,9 +14,10 @@ from datetime import datetime
 
 from emulator import failures
 from emulator.failures import Failure, Outcome
-from emulator.records import Job, RunKey, Task, TaskRun, task_run
+from emulator.records import Job, Node, RunKey, Task, TaskRun, task_run
 from emulator.state import exits
 from emulator.state.dependencies import Dependencies
+from emulator.state.preparation import Preparations
 from emulator.state.tables import Tables
 from emulator.validate import performs_exit_options
 
@@ -23,10 +26,17 @@ RUNNING = ("preparing", "running")
 
 
 class Lifecycle:
-    def __init__(self, tables: Tables, kill: Kill, dependencies: Dependencies) -> None:
+    def __init__(
+        self,
+        tables: Tables,
+        kill: Kill,
+        dependencies: Dependencies,
+        preparations: Preparations,
+    ) -> None:
         self.tables = tables
         self.kill = kill
         self.dependencies = dependencies
+        self.preparations = preparations
 
     def release_slot(self, task: Task) -> None:
         """Take a task off its node's slots (the node goes idle when none is left)."""
@@ -46,6 +56,15 @@ class Lifecycle:
         if task.state in RUNNING:
             self.release_slot(task)
             self.kill(task_run(task.job_id, task.id))
+
+    def unplace(self, task: Task, now: datetime) -> None:
+        """Back to active as if it had never been placed: the job's preparation, which it
+        waited for, failed for good on its node (no retry or requeue counted)."""
+        self.release_slot(task)
+        task.node = None
+        self.tables.transition(task, "active", now)
+        self.tables.touch(task, now)
+        self.tables.save(task)
 
     def requeue(self, task: Task, now: datetime) -> None:
         """Back to active without using a retry, as when a node is lost."""
@@ -91,15 +110,65 @@ class Lifecycle:
         elif action.job_action == "disable":
             self.disable_job(job, now)
 
-    def terminate_job(self, job: Job, reason: str, now: datetime) -> None:
-        job.transition("completed", now)
-        job.end_time = now
+    def terminate_job(self, job: Job, reason: str, now: datetime, force: bool = False) -> None:
+        """End the job's running tasks, then run its release task where its preparation
+        ran: it is terminating until they have ended (``force``: not waiting for them)."""
         job.terminate_reason = reason
-        self.tables.touch(job, now)
-        self.tables.save(job)
         for task in self.tables.tasks.get(job.id, {}).values():
             if task.state in RUNNING:
                 self.end_by_request(task, now)
+        self.preparations.end_job(job, now, release=True)
+        job.transition("terminating", now)
+        self.tables.touch(job, now)
+        self.tables.save(job)
+        if force or not self.preparations.releasing(job.id):
+            self._complete(job, now)
+
+    def _complete(self, job: Job, now: datetime) -> None:
+        job.transition("completed", now)
+        job.end_time = now
+        self.tables.touch(job, now)
+        self.tables.save(job)
+
+    def delete_job(self, job: Job, now: datetime, force: bool = False) -> None:
+        """Kill the job's tasks and forget them; the job is deleting until the releases
+        it runs have ended, and gone after (``force``: at once). A job that had ended runs
+        none (its ran then), nor waits for those a forced terminate left running."""
+        for task in self.tables.tasks.get(job.id, {}).values():
+            self.stop(task)
+        self.tables.store.delete_prefix("task", f"{job.id}/")
+        for task_id in list(self.tables.tasks.get(job.id, {})):
+            self.tables.remove_task(job.id, task_id)
+        self.dependencies.forget_job(job.id)
+        ended = job.state == "completed"
+        if job.state != "terminating" and not ended:
+            self.preparations.end_job(job, now, release=True)
+        job.transition("deleting", now)
+        self.tables.touch(job, now)
+        self.tables.save(job)
+        if force or ended or not self.preparations.releasing(job.id):
+            self._remove(job)
+
+    def _remove(self, job: Job) -> None:
+        self.preparations.forget_job(job.id)
+        self.tables.forget(job)
+        self.tables.remove_job(job.id)
+
+    def released(self, job_id: str, now: datetime) -> None:
+        """A release of the job ended or was dropped: end the job if it was the last."""
+        job = self.tables.jobs.get(job_id)
+        if job is None or self.preparations.releasing(job_id):
+            return
+        if job.state == "terminating":
+            self._complete(job, now)
+        elif job.state == "deleting":
+            self._remove(job)
+
+    def node_changing(self, node: Node, change: str, now: datetime) -> None:
+        """A node's reboot, reimage or leaving is under way: what the jobs' preparations
+        and releases do about it (see ``preparation``)."""
+        for job_id in self.preparations.node_changing(node, change, now):
+            self.released(job_id, now)
 
     def disable_job(self, job: Job, now: datetime) -> None:
         """As the disable Job API with disableTasks requeue: running tasks are killed and

@@ -12,8 +12,10 @@ deals with the tasks running on them by the request's nodeDeallocationOption:
 A changing node that runs nothing any more is the scheduler's: it takes a moment, as a VM
 would, and reports back through ``Scheduling.node_changed``. A leaving node is then gone
 (its pool steady again once no node is left leaving); a rebooted or reimaged one starts
-again and reruns the pool's start task. Removing nodes lowers the pool's targets, so the
-pool is at its target size afterwards, as resize leaves it at the new one.
+again and reruns the pool's start task. When the change gets under way, the jobs'
+preparation and release tasks on the node learn of it (``Lifecycle.node_changing``).
+Removing nodes lowers the pool's targets, so the pool is at its target size afterwards,
+as resize leaves it at the new one.
 """
 
 from __future__ import annotations

@@ -169,6 +169,7 @@ class Pools:
                     task = self.tables.tasks.get(job_id, {}).get(task_id)
                     if task is not None:
                         self.lifecycle.requeue(task, now)
+                self.lifecycle.node_changing(node, "leavingpool", now)  # jobs' runs there end
                 self.tables.forget(node)
             self.tables.forget(pool)
         self.tables.remove_pool(pool_id)

@@ -1,7 +1,9 @@
 """After a restart: what was running is requeued, as Batch does for a lost node.
 
 A node that was leaving, rebooting or reimaging stays so and the change starts over; a
-pool resizing meanwhile stays resizing until its leaving nodes are gone."""
+pool resizing meanwhile stays resizing until its leaving nodes are gone. Jobs'
+preparation and release tasks that were running run again; a job left terminating or
+deleting with no release still to run ends now."""
 
 from __future__ import annotations
 
@@ -39,4 +41,7 @@ def recover(tables: Tables, lifecycle: Lifecycle) -> list[Orphan]:
                 elif node.state in CHANGING:  # the scheduler takes the change up again
                     node.change_launched = False
                 tables.save(node)
+        orphans += lifecycle.preparations.recover()
+        for job in list(tables.jobs.values()):
+            lifecycle.released(job.id, now)
     return orphans

@@ -1,12 +1,16 @@
 """What the scheduler asks and reports: nodes to start, tasks to place, how runs ended.
 
-The scheduler asks ``pending_start_tasks`` and ``assign`` what to run, and reports back
-through ``start_task_started``/``start_task_finished`` and ``task_started``/
-``task_process``/``task_finished``. A report about a task that was ended, deleted or
-requeued meanwhile changes nothing: the scheduler says which run it reports on by the
-task's requeue count when it was placed, so a run its lost node's requeue killed cannot
-end the task's next run. Nodes that are leaving, rebooting or reimaging are handed out by
-``node_changes`` once they run nothing, and come back through ``node_changed``.
+The scheduler asks ``pending_start_tasks``, ``assign`` and ``pending_hooks`` (jobs'
+preparation and release tasks) what to run, and reports back through
+``start_task_started``/``start_task_finished``, ``task_started``/``task_process``/
+``task_finished`` and ``hook_started``/``hook_process``/``hook_finished``. A report about
+a task that was ended, deleted or requeued meanwhile changes nothing: the scheduler says
+which run it reports on by the task's requeue count when it was placed, so a run its lost
+node's requeue killed cannot end the task's next run (a hook's run, by its generation).
+A task placed where its job's preparation must run first is held back from ``assign``
+until that has succeeded (see ``preparation``). Nodes that are leaving, rebooting or
+reimaging are handed out by ``node_changes`` once they run nothing, and come back
+through ``node_changed``.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from emulator.failures import Outcome
 from emulator.records import Node, Placement, Pool, StartTaskRun, Task
 from emulator.state.lifecycle import RUNNING, Lifecycle
 from emulator.state.nodes import CHANGING
+from emulator.state.preparation import PREPARATION, HookRun, Waiting, preparation_of
 from emulator.state.tables import Tables
 
 
@@ -29,13 +34,16 @@ class Assignment:
     task: Task
     pool: Pool
     node: Node
+    preparation_id: str | None = None  # the job's preparation task's, if it has one
 
 
 class Scheduling:
     def __init__(self, tables: Tables, lifecycle: Lifecycle, wake: Callable[[], None]) -> None:
         self.tables = tables
         self.lifecycle = lifecycle
+        self.preparations = lifecycle.preparations
         self.wake = wake
+        self._ready: list[Waiting] = []  # tasks whose preparation has just succeeded
 
     # --- start tasks --------------------------------------------------------------------
 
@@ -100,18 +108,22 @@ class Scheduling:
     # --- tasks --------------------------------------------------------------------------
 
     def assign(self) -> list[Assignment]:
-        """Place active tasks of active jobs on free node slots (spread across nodes)."""
-        assignments: list[Assignment] = []
+        """Place active tasks of active jobs on free node slots (spread across nodes); the
+        tasks whose job's preparation must run first on their node wait for it there."""
+        assignments = self._ready_to_start()
         now = self.tables.clock()
         with self.tables.store.transaction():
             for job in self.tables.jobs.values():
                 pool = self.tables.pools.get(job.pool_id or "")
                 if job.state != "active" or pool is None or pool.state != "active":
                     continue
+                preparation = preparation_of(job)
                 nodes = [
                     node
                     for node in self.tables.nodes[pool.id].values()
-                    if node.state in ("idle", "running") and node.scheduling_state == "enabled"
+                    if node.state in ("idle", "running")
+                    and node.scheduling_state == "enabled"
+                    and (preparation is None or self.preparations.eligible(job, node))
                 ]
                 active = self.tables.active.get(job.id, {})
                 while nodes and active:  # placing a task takes it out of ``active``
@@ -125,8 +137,60 @@ class Scheduling:
                         break
                     node = min(free, key=lambda n: n.running_slots)
                     self._place(task, node, now)
-                    assignments.append(Assignment(task, pool, node))
+                    if preparation is None:
+                        assignments.append(Assignment(task, pool, node))
+                    elif self.preparations.place(job, task, node):
+                        assignments.append(Assignment(task, pool, node, preparation["id"]))
         return assignments
+
+    def _ready_to_start(self) -> list[Assignment]:
+        """The tasks whose preparation succeeded, if still placed where they waited."""
+        ready, self._ready = self._ready, []
+        assignments: list[Assignment] = []
+        for waiting in ready:
+            task = self.tables.tasks.get(waiting.job_id, {}).get(waiting.task_id)
+            job = self.tables.jobs.get(waiting.job_id)
+            node = self.tables.nodes.get(waiting.pool_id, {}).get(waiting.node_id)
+            pool = self.tables.pools.get(waiting.pool_id)
+            if task is None or job is None or node is None or pool is None:
+                continue
+            if not _waits_there(task, waiting):
+                continue
+            preparation = preparation_of(job)
+            prepared = preparation["id"] if preparation else None
+            assignments.append(Assignment(task, pool, node, prepared))
+        return assignments
+
+    # --- jobs' preparation and release tasks --------------------------------------------
+
+    def pending_hooks(self) -> list[HookRun]:
+        """The jobs' preparation and release tasks to run now, each handed out once."""
+        with self.tables.store.transaction():
+            return self.preparations.pending(self.tables.clock())
+
+    def hook_started(self, run: HookRun, started: datetime) -> bool:
+        """The process is about to start; False if the run was killed meanwhile."""
+        with self.tables.store.transaction():
+            return self.preparations.started(run, started)
+
+    def hook_process(self, run: HookRun, group: int) -> None:
+        self.preparations.process(run, group)
+
+    def hook_finished(self, run: HookRun, outcome: Outcome) -> None:
+        """A preparation ended: the tasks waiting for it start, or go back to active; a
+        release ended: its job ends if it was the last."""
+        now = self.tables.clock()
+        with self.tables.store.transaction():
+            if run.kind == PREPARATION:
+                verdict = self.preparations.preparation_finished(run, outcome, now)
+                self._ready += verdict.ready
+                for waiting in verdict.back:
+                    task = self.tables.tasks.get(waiting.job_id, {}).get(waiting.task_id)
+                    if task is not None and _waits_there(task, waiting):
+                        self.lifecycle.unplace(task, now)
+            elif self.preparations.release_finished(run, outcome, now):
+                self.lifecycle.released(run.job_id, now)
+        self.wake()
 
     def _place(self, task: Task, node: Node, now: datetime) -> None:
         node.running.append((task.job_id, task.id))
@@ -214,6 +278,7 @@ class Scheduling:
                     if node.state in CHANGING and not node.running and not node.change_launched:
                         node.change_launched = True
                         self.tables.save(node)
+                        self.lifecycle.node_changing(node, node.state, self.tables.clock())
                         ready.append(node)
         return ready
 
@@ -256,3 +321,13 @@ def _rerun(node: Node) -> bool:
     run = node.start_task
     still_up = node.state in ("waitingforstarttask", "idle", "running")
     return still_up and run is not None and run.state == "running" and run.retry_count > 0
+
+
+def _waits_there(task: Task, waiting: Waiting) -> bool:
+    """Whether the task is still placed where (and as when) it began to wait."""
+    return (
+        task.state == "preparing"
+        and task.node is not None
+        and (task.node.pool_id, task.node.node_id) == (waiting.pool_id, waiting.node_id)
+        and task.run.requeue_count == waiting.requeues
+    )

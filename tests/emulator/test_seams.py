@@ -160,6 +160,9 @@ class FailsOnce:
     def node_changes(self) -> list:
         return []
 
+    def pending_hooks(self) -> list[object]:
+        return []
+
 
 def test_the_scheduler_logs_a_failed_pass_and_restarts(tmp_path, caplog):
     scheduling = FailsOnce()
