@@ -7,7 +7,8 @@ with request logging, stopped at the end) it measures, in one run:
    ``xargs -P <cores>``: wall seconds and their ratio (target <= 1.2), a task per input
    and then 10 inputs a task (``--files-per-task 10`` vs ``xargs -n 10``), with the CPU
    seconds each part of the runner's run used (tasks, runner, emulator, Azurite), which
-   says where the time beyond the tasks' own goes;
+   says where the time beyond the tasks' own goes, and the storage requests per input
+   (counted from Azurite's access log: uploads, the nodes' reads and writes, downloads);
 2. requests per monitoring poll, counted from the emulator's request log, for jobs of
    10, 1,000 and 10,000 tasks (target: constant, <= 2).
 """
@@ -19,6 +20,7 @@ import contextlib
 import dataclasses
 import os
 import random
+import re
 import subprocess
 import sys
 import tempfile
@@ -117,6 +119,15 @@ def time_xargs(inputs: list[Path], work: Path, per_call: int = 1) -> float:
     return time.perf_counter() - started
 
 
+STORAGE_REQUEST = re.compile(r'"(GET|PUT|POST|HEAD|DELETE|PATCH|OPTIONS) /')
+
+
+def storage_requests(log: Path) -> int:
+    """Requests Azurite has logged so far (one access-log line each)."""
+    with open(log, encoding="utf-8", errors="replace") as lines:
+        return sum(1 for line in lines if STORAGE_REQUEST.search(line))
+
+
 def requests_per_poll(outputs: StackOutputs, log: Path, sizes: list[int], polls: int = 5) -> None:
     clients = connect(outputs)
     batch = clients.batch
@@ -169,11 +180,14 @@ def main() -> None:
             inputs = make_inputs(work / "inputs", args.inputs)
             cores = len(os.sched_getaffinity(0))
             servers = {name: int(paths.pid(name).read_text()) for name in ("emulator", "azurite")}
+            azurite_log = paths.log("azurite")
             for per_task in args.files_per_task:
                 before = {name: cpu_seconds(pid) for name, pid in servers.items()}
+                requests = -storage_requests(azurite_log)
                 runner_cpu = -_children_cpu()
                 runner_seconds = time_runner(paths.outputs, inputs, work, per_task)
                 runner_cpu += _children_cpu()
+                requests += storage_requests(azurite_log)
                 after = {name: cpu_seconds(pid) for name, pid in servers.items()}
                 xargs_cpu = -_children_cpu()
                 xargs_seconds = time_xargs(inputs, work, per_task)
@@ -192,6 +206,7 @@ def main() -> None:
                     f"emulator {emulator:.1f}, Azurite {azurite:.1f}; xargs and its "
                     f"commands {xargs_cpu:.1f}"
                 )
+                print(f"  storage requests: {requests} ({requests / args.inputs:.2f} an input)")
             requests_per_poll(outputs, paths.local / "logs" / "requests.log", [10, 1_000, 10_000])
         finally:
             local_stack.down(paths)

@@ -218,8 +218,10 @@ def start_azurite(
     port: int | None = None,
     timeout: float = 30,
     oauth_tls: tuple[Path, Path] | None = None,
+    access_log: bool = False,
 ) -> Server:
-    """Azurite's blob service over HTTP with the account key.
+    """Azurite's blob service over HTTP with the account key; with ``access_log``, a line
+    per request in its log (what the benchmarks count storage requests by).
 
     With ``oauth_tls`` (a certificate and its key, PEM) it serves HTTPS and also accepts
     Entra ID bearer tokens (Azurite's basic OAuth: issuer, audience and lifetime are
@@ -238,8 +240,9 @@ def start_azurite(
         "--location",
         str(data),
         "--skipApiVersionCheck",  # azure-storage-blob can be newer than Azurite
-        "--silent",
     ]
+    if not access_log:
+        command.append("--silent")
     if oauth_tls is not None:
         certificate, key = oauth_tls
         command += ["--oauth", "basic", "--cert", str(certificate), "--key", str(key)]

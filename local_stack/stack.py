@@ -272,7 +272,7 @@ def up(
             + ("on" if autoscale else "off")
         )
 
-    storage_port, azurite_port = _storage(paths, wanted, changed, progress)
+    storage_port, azurite_port = _storage(paths, wanted, changed, progress, log_requests)
     # The emulator's nodes reach storage at the stack's storage port: through the
     # proxy, with its faults, when faults are on.
     connection = servers.azurite_connection_string(storage_port)
@@ -364,6 +364,7 @@ def _storage(
     wanted: servers.Faults | None,
     changed: bool,
     progress: Callable[[str], None],
+    log_requests: bool = False,
 ) -> tuple[int, int]:
     """Azurite, behind the fault proxy if faults are wanted: (the stack's storage port,
     Azurite's port). The storage port is the one it had (Azurite's, before the stack had
@@ -388,7 +389,9 @@ def _storage(
             port = _free(previous) if previous != front else None
         else:
             port = _free(front)
-        server = servers.start_azurite(paths.local / "azurite", paths.log("azurite"), port=port)
+        server = servers.start_azurite(
+            paths.local / "azurite", paths.log("azurite"), port=port, access_log=log_requests
+        )
         _remember(paths, "azurite", server)
         azurite_port = server.port
     if wanted is None:

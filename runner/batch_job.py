@@ -13,8 +13,8 @@ resource and output file URLs; ``node_access`` makes that choice.
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
-import shlex
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
@@ -23,11 +23,11 @@ from azure.batch import models
 from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
 from azure.storage.blob import BlobClient, ContainerClient
 
-from runner import merge, packing, sas
+from runner import merge, packing, preparation, sas
 from runner.clients import Clients
 from runner.inputs import Input
-from runner.packing import WRAPPER, Group
-from runner.program import Program, launcher
+from runner.packing import Group
+from runner.program import Program
 from runner.results import logs_prefix, results_prefix
 
 PLAN_WINDOW = 1000
@@ -54,12 +54,11 @@ class TaskPlan:
 
 @dataclass(frozen=True)
 class Scripts:
-    """Blob names of what a job's tasks run: the program's script, and each.py when
-    inputs are packed several to a task."""
+    """What a job's tasks run: the program as its preparation task stages it on each
+    node, and the merge script (then what is staged beside it) as blob names."""
 
-    program: str
-    wrapper: str | None = None
-    merge: tuple[str, ...] = ()  # the merge script, then what is staged beside it
+    staged: preparation.Staged
+    merge: tuple[str, ...] = ()
 
 
 def node_access(
@@ -105,22 +104,11 @@ def plan_tasks(
     with ``access`` (from ``node_access``).
     """
     handed_to = handed_to or {}
-    outputs = clients.outputs
-    application = clients.container(outputs.containers.application)
-    staged = clients.container(outputs.containers.input)
+    staged = clients.container(clients.outputs.containers.input)
+    single = dataclasses.replace(scripts.staged, wrapper=None)  # a task of one input
     results_url, identity = _output_container(clients, access)
     results_at, logs_at = results_prefix(job_id), logs_prefix(job_id)
     hands_over = any("{merge_dir}" in argument for argument in program.arguments)
-    script = scripts.program.rsplit("/", 1)[-1]
-    script_file = _resource(application.get_blob_client(scripts.program), script, access, "0755")
-    runner = launcher(script)
-    wrapper_file: models.ResourceFile | None = None
-    if scripts.wrapper:  # every packed task: the same files and command line
-        wrapper_file = _resource(
-            application.get_blob_client(scripts.wrapper), WRAPPER.name, access, "0755"
-        )
-        inside = ["--in-process"] if program.in_process else []
-        packed_command = shlex.join(["python3", WRAPPER.name, *inside, script, *program.arguments])
     for group in groups:
         outputs_of_task = [
             _output(f"{OUTPUT_DIR}/**/*", results_url, f"{results_at}/{group.task_id}", identity),
@@ -132,10 +120,12 @@ def plan_tasks(
                 _output(f"{merge.MERGE_DIR}/**/*", results_url, handed.rstrip("/"), identity)
             )
         if group.packed:
-            if wrapper_file is None:
+            if scripts.staged.wrapper is None:
                 raise ValueError("a packed task needs the staged wrapper")
-            command = packed_command
-            resources = [wrapper_file, script_file] + [
+            command = preparation.task_command(
+                scripts.staged, program.arguments, program.in_process
+            )
+            resources = [
                 _resource(
                     _input_blob(clients, staged, job_id, item),
                     f"{packing.INPUTS_DIR}/{item.task_id}/{item.name}",
@@ -159,11 +149,8 @@ def plan_tasks(
                 .replace("{merge_dir}", merge.MERGE_DIR)
                 for argument in program.arguments
             ]
-            command = shlex.join([*runner, *expanded])
-            resources = [
-                script_file,
-                _resource(_input_blob(clients, staged, job_id, item), item.name, access),
-            ]
+            command = preparation.task_command(single, expanded)
+            resources = [_resource(_input_blob(clients, staged, job_id, item), item.name, access)]
         options = models.BatchTaskCreateOptions(
             id=group.task_id,
             display_name=group.display_name,
@@ -231,6 +218,16 @@ def plan_merges(
             )
         )
     return planned
+
+
+def resources(clients: Clients, access: NodeAccess) -> preparation.ResourceMaker:
+    """Resource files for blobs of the application container, read with ``access``."""
+    application = clients.container(clients.outputs.containers.application)
+
+    def make(name: str, file_path: str, mode: str | None) -> models.ResourceFile:
+        return _resource(application.get_blob_client(name), file_path, access, mode)
+
+    return make
 
 
 def _output_container(
@@ -343,6 +340,7 @@ def submit(
     metadata: Sequence[models.BatchMetadataItem] = (),
     before_adding: Callable[[Sequence[Group]], None] = lambda window: None,
     merges: Sequence[models.BatchTaskCreateOptions] = (),
+    prepared: preparation.JobTasks | None = None,
 ) -> int:
     """Create the job if new and add the tasks it lacks; returns how many were added.
 
@@ -359,6 +357,8 @@ def submit(
                 all_tasks_complete_mode="noaction",
                 metadata=list(metadata) or None,
                 uses_task_dependencies=True if merges else None,
+                job_preparation_task=prepared[0] if prepared else None,
+                job_release_task=prepared[1] if prepared else None,
             )
         )
     except ResourceExistsError:

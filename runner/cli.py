@@ -7,6 +7,7 @@ go to stdout, progress and errors to stderr.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import inspect
 import itertools
@@ -29,6 +30,7 @@ from azure.core.exceptions import AzureError, ResourceNotFoundError
 from contract.outputs import OutputsError
 from runner import (
     batch_job,
+    bundle,
     delete,
     diagnosis,
     download,
@@ -49,6 +51,7 @@ from runner.display import ProgressDisplay, first_line
 from runner.durations import parse_duration
 from runner.inputs import Filters, InputError, check_inputs, read_list, with_stored
 from runner.merge import Merge
+from runner.preparation import PREPARATION_ID
 from runner.program import Program, Script, TopWords
 from runner.results import TaskResult
 from runner.stored import stored_inputs
@@ -201,7 +204,7 @@ def _errors(
     except monitor.MonitorTimeout as error:
         raise reply.fail(EXIT_TIMEOUT, f"{error}; the job goes on", resume()) from None
     except diagnosis.Stalled as error:
-        raise reply.fail(EXIT_STACK, str(error), resume()) from None
+        raise reply.fail(EXIT_STACK, str(error), None if error.ends_job else resume()) from None
     except (OutputsError, batch_job.JobError, AzureError) as error:
         if target.debug:
             raise
@@ -410,6 +413,21 @@ def submit(
             "a second '--' ({inputs_dir}, {output_dir})"
         ),
     ] = None,
+    requirements: Annotated[
+        Path | None,
+        typer.Option(
+            help="packages the script imports (pip's requirements format); each node "
+            "installs them once, into an environment later jobs reuse"
+        ),
+    ] = None,
+    code: Annotated[
+        list[Path],
+        typer.Option(help="a file or folder the script imports, staged beside it (repeatable)"),
+    ] = [],  # noqa: B006
+    wheels: Annotated[
+        Path | None,
+        typer.Option(help="a folder of wheels to install from, with no package index"),
+    ] = None,
     no_report: NoReportOption = False,
     *,
     target: Target,
@@ -476,6 +494,7 @@ def submit(
         local_paths = [*inputs, *listed]
         # Local inputs are checked before touching any service; stored ones need it.
         checked = check_inputs(local_paths, filters) if local_paths or not blobs else []
+        request = dataclasses.replace(request, environment=bundle.check(requirements, code, wheels))
         clients = target.clients()
         if blobs:
             checked = with_stored(checked, stored_inputs(clients, blobs))
@@ -504,11 +523,26 @@ def doctor(
     probe: Annotated[
         bool, typer.Option(help="also run a one-task job and time it end to end")
     ] = False,
+    requirements: Annotated[
+        Path | None,
+        typer.Option(help="with --probe: also build this environment on a node, and time it"),
+    ] = None,
+    wheels: Annotated[
+        Path | None, typer.Option(help="with --requirements: a folder of wheels to install from")
+    ] = None,
     as_json: JsonOption = False,
 ) -> None:
     """Check that the stack can run jobs, each check ok, warn or FAIL with its fix."""
+    reply = Reply(as_json)
+    if (requirements or wheels) and not probe:
+        raise reply.fail(EXIT_USAGE, "--requirements and --wheels go with --probe")
+    try:
+        environment = bundle.check(requirements, [], wheels)
+    except InputError as error:
+        raise reply.fail(EXIT_USAGE, str(error)) from None
     checks = []
-    for check in doctoring.run(lambda: stack.resolve(stack_name, outputs, _log), probe):
+    load = functools.partial(stack.resolve, stack_name, outputs, _log)
+    for check in doctoring.run(load, probe, environment=environment):
         checks.append(check)
         if not as_json:
             print(check.line(), flush=True)
@@ -651,10 +685,18 @@ def task_logs(
     *,
     target: Target,
 ) -> None:
-    """A task's stdout (or stderr), from its node, or from the output container after."""
+    """A task's stdout (or stderr), from its node, or from the output container after;
+    for the task id jobpreparation, the job preparation task's on each node."""
     _check_job_id(job, Reply())
     with _errors(target):
         clients = target.clients()
+        if task == PREPARATION_ID:
+            found = logs.preparation_logs(clients, job, stderr)
+            if not found:
+                raise NotFound(f"no node has run the preparation task of job {job}")
+            for node_id, text in found:
+                sys.stdout.write(f"== node {node_id} ==\n{text.decode(errors='replace')}")
+            return
         content = logs.task_log(clients, job, task, stderr)
         if content is None:
             raise _no_task(clients, job, task)

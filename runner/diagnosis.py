@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from urllib.parse import unquote
 
 from azure.batch import BatchClient, models
 from azure.core.exceptions import AzureError, HttpResponseError, ResourceNotFoundError
@@ -29,18 +30,28 @@ START_TASK_STDERR = "startup/stderr.txt"  # a Linux node's start task output
 class Cause:
     line: str
     lasting: bool  # it cannot resolve itself: waiting longer will not help
+    ends_job: bool = False  # only a new job can get past it: this one is to be ended
 
 
 class Stalled(RuntimeError):
     """A job that made no progress for the stall timeout, for a lasting cause (the
-    message): the job stays, and ``wait`` resumes it once the cause is fixed."""
+    message): the job stays, and ``wait`` resumes it once the cause is fixed; unless
+    ``ends_job``: then no fix reaches this job (its preparation failed everywhere)."""
+
+    def __init__(self, line: str, ends_job: bool = False) -> None:
+        super().__init__(line)
+        self.ends_job = ends_job
 
 
 @dataclass
 class Stall:
     """Watches for a job with active tasks and no progress: after ``LOOK_EVERY`` seconds
     (or the timeout, if shorter) it asks ``diagnose`` why, logs each new cause once, and
-    raises Stalled when a lasting cause has held for ``timeout`` seconds (0: never)."""
+    raises Stalled when a lasting cause has held for ``timeout`` seconds (0: never).
+
+    Tasks that go back to active (``went_back``) are looked into at the next check: that
+    is how a failed job preparation shows (or a lost node, or a retry). A cause that
+    ends the job is raised at once: no wait can help it."""
 
     diagnose: Callable[[], Cause | None]
     log: Callable[[str], None]
@@ -48,16 +59,20 @@ class Stall:
     since: float = 0.0  # the last progress
     looked: float = 0.0
     said: str | None = None
+    soon: bool = False  # look at the next check
 
     def progressed(self, now: float) -> None:
         self.since = self.looked = now
         self.said = None
 
+    def went_back(self) -> None:
+        self.soon = True
+
     def check(self, now: float, active: int) -> None:
         wait = min(LOOK_EVERY, self.timeout) if self.timeout else LOOK_EVERY
-        if not active or now - self.looked < wait:
+        if not active or (now - self.looked < wait and not self.soon):
             return
-        self.looked = now
+        self.looked, self.soon = now, False
         try:
             cause = self.diagnose()
         except AzureError:  # a look that failed says nothing; the next may not
@@ -67,12 +82,15 @@ class Stall:
         if cause.line != self.said:
             self.log(cause.line)
             self.said = cause.line
+        if cause.ends_job and self.timeout:
+            raise Stalled(cause.line, ends_job=True)
         if cause.lasting and self.timeout and now - self.since >= self.timeout:
             raise Stalled(cause.line)
 
 
-def diagnose(batch: BatchClient, pool_id: str) -> Cause | None:
-    """The first reason the pool runs no task, or None when it has nodes ready for them."""
+def diagnose(batch: BatchClient, pool_id: str, job_id: str | None = None) -> Cause | None:
+    """The first reason the pool runs no task (of ``job_id``, if given), or None when it
+    has nodes ready for them."""
     try:
         pool = batch.get_pool(pool_id)
     except ResourceNotFoundError:
@@ -84,7 +102,47 @@ def diagnose(batch: BatchClient, pool_id: str) -> Cause | None:
     if run is not None and run.error is not None:
         failed = f"{run.error.code}: {run.error.message}"
         return Cause(f"pool {pool_id}'s autoscale formula failed: {failed}", False)
-    return nodes_cause(batch, pool, list(batch.list_nodes(pool_id)))
+    nodes = list(batch.list_nodes(pool_id))
+    cause = nodes_cause(batch, pool, nodes)
+    if cause is None and job_id is not None:
+        return preparation_cause(batch, job_id, pool_id, nodes)
+    return cause
+
+
+def preparation_cause(
+    batch: BatchClient, job_id: str, pool_id: str, nodes: list[models.BatchNode]
+) -> Cause | None:
+    """The job's preparation task failed on every node that could run its tasks: the
+    service then keeps them from the job for good, and its tasks wait forever."""
+    ready = [node.id for node in nodes if state_name(node.state) in ("idle", "running")]
+    try:
+        statuses = list(batch.list_job_preparation_and_release_task_status(job_id))
+    except HttpResponseError:  # a job without a preparation task, or gone
+        return None
+    failed = {
+        status.node_id: info
+        for status in statuses
+        if (info := status.job_preparation_task_execution_info) is not None
+        and state_name(info.state) == "completed"
+        and state_name(info.result) == "failure"
+    }
+    if not ready or not all(node in failed for node in ready):
+        return None
+    node_id = ready[0] or ""
+    info = failed[node_id]
+    how = f"exit code {info.exit_code}" if info.exit_code is not None else "no exit code"
+    if info.failure_info is not None and info.exit_code is None:
+        how = f"{info.failure_info.code}: {info.failure_info.message}"
+    line = f"the job preparation task failed on every node (node {node_id}: {how})"
+    folder = node_path(info.task_root_directory_url) or f"workitems/{job_id}/job-1/jobpreparation"
+    return Cause(line + _stderr_tail(batch, pool_id, node_id, f"{folder}/stderr.txt"), True, True)
+
+
+def node_path(url: str | None) -> str | None:
+    """A node file API path from a ``.../pools/<p>/nodes/<n>/files/<path>`` URL."""
+    if not url or "/files/" not in url:
+        return None
+    return unquote(url.split("/files/", 1)[1]).strip("/")
 
 
 def nodes_cause(
@@ -115,9 +173,14 @@ def _start_task_failed(batch: BatchClient, pool_id: str, node: models.BatchNode)
     info = node.start_task_info
     code = info.exit_code if info is not None else None
     line = f"the start task failed on every node of pool {pool_id} (exit code {code})"
+    return line + _stderr_tail(batch, pool_id, node.id or "", START_TASK_STDERR)
+
+
+def _stderr_tail(batch: BatchClient, pool_id: str, node_id: str, path: str) -> str:
+    """``: `` and the last lines of a node's file, or nothing if it cannot be read."""
     try:
-        stderr = b"".join(batch.download_node_file(pool_id, node.id or "", START_TASK_STDERR))
+        stderr = b"".join(batch.download_node_file(pool_id, node_id, path))
     except HttpResponseError:
-        return line
+        return ""
     tail = [text for text in stderr.decode(errors="replace").splitlines() if text.strip()]
-    return line + (": " + " | ".join(tail[-STDERR_TAIL_LINES:]) if tail else "")
+    return ": " + " | ".join(tail[-STDERR_TAIL_LINES:]) if tail else ""

@@ -4,7 +4,9 @@ for what is not ok, the fix.
 In order: the outputs load; the credential works; the Batch account answers; the pool
 (its state, allocation, resize errors, autoscale formula and last run, nodes by state
 with start-task failures); each container, and a probe blob written, read and deleted in
-the input container; the pool identity. ``probe`` then runs a one-task job end to end.
+the input container; the pool identity. ``probe`` then runs a one-task job end to end,
+and with an environment (``--requirements``, ``--wheels``) one whose preparation task
+builds it on a node, as a submit's would: how long that took, or why it failed.
 A check that cannot run because an earlier one failed is not run.
 """
 
@@ -16,12 +18,15 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 
-from azure.batch import models
+from azure.batch import BatchClient, models
 from azure.core.exceptions import AzureError, ResourceNotFoundError
 
 from contract.outputs import OutputsError, StackOutputs
+from runner import batch_job, diagnosis, preparation
+from runner.bundle import Environment
 from runner.clients import Clients, connect, state_name
 from runner.diagnosis import nodes_cause
+from runner.inputs import InputError
 
 OK, WARN, FAIL = "ok", "warn", "FAIL"
 BATCH_SCOPE = "https://batch.core.windows.net//.default"
@@ -44,6 +49,7 @@ def run(
     load: Callable[[], StackOutputs],
     probe: bool = False,
     clock: Callable[[], float] = time.monotonic,
+    environment: Environment | None = None,
 ) -> Iterator[Check]:
     """The checks, one at a time as they are made."""
     try:
@@ -88,6 +94,14 @@ def run(
             if pool_ok
             else Check("probe", FAIL, "not run: the pool is not ready")
         )
+    if probe and environment is not None and environment.needs_install:
+        if not pool_ok:
+            yield Check("environment", FAIL, "not run: the pool is not ready")
+            return
+        try:
+            yield _environment_probe(clients, clock, environment)
+        except (AzureError, InputError) as error:
+            yield Check("environment", FAIL, _first_line(error))
 
 
 def _pool(clients: Clients) -> Iterator[Check]:
@@ -192,6 +206,81 @@ def _probe(clients: Clients, clock: Callable[[], float]) -> Check:
     waited = (info.start_time - task.creation_time).total_seconds() if task.creation_time else 0
     own = (info.end_time - info.start_time).total_seconds()
     return Check("probe", OK, f"a node took the task after {waited:.2f} s; it ran {own:.2f} s")
+
+
+def _environment_probe(
+    clients: Clients, clock: Callable[[], float], environment: Environment
+) -> Check:
+    """A one-task job with a preparation task building ``environment``, as a submit's
+    would: how long the build (or reuse) took on a node, and that a task runs in it."""
+    batch = clients.batch
+    job_id = f"doctor-env-{uuid.uuid4().hex[:12]}"
+    application = clients.container(clients.outputs.containers.application)
+    staged = preparation.stage(
+        application, None, environment, None, preparation.nodes_platform(clients)
+    )
+    access = batch_job.node_access(clients, None, None, 0)
+    prepare, release = preparation.tasks(staged, batch_job.resources(clients, access), 0)
+    started = clock()
+    batch.create_job(
+        models.BatchJobCreateOptions(
+            id=job_id,
+            pool_info=models.BatchPoolInfo(pool_id=clients.outputs.poolId),
+            job_preparation_task=prepare,
+            job_release_task=release,
+        )
+    )
+    try:
+        command = preparation.task_command(staged, ["-c", "import sys; print(sys.prefix)"])
+        batch.create_task(job_id, models.BatchTaskCreateOptions(id="probe", command_line=command))
+        while state_name(batch.get_task(job_id, "probe", select=["state"]).state) != "completed":
+            cause = diagnosis.diagnose(batch, clients.outputs.poolId, job_id)
+            if cause is not None and cause.ends_job:
+                return Check("environment", FAIL, cause.line, "fix the requirements or wheels")
+            if clock() - started > PROBE_TIMEOUT:
+                return Check("environment", FAIL, f"no node ran the task in {PROBE_TIMEOUT:.0f} s")
+            time.sleep(0.5)
+        task = batch.get_task(job_id, "probe")
+        (status,) = [
+            s
+            for s in batch.list_job_preparation_and_release_task_status(job_id)
+            if task.node_info is not None and s.node_id == task.node_info.node_id
+        ]
+        said = _prepared(batch, clients.outputs.poolId, status)
+    finally:
+        batch.begin_delete_job(job_id)
+    info, prepared = task.execution_info, status.job_preparation_task_execution_info
+    if info is None or info.exit_code != 0:
+        failure = info.failure_info.message if info and info.failure_info else "no exit code"
+        return Check("environment", FAIL, f"the probe task failed in the environment: {failure}")
+    took = (
+        (prepared.end_time - prepared.start_time).total_seconds()
+        if prepared is not None and prepared.end_time and prepared.start_time
+        else 0.0
+    )
+    return Check(
+        "environment", OK, f"{said} on node {status.node_id}: the preparation took {took:.2f} s"
+    )
+
+
+def _prepared(
+    batch: BatchClient, pool_id: str, status: models.BatchJobPreparationAndReleaseTaskStatus
+) -> str:
+    """What the preparation said of the environment (built or reused), from its stdout."""
+    info = status.job_preparation_task_execution_info
+    folder = diagnosis.node_path(info.task_root_directory_url if info else None)
+    try:
+        stdout = b"".join(
+            batch.download_node_file(pool_id, status.node_id or "", f"{folder}/stdout.txt")
+        )
+    except AzureError:
+        return "environment ready"
+    lines = [
+        line
+        for line in stdout.decode(errors="replace").splitlines()
+        if line.startswith("environment")
+    ]
+    return lines[-1] if lines else "environment ready"
 
 
 def _token() -> Check:

@@ -3,7 +3,8 @@ the same --job-id can tell a resume (same inputs, same program) from a new reque
 
 Recorded: the task program's name and content hash, its arguments (``--top`` is one),
 the input set's digest (every input's name and MD5, in order), how many inputs share a
-task, and whether inputs are kept. ``wait`` reads the same record to finish a job as
+task, whether inputs are kept, and the content hashes of --requirements, --code and
+--wheels. ``wait`` reads the same record to finish a job as
 ``submit`` would.
 """
 
@@ -32,6 +33,7 @@ class Fingerprint:
     keep_inputs: bool
     files_per_task: int = 1
     merge: str = ""  # ``merge.Merge.record()``; empty: no merge stage
+    environment: tuple[tuple[str, str], ...] = ()  # ``Environment.record()``'s hashes
 
     @classmethod
     def of(
@@ -42,6 +44,7 @@ class Fingerprint:
         keep: bool,
         files_per_task: int = 1,
         merge: str = "",
+        environment: Mapping[str, str] | None = None,
     ) -> Fingerprint:
         digest = hashlib.sha256()
         for item in inputs:
@@ -54,6 +57,7 @@ class Fingerprint:
             keep,
             files_per_task,
             merge,
+            _given(environment or {}),
         )
 
     def metadata(self) -> list[models.BatchMetadataItem]:
@@ -65,6 +69,7 @@ class Fingerprint:
             "keep-inputs": "true" if self.keep_inputs else "false",
             "files-per-task": str(self.files_per_task),
             **({"merge": self.merge} if self.merge else {}),
+            **({"environment": json.dumps(dict(self.environment))} if self.environment else {}),
         }
         return [models.BatchMetadataItem(name=PREFIX + k, value=v) for k, v in values.items()]
 
@@ -85,8 +90,9 @@ class Fingerprint:
                 values["keep-inputs"] == "true",
                 int(values.get("files-per-task", "1")),
                 values.get("merge", ""),
+                _given(json.loads(values.get("environment", "{}"))),
             )
-        except (KeyError, ValueError, TypeError):
+        except (KeyError, ValueError, TypeError, AttributeError):
             return None
 
     def differences(self, now: Fingerprint) -> list[str]:
@@ -119,7 +125,22 @@ class Fingerprint:
             found.append(
                 f"the merge ({_merge_words(self.merge)} then, {_merge_words(now.merge)} now)"
             )
+        then, now_given = dict(self.environment), dict(now.environment)
+        for part, option in (
+            ("requirements", "--requirements"),
+            ("code", "--code"),
+            ("wheels", "--wheels"),
+        ):
+            before, after = then.get(part, ""), now_given.get(part, "")
+            if before != after:
+                change = "given now" if not before else "not given now" if not after else "changed"
+                found.append(f"the {part} ({option} {change})")
         return found  # --keep-inputs is not compared: it changes no result, only clean-up
+
+
+def _given(record: Mapping[str, str]) -> tuple[tuple[str, str], ...]:
+    """The parts of an environment record that were given, in a stable order."""
+    return tuple(sorted((str(k), str(v)) for k, v in record.items() if v))
 
 
 def _merge_words(record: str) -> str:

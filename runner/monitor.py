@@ -95,9 +95,14 @@ def watch(
         settle(progress)
         if key != last:
             report(progress)
-            last = key
-            if stall is not None:
+            # Back to active with nothing completed: requeued (a failed job preparation,
+            # a lost node) or retried.
+            back = last is not None and key[0] > last[0] and key[2:] == last[2:]
+            if stall is not None and back:
+                stall.went_back()
+            elif stall is not None:
                 stall.progressed(answered)
+            last = key
         elif stall is not None:
             stall.check(answered, progress.active)
         if progress.completed >= total or job_state == "completed":

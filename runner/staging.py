@@ -99,6 +99,24 @@ def upload_script(container: ContainerClient, script: Path) -> str:
     return name
 
 
+def upload_bytes_once(container: ContainerClient, name: str, data: bytes) -> None:
+    """Upload a small blob named by its content unless it is there: the 409 that says
+    so costs less than asking first."""
+    with contextlib.suppress(ResourceExistsError):
+        container.upload_blob(name, data, overwrite=False)
+
+
+def upload_file_once(container: ContainerClient, name: str, path: Path) -> bool:
+    """Upload a file named by its content unless it is there (asked first: uv is 40 MB);
+    returns whether it was sent."""
+    blob = container.get_blob_client(name)
+    if blob.exists():
+        return False
+    with open(path, "rb") as data, contextlib.suppress(ResourceExistsError):
+        blob.upload_blob(data, overwrite=False, max_concurrency=4)
+    return True
+
+
 def remove_blobs(container: ContainerClient, prefix: str) -> int:
     """Delete the blobs under ``<prefix>/``, BLOB_BATCH to a blob batch request, a few
     batches at a time; returns how many were deleted here (a blob another

@@ -13,7 +13,8 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 
-from runner import batch_job, merge, monitor, packing, results, sas, staging
+from runner import batch_job, merge, monitor, packing, preparation, results, sas, staging
+from runner.bundle import Environment
 from runner.clients import Clients
 from runner.diagnosis import STALL_TIMEOUT
 from runner.display import plural
@@ -36,6 +37,7 @@ class Request:
     keep_logs: bool = False  # else only failed tasks' stdout and stderr are uploaded
     files_per_task: int | None = 1  # None: chosen from the inputs and the pool (auto)
     merge: merge.Merge | None = None  # a merge stage after the per-file tasks
+    environment: Environment = field(default_factory=Environment)  # --requirements ...
 
 
 @dataclass
@@ -65,7 +67,15 @@ def run(
         len(inputs), sum(item.size for item in inputs), batch_job.pool_slots(clients)
     )
     record = merging.record() if merging else ""
-    fingerprint = Fingerprint.of(program, inputs, md5s, request.keep_inputs, per_task, record)
+    fingerprint = Fingerprint.of(
+        program,
+        inputs,
+        md5s,
+        request.keep_inputs,
+        per_task,
+        record,
+        request.environment.record(),
+    )
     job = batch_job.find(clients, job_id)
     recorded = Fingerprint.read(job.metadata) if job is not None else None
     if recorded is not None and (differences := recorded.differences(fingerprint)):
@@ -113,9 +123,16 @@ def _stage_and_add(
     packed = any(group.packed for group in groups)
     merging = request.merge
     merge_scripts = (merging.script, *merging.companions) if merging else ()
+    environment = request.environment
+    staged_program = preparation.stage(
+        application,
+        request.program.script,
+        environment,
+        packing.WRAPPER if packed else None,
+        preparation.nodes_platform(clients) if environment.needs_install else None,
+    )
     scripts = batch_job.Scripts(
-        staging.upload_script(application, request.program.script),
-        staging.upload_script(application, packing.WRAPPER) if packed else None,
+        staged_program,
         tuple(staging.upload_script(application, script) for script in merge_scripts),
     )
     wait = timedelta(seconds=request.timeout) if request.timeout else None
@@ -166,7 +183,12 @@ def _stage_and_add(
         else []
     )
     metadata = fingerprint.metadata()
-    added = batch_job.submit(clients, job_id, plans, metadata, uploaded_first, merge_options)
+    prepared = preparation.tasks(
+        staged_program, batch_job.resources(clients, access), request.task_retries
+    )
+    added = batch_job.submit(
+        clients, job_id, plans, metadata, uploaded_first, merge_options, prepared
+    )
     submission.tasks_added = True
     stored = sum(1 for item in inputs if item.stored is not None)
     log(

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlsplit
 
-from azure.core.exceptions import AzureError
+from azure.core.exceptions import AzureError, HttpResponseError
 
 from runner import batch_job, diagnosis, merge, monitor, packing, results, staging
 from runner.clients import Clients
@@ -78,21 +78,30 @@ def finish(
             if job.merge is not None and not job.merge.partial
             else lambda progress: None
         )
-        monitor.watch(
-            clients.batch,
-            job_id,
-            job.tasks,
-            on_progress,
-            request.timeout,
-            request.poll_interval,
-            log=log,
-            stall=diagnosis.Stall(
-                lambda: diagnosis.diagnose(clients.batch, clients.outputs.poolId),
-                lambda line: log(f"job {job_id}: {line}"),
-                request.stall_timeout,
-            ),
-            settle=unblock,
-        )
+        try:
+            monitor.watch(
+                clients.batch,
+                job_id,
+                job.tasks,
+                on_progress,
+                request.timeout,
+                request.poll_interval,
+                log=log,
+                stall=diagnosis.Stall(
+                    lambda: diagnosis.diagnose(clients.batch, clients.outputs.poolId, job_id),
+                    lambda line: log(f"job {job_id}: {line}"),
+                    request.stall_timeout,
+                ),
+                settle=unblock,
+            )
+        except diagnosis.Stalled as stalled:
+            if not stalled.ends_job:
+                raise
+            end(clients, job_id)  # its nodes would otherwise stay up for tasks never run
+            raise diagnosis.Stalled(
+                f"{stalled}; job {job_id} is terminated: fix what failed and submit again",
+                ends_job=True,
+            ) from None
     destination = results.destination(job_id, request.out)
     container = clients.container(clients.outputs.containers.output)
     places = results.places_of(job.expected)
@@ -122,9 +131,21 @@ def finish(
     return Finished(collected, merged)
 
 
+def end(clients: Clients, job_id: str) -> None:
+    """Terminate a job whose preparation failed (one already ending is left as it is)."""
+    try:
+        # The request only: its end is not awaited. azure-batch 15 sends none without a
+        # body, and exports no model for it: the body as the REST API reads it.
+        reason: Any = {"terminateReason": "PreparationFailed"}
+        clients.batch.begin_terminate_job(job_id, reason)
+    except HttpResponseError as error:
+        if error.status_code != 409:  # JobCompleted, or being terminated already
+            raise
+
+
 def submitted(clients: Clients, job_id: str) -> Job:
     """A job submitted earlier: its tasks, named by their display names (input names),
-    the program they run (from the script its first task stages), whether its inputs
+    the program they run (from its fingerprint's script), whether its inputs
     are kept and its merge stage (from its fingerprint; kept and none when it has none)."""
     job = batch_job.find(clients, job_id)
     if job is None:
@@ -156,7 +177,9 @@ def submitted(clients: Clients, job_id: str) -> Job:
             f"all; run the same submit again with --job-id {job_id}"
         )
     program: Program = TopWords()
-    if tasks:
+    if recorded is not None:
+        program = for_script_blob(recorded.script)
+    elif tasks:  # a job submitted without a fingerprint: its first task names the script
         first = clients.batch.get_task(job_id, tasks[0].id, select=["resourceFiles"])
         for resource in first.resource_files or []:
             path = unquote(urlsplit(resource.http_url or "").path)

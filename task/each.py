@@ -68,6 +68,11 @@ def expand(arguments: Sequence[str], file: Path, output_dir: Path, merge_dir: Pa
 
 
 def load(program: Path) -> ModuleType:
+    """The program as a module, able to import the modules beside it (``--code``), as it
+    could run as a script."""
+    folder = str(program.resolve().parent)
+    if folder not in sys.path:
+        sys.path.insert(0, folder)
     spec = importlib.util.spec_from_file_location(f"_each_{program.stem}", program)
     if spec is None or spec.loader is None:
         raise SystemExit(f"each: error: cannot load {program}")

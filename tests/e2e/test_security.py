@@ -112,8 +112,16 @@ def _run_job(stack: local_stack.Paths, outputs: Path, job_id: str, directory: Pa
             texts |= _texts_below(tasks, f"node {node.name}")
 
     batch = batch_client(StackOutputs.read(stack.outputs))
-    texts["job"] = json.dumps(batch.get_job(job_id).as_dict())
+    job = batch.get_job(job_id)
     signatures: set[str] = set()
+    # The preparation task's resource files are where the job is given its SAS URLs, as
+    # a task's are: the rest of the job is searched.
+    preparation = job.job_preparation_task
+    for resource in (preparation.resource_files if preparation else None) or []:
+        signatures |= _signatures(resource.http_url)
+    document = job.as_dict()
+    document.get("jobPreparationTask", {}).pop("resourceFiles", None)
+    texts["job"] = json.dumps(document)
     for task in batch.list_tasks(job_id):
         texts[f"task {task.id} command line"] = task.command_line
         texts[f"task {task.id} display name"] = task.display_name or ""

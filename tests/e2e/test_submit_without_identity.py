@@ -62,16 +62,20 @@ def test_a_stack_without_a_pool_identity_gets_least_privilege_sas(
     assert len(tasks) == len(DATA)
     # The SAS lasts as long as the runner waits (--timeout 30m) plus the margin.
     lifetime = timedelta(minutes=30) + sas.MARGIN
+    preparation = batch.get_job(job_id).job_preparation_task
+    assert preparation is not None
+    staged = preparation.resource_files or []
+    application = f"/{stack_outputs.containers.application}/"
+    assert all(application in urlsplit(resource.http_url).path for resource in staged)
     signatures = set()
     for task in tasks:
         assert "sig=" not in task.command_line
-        script, data = task.resource_files
-        assert f"/{stack_outputs.containers.application}/" in urlsplit(script.http_url).path
+        (data,) = task.resource_files  # the program comes with the preparation task
         assert urlsplit(data.http_url).path.endswith(
             f"/{stack_outputs.containers.input}/{job_id}/{data.file_path}"
         )
         queries = []
-        for resource in (script, data):  # each reads its one blob, nothing more
+        for resource in (data, *staged):  # each reads its one blob, nothing more
             assert resource.identity_reference is None
             query = _query(resource.http_url)
             assert (query["sp"], query["sr"]) == ("r", "b")

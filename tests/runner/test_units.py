@@ -8,6 +8,7 @@ import dataclasses
 import json
 import os
 import re
+import shlex
 import socket
 import time
 from datetime import timedelta
@@ -28,7 +29,7 @@ from typer.testing import CliRunner
 
 from contract import local as local_keys
 from contract.outputs import ContainerNames, LocalKeys, StackOutputs
-from runner import batch_job, monitor, packing, program, results, sas
+from runner import batch_job, monitor, packing, preparation, program, results, sas
 from runner.cli import Target, app, main
 from runner.cli import _errors as cli_errors
 from runner.clients import connect, state_name
@@ -149,6 +150,11 @@ def test_a_zero_duration_is_a_duration_but_too_short(text: str):
 # --- task planning -----------------------------------------------------------------------
 
 
+STAGED = preparation.Staged(
+    prepare="scripts/0123/prepare.py", bundle="bundles/4567/bundle.tar.gz", script="topwords.py"
+)
+
+
 def _plans(tmp_path: Path, outputs: StackOutputs, access_wait: timedelta | None = None):
     data = tmp_path / "doc1.txt"
     data.write_text("x")
@@ -156,28 +162,31 @@ def _plans(tmp_path: Path, outputs: StackOutputs, access_wait: timedelta | None 
     inputs = check_inputs([str(data)])
     access = batch_job.node_access(clients, access_wait, timedelta(minutes=10), 2)
     words = program.TopWords(5)
-    blob = program.script_blob_name(words.script)
     groups = packing.pack(inputs, 1)
     plans = batch_job.plan_tasks(
-        clients, "job-1", groups, batch_job.Scripts(blob), words, 2, timedelta(minutes=10), access
+        clients, "job-1", groups, batch_job.Scripts(STAGED), words, 2, timedelta(minutes=10), access
     )
-    return access, list(plans)
+    preparing = preparation.tasks(STAGED, batch_job.resources(clients, access), 2)
+    return access, list(plans), preparing
 
 
 def test_a_task_reads_and_writes_with_the_pool_identity(tmp_path: Path):
-    access, (plan,) = _plans(tmp_path, OUTPUTS)
+    access, (plan,), _ = _plans(tmp_path, OUTPUTS)
     assert isinstance(access, models.BatchNodeIdentityReference)
     task = plan.options
     assert task.id == task_id_for("doc1.txt")
     assert task.display_name == "doc1.txt"
-    assert task.command_line == (
-        "python3 topwords.py doc1.txt --top 5 --output-dir out --workers 1"
-    )
-    script, data = task.resource_files
-    assert script.http_url.endswith(program.script_blob_name(program.TOPWORDS_SCRIPT))
-    assert (script.file_path, script.file_mode) == ("topwords.py", "0755")
+    # The program comes from the job preparation task's folder, with its environment.
+    assert shlex.split(task.command_line) == [
+        "/bin/sh",
+        "-c",
+        'PATH="$AZ_BATCH_JOB_PREP_WORKING_DIR/env/bin:$PATH" exec python '
+        '"$AZ_BATCH_JOB_PREP_WORKING_DIR/program/"topwords.py '
+        "doc1.txt --top 5 --output-dir out --workers 1",
+    ]
+    (data,) = task.resource_files
     assert data.http_url.endswith("/input/job-1/doc1.txt")
-    assert all(f.identity_reference.resource_id == local_keys.POOL_IDENTITY for f in (script, data))
+    assert data.identity_reference.resource_id == local_keys.POOL_IDENTITY
     results, logs = task.output_files
     assert (results.file_pattern, logs.file_pattern) == ("out/**/*", "../std*.txt")
     assert results.upload_options.upload_condition == "taskcompletion"
@@ -189,12 +198,27 @@ def test_a_task_reads_and_writes_with_the_pool_identity(tmp_path: Path):
     assert task.constraints.max_task_retry_count == 2
 
 
+def test_the_preparation_task_stages_the_program_once_per_node(tmp_path: Path):
+    _, _, (prepare, release) = _plans(tmp_path, OUTPUTS)
+    assert prepare.command_line == "python3 prepare.py prepare"
+    assert prepare.wait_for_success is True
+    assert prepare.constraints.max_task_retry_count == 2
+    files = {f.file_path: f for f in prepare.resource_files}
+    assert set(files) == {"prepare.py", "bundle.tar.gz"}  # no uv: nothing to install
+    assert files["prepare.py"].http_url.endswith("/application/scripts/0123/prepare.py")
+    assert files["prepare.py"].file_mode == "0755"
+    assert files["bundle.tar.gz"].http_url.endswith("/application/bundles/4567/bundle.tar.gz")
+    assert all(f.identity_reference.resource_id == local_keys.POOL_IDENTITY for f in files.values())
+    assert shlex.split(release.command_line)[:2] == ["/bin/sh", "-c"]
+    assert 'prepare.py" release' in release.command_line
+
+
 def test_without_a_pool_identity_each_file_gets_the_least_sas(tmp_path: Path):
     bare = dataclasses.replace(OUTPUTS, poolIdentityResourceId=None)
-    access, (plan,) = _plans(tmp_path, bare, access_wait=timedelta(hours=1))
+    access, (plan,), (prepare, _) = _plans(tmp_path, bare, access_wait=timedelta(hours=1))
     assert isinstance(access, sas.Signer)
     task = plan.options
-    for resource in task.resource_files:
+    for resource in [*task.resource_files, *prepare.resource_files]:
         query = parse_qs(urlsplit(resource.http_url).query)
         assert (query["sr"], query["sp"]) == (["b"], ["r"])
         assert resource.identity_reference is None
@@ -203,6 +227,7 @@ def test_without_a_pool_identity_each_file_gets_the_least_sas(tmp_path: Path):
     assert (query["sr"], query["sp"]) == (["c"], ["w"])
     assert container.identity_reference is None
     assert "sig=" not in task.command_line
+    assert "sig=" not in prepare.command_line
 
 
 # --- the monitor loop ----------------------------------------------------------------------
@@ -340,6 +365,24 @@ def test_with_no_stall_timeout_a_lasting_cause_is_only_said():
     for now in range(0, 10_000, 30):
         stall.check(float(now), active=1)
     assert said == ["no pool"]
+
+
+def test_tasks_back_to_active_are_looked_into_and_a_failed_preparation_ends_the_wait():
+    """The monitor sees tasks go back to active (their node's job preparation failed):
+    it looks at once, not after 30 s, and a cause that ends the job is raised at once."""
+    looks: list[float] = []
+    clock = iter(float(t) for t in range(0, 10_000))
+    causes = iter([None, Cause("preparation failed everywhere", True, ends_job=True)])
+    stall = Stall(lambda: looks.append(1) or next(causes), lambda line: None, timeout=600)  # type: ignore[func-returns-value]
+    # 2 tasks preparing, back to active; preparing elsewhere, back to active again.
+    batch = FakeBatch([(0, 2, 0, 0), (2, 0, 0, 0), (2, 0, 0, 0), (0, 2, 0, 0), (2, 0, 0, 0)] * 3)
+    with pytest.raises(Stalled, match="preparation failed everywhere") as raised:
+        monitor.watch(  # type: ignore[arg-type]
+            batch, "job", 2, lambda _: None, sleep=lambda _: None,
+            clock=lambda: next(clock), stall=stall,
+        )  # fmt: skip
+    assert raised.value.ends_job
+    assert len(looks) == 2  # one per return to active, 4 s in all: no 30 s wait
 
 
 def test_the_monitor_looks_for_a_cause_only_while_nothing_moves():
