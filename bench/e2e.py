@@ -94,6 +94,16 @@ def time_runner(outputs: Path, inputs: list[Path], work: Path, per_task: int = 1
     return time.perf_counter() - started
 
 
+def node_python() -> str:
+    """The interpreter the runner's tasks run: python3 from PATH, resolved (the job's
+    preparation links it, so a shim such as pyenv's runs once a node, not once a task)."""
+    found = subprocess.run(
+        ["python3", "-c", "import os, sys; print(os.path.realpath(sys.executable))"],
+        capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    return found.stdout.strip()
+
+
 def time_xargs(inputs: list[Path], work: Path, per_call: int = 1) -> float:
     cores = len(os.sched_getaffinity(0))
     started = time.perf_counter()
@@ -104,7 +114,7 @@ def time_xargs(inputs: list[Path], work: Path, per_call: int = 1) -> float:
             str(cores),
             "-n",
             str(per_call),
-            "python3",  # the command the tasks run: python3 from PATH, as on a node
+            node_python(),  # the interpreter the tasks run
             str(TOPWORDS),
             "--output-dir",
             str(work / f"xargs-out-{per_call}"),

@@ -13,7 +13,17 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 
-from runner import batch_job, merge, monitor, packing, preparation, results, sas, staging
+from runner import (
+    batch_job,
+    bundle,
+    merge,
+    monitor,
+    packing,
+    preparation,
+    results,
+    sas,
+    staging,
+)
 from runner.bundle import Environment
 from runner.clients import Clients
 from runner.diagnosis import STALL_TIMEOUT
@@ -131,6 +141,8 @@ def _stage_and_add(
         packing.WRAPPER if packed else None,
         preparation.nodes_platform(clients) if environment.needs_install else None,
     )
+    if environment.code or environment.needs_install:
+        log(f"job {job_id}: {_program_words(request.program.script, environment)}")
     scripts = batch_job.Scripts(
         staged_program,
         tuple(staging.upload_script(application, script) for script in merge_scripts),
@@ -202,3 +214,16 @@ def _stage_and_add(
         f"job {job_id}: {plural(added, 'task')} added{per_task} on pool "
         f"{clients.outputs.poolId}{merged}"
     )
+
+
+def _program_words(script: Path, environment: Environment) -> str:
+    """What each node prepares once for the job, in words."""
+    said = script.name
+    code = len(bundle.code_files(environment.code))
+    if code:
+        said += f" with {plural(code, '--code file')}"
+    if environment.needs_install:
+        parts = [environment.requirements.name] if environment.requirements else []
+        parts += [plural(len(environment.wheels), "wheel")] if environment.wheels else []
+        said += f" and an environment ({', '.join(parts)})"
+    return f"each node prepares {said} once, before its first task of the job"

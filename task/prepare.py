@@ -1,31 +1,48 @@
 #!/usr/bin/env python3
-"""A job's preparation and release on a Batch node: its program unpacked, its environment
-built once per node and reused by every later job that needs the same one.
+"""A job's preparation and release on a Batch node: its program unpacked, and its Python
+environment built once per node and shared by every later job that needs the same one.
 
-The runner gives every job a job preparation task: before a node's first task of the job,
-Batch downloads into its working directory this program, ``bundle.tar.gz`` (``program/``:
-the task script and the user's code; ``manifest.json``; ``requirements.txt``), the wheels
-the manifest names (``wheels/``) and, when the job needs an environment, ``uv.gz`` (uv
-for this node, gzipped). ``prepare`` then leaves there:
+Every job the runner creates has a job preparation task, which Batch runs on a node once,
+before the node's first task of the job, and a job release task, when the job ends. Into
+the preparation's working directory (its cwd, ``$AZ_BATCH_JOB_PREP_WORKING_DIR``) Batch
+downloads this program, ``bundle.tar.gz`` (``manifest.json``, ``program/``: the task
+script and the user's code; ``requirements.txt`` when given), ``wheels/`` (the wheels the
+manifest names) and, when the manifest asks for an environment, ``uv.gz`` (uv gzipped,
+unpacked once a node into ``$AZ_BATCH_NODE_SHARED_DIR/runner/tools/``; or ``uv`` itself).
+``prepare.py prepare`` leaves there:
 
-    program/     the bundle's program, unpacked (tasks run it from here)
-    env/         what tasks run it with (their PATH starts with env/bin): the node's
-                 python3, or a link to the job's virtual environment
+    program/   the bundle's program, unpacked (tasks run their script from here, so the
+               script's ``import helpers`` finds program/helpers.py)
+    bundle/    the rest of the bundle: manifest.json, requirements.txt
+    env/       what tasks run the script with (their PATH starts with env/bin): a folder
+               of links to this node's python3, or a link to the job's virtual environment
 
-An environment lives in ``$AZ_BATCH_NODE_SHARED_DIR/runner/envs/<key>``, the key a digest
-of what determines it (the manifest's digest of the requirements and wheels, and this
-node's Python), so jobs with the same requirements share it. It is built by uv (a node
-has no pip, no venv module and no root), under a lock per key (two jobs on one node never
-race), marked complete last (a half-built one is removed and built again), and never
-rebuilt once complete. Past a size cap (RUNNER_ENV_CACHE_MB, default 10,240) the least
-recently used are removed, never one a job on the node still uses.
+A node has python3 and nothing else (no pip, no venv module, no root), so environments
+are built by uv, in ``$AZ_BATCH_NODE_SHARED_DIR/runner/envs/<key>``: the key digests the
+manifest's digest (of the requirements and the wheels) and what makes this node's Python
+what it is, so jobs that need the same environment share one and nodes of two images never
+do. ``env`` is a link to the environment's folder, not to its bin/python: Python takes a
+virtual environment from the pyvenv.cfg beside or above the path it was started by, so a
+link to the interpreter alone would run the bare node Python.
 
-``release`` (the job release task, when the job ends) removes the job's files from the
-preparation's folder and its claim on the environment; the environment stays.
+Two jobs on one node prepare at once, and a node may die in the middle of a build; so an
+environment is built under a lock of its own (``fcntl.flock``), marked ``.complete`` last,
+never built again once complete, and removed and built again when found half-built. A job
+that uses an environment records itself in its ``.users`` (its release removes the record)
+and marks it used. After a build, complete environments are removed least recently used
+first while they add up to more than ``RUNNER_ENV_CACHE_MB`` (10,240 by default); never
+the one just used, nor one a job recorded itself in within the last 7 days (a job still
+running, or one whose release never came). A claim and a removal take the same lock, so a
+job never links to an environment being removed.
 
-Standard library only. stdout says what each step did, one line each, with exactly one
-``environment ...`` line: ``none``, ``<key>: reused`` or ``<key>: built in <s> s``.
-Exit status: 0 done, 1 failed (the last line of stderr says why), 2 a usage error.
+``prepare.py release`` removes from the preparation's folder everything prepare and Batch
+put there, this program last, and the job's record; the environment stays for the next job.
+
+Standard library only: a node has nothing but python3. stdout has one line per step with
+its time, and exactly one ``environment ...`` line: ``environment: none``, ``environment
+<key>: reused`` or ``environment <key>: built in <s> s`` (the runner reads it from the
+node's stdout.txt). uv's own output goes to stderr as it comes. Exit status: 0 done, 1
+failed (the last line of stderr is one sentence saying why), 2 a usage error.
 """
 
 from __future__ import annotations
@@ -38,27 +55,43 @@ import json
 import os
 import platform
 import shutil
+import stat
 import subprocess
 import sys
 import tarfile
 import time
 from collections.abc import Iterator
-from pathlib import Path
-from typing import Any
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
 from urllib.parse import quote
 
+SELF = "prepare.py"
 BUNDLE = "bundle.tar.gz"
-PROGRAM = "program"
 MANIFEST = "manifest.json"
+PROGRAM = "program"
+UNPACKED = "bundle"  # what the bundle holds besides program/
 ENV = "env"
 WHEELS = "wheels"
-UV = "uv.gz"
-COMPLETE = ".complete"
-USERS = ".users"
-SIZE = ".size"
-USED = ".last-used"
+UV = "uv"
+UV_GZ = "uv.gz"
+STAGING = ".bundle.new"  # the bundle while it is unpacked
+OLD_PROGRAM = ".program.old"
+ENV_LINK = ".env.new"
+
+COMPLETE = ".complete"  # written last: the environment is whole
+SIZE = ".size"  # its bytes, counted once when built
+USED = ".last-used"  # touched by each job that uses it
+USERS = ".users"  # a file per job that uses it, removed by the job's release
+LOCKS = ".locks"
+PRUNE_LOCK = "prune.lock"
+
+CAP_VARIABLE = "RUNNER_ENV_CACHE_MB"
 DEFAULT_CAP_MB = 10240
-FRESH_CLAIM = 7 * 24 * 3600  # seconds a job's claim on an environment keeps it
+CLAIM_SECONDS = 7 * 24 * 3600
+"""How long a job's record keeps its environment from being pruned: past it the job is
+taken to have ended without a release (a node that restarted, a job deleted meanwhile)."""
+
+Manifest = dict[str, object]
 
 
 class Failed(Exception):
@@ -69,295 +102,491 @@ def say(line: str) -> None:
     print(line, flush=True)
 
 
-def shared() -> Path:
-    folder = os.environ.get("AZ_BATCH_NODE_SHARED_DIR")
-    if not folder:
-        raise Failed("AZ_BATCH_NODE_SHARED_DIR is not set: run on a Batch node")
-    return Path(folder) / "runner"
+def took(started: float) -> str:
+    return f"{time.monotonic() - started:.2f} s"
 
 
-def job_id() -> str:
-    return quote(os.environ.get("AZ_BATCH_JOB_ID", "unknown-job"), safe="")
+# --- unpacking ------------------------------------------------------------------------
 
 
-@contextlib.contextmanager
-def locked(path: Path) -> Iterator[None]:
-    """An exclusive lock on ``path`` (created if needed), held for the block."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "a") as file:
-        fcntl.flock(file, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(file, fcntl.LOCK_UN)
-
-
-# --- unpacking --------------------------------------------------------------------------
-
-
-def unpack(here: Path) -> dict[str, Any]:
-    """The bundle's program into ``program/`` (replacing an earlier one); its manifest."""
+def unpack(here: Path) -> Manifest:
+    """The bundle's ``program/`` into ``here/program`` and the rest into ``here/bundle``,
+    replacing what an earlier run unpacked; the manifest."""
     bundle = here / BUNDLE
     if not bundle.is_file():
         raise Failed(f"{BUNDLE} is missing: the preparation task's resource files did not arrive")
-    staging = here / f".{PROGRAM}.new"
-    shutil.rmtree(staging, ignore_errors=True)
+    staging = here / STAGING
+    remove(staging)  # a run cut short before
     staging.mkdir()
     try:
-        with tarfile.open(bundle, "r:gz") as tar:
-            for member in tar.getmembers():
-                _check_member(member)
-            if hasattr(tarfile, "data_filter"):  # Python 3.12, and 3.11.4 on
-                tar.extractall(staging, filter="data")
-            else:  # the members were checked above
-                tar.extractall(staging)
-    except (tarfile.TarError, OSError, EOFError) as error:
-        raise Failed(f"{BUNDLE} cannot be unpacked: {error}") from None
-    manifest_path = staging / MANIFEST
-    try:
-        manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as error:
-        raise Failed(f"{BUNDLE} has no readable {MANIFEST}: {error}") from None
-    if not isinstance(manifest, dict) or manifest.get("version") != 1:
-        raise Failed(f"{BUNDLE}'s {MANIFEST} is not one this prepare.py reads (version 1)")
-    for name in (MANIFEST, "requirements.txt"):
-        if (staging / name).exists():
-            os.replace(staging / name, here / name)
-    target = here / PROGRAM
-    shutil.rmtree(target, ignore_errors=True)
-    if (staging / PROGRAM).is_dir():
-        os.replace(staging / PROGRAM, target)
-    else:
-        target.mkdir()
-    shutil.rmtree(staging, ignore_errors=True)
+        extract(bundle, staging)
+        manifest = read_manifest(staging / MANIFEST)
+        program = staging / PROGRAM
+        if program.is_symlink() or (program.exists() and not program.is_dir()):
+            raise Failed(f"{BUNDLE}: {PROGRAM} is not a folder")
+        program.mkdir(exist_ok=True)  # none: a bundle of an environment alone
+    except BaseException:
+        remove(staging)
+        raise
+    remove(here / OLD_PROGRAM)
+    if (here / PROGRAM).exists() or (here / PROGRAM).is_symlink():
+        os.replace(here / PROGRAM, here / OLD_PROGRAM)
+    os.replace(program, here / PROGRAM)
+    remove(here / OLD_PROGRAM)
+    remove(here / UNPACKED)
+    os.replace(staging, here / UNPACKED)
     return manifest
 
 
-def _check_member(member: tarfile.TarInfo) -> None:
-    name = member.name
-    parts = Path(name).parts
-    if name.startswith("/") or ".." in parts or not (member.isfile() or member.isdir()):
-        raise Failed(f"{BUNDLE} holds an unsafe member: {name!r}")
+def extract(bundle: Path, into: Path) -> None:
+    """Every member of the bundle, all checked before any is written; modes as in the tar."""
+    try:
+        with tarfile.open(bundle, "r:gz") as tar:
+            members = tar.getmembers()
+            for member in members:
+                check_member(member)
+            if hasattr(tarfile, "data_filter"):  # 3.12, and 3.11.4 on: the same checks again
+                tar.extractall(into, members, filter="data")
+            else:
+                tar.extractall(into, members)
+    except (tarfile.TarError, EOFError, OSError) as error:
+        raise Failed(f"{BUNDLE} cannot be unpacked: {error}") from None
 
 
-# --- environments -----------------------------------------------------------------------
+def check_member(member: tarfile.TarInfo) -> None:
+    """Refuse a member that would land outside the folder it is unpacked into, or that is
+    not a file, a folder or a link within it."""
+    unsafe = Failed(f"{BUNDLE} holds an unsafe member: {member.name!r}")
+    if not is_inside(member.name):
+        raise unsafe
+    if member.issym():  # its target is taken from the link's own folder
+        target = f"{PurePosixPath(member.name).parent}/{member.linkname}"
+        if member.linkname.startswith("/") or not is_inside(target, climbs=True):
+            raise unsafe
+    elif member.islnk():  # its target is another member
+        if not is_inside(member.linkname):
+            raise unsafe
+    elif not (member.isfile() or member.isdir()):
+        raise unsafe
 
 
-def python_identity() -> str:
-    """What makes one node's Python another's: an environment is built for it alone."""
-    return "|".join(
-        [
-            sys.version,
-            sys.implementation.name,
-            platform.machine(),
-            platform.system(),
-            os.path.realpath(sys.executable),
-        ]
-    )
+def is_inside(name: str, climbs: bool = False) -> bool:
+    """Whether a relative path stays inside the folder it is taken from; with ``climbs``,
+    ``..`` may climb back up as far as it went down."""
+    if not name or name.startswith("/") or "\0" in name:
+        return False
+    depth = 0
+    for part in PurePosixPath(name).parts:
+        if part == ".." and not climbs:
+            return False
+        depth += -1 if part == ".." else 1
+        if depth < 0:
+            return False
+    return True
+
+
+def read_manifest(path: Path) -> Manifest:
+    try:
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError) as error:
+        raise Failed(f"{BUNDLE} has no readable {MANIFEST}: {error}") from None
+    if not isinstance(manifest, dict) or manifest.get("version") != 1:
+        raise Failed(f"{MANIFEST} is not a version 1 manifest, the one this prepare.py reads")
+    return manifest
+
+
+@dataclass(frozen=True)
+class Spec:
+    """A manifest's environment, checked."""
+
+    digest: str
+    requirements: str | None  # in bundle/
+    wheels: tuple[str, ...]  # in wheels/
+
+
+def spec_of(manifest: Manifest) -> Spec | None:
+    environment = manifest.get("environment")
+    if environment is None:
+        return None
+    if not isinstance(environment, dict):
+        raise Failed(f"{MANIFEST}: 'environment' must be an object or null")
+    digest = environment.get("digest")
+    if not isinstance(digest, str) or not digest:
+        raise Failed(f"{MANIFEST}: the environment has no digest")
+    requirements = environment.get("requirements")
+    if requirements is not None and (
+        not isinstance(requirements, str) or not is_inside(requirements)
+    ):
+        raise Failed(f"{MANIFEST}: 'requirements' must name a file in the bundle, or be null")
+    wheels = environment.get("wheels") or []
+    if not isinstance(wheels, list) or not all(
+        isinstance(wheel, str) and wheel.endswith(".whl") and "/" not in wheel and wheel != ".whl"
+        for wheel in wheels
+    ):
+        raise Failed(f"{MANIFEST}: 'wheels' must be a list of .whl file names")
+    if requirements is None and not wheels:
+        raise Failed(f"{MANIFEST}: the environment names neither requirements nor wheels")
+    return Spec(digest, requirements, tuple(wheels))
+
+
+# --- environments ---------------------------------------------------------------------
+
+
+def python_identity() -> list[str]:
+    """What makes this node's Python the one an environment was built for."""
+    return [
+        sys.version,
+        sys.implementation.name,
+        sys.implementation.cache_tag or "",
+        sys.platform,
+        platform.machine(),
+        os.path.realpath(sys.executable),
+    ]
 
 
 def key_of(digest: str) -> str:
-    return hashlib.sha256(f"{digest}\n{python_identity()}".encode()).hexdigest()[:20]
+    identity = json.dumps([digest, *python_identity()])
+    return hashlib.sha256(identity.encode()).hexdigest()[:16]
+
+
+def shared_envs() -> Path:
+    folder = os.environ.get("AZ_BATCH_NODE_SHARED_DIR")
+    if not folder:
+        raise Failed("AZ_BATCH_NODE_SHARED_DIR is not set: prepare.py runs as a Batch task")
+    return Path(folder) / "runner" / "envs"
+
+
+def job_record() -> str:
+    """The job's file name in an environment's ``.users``: its id, percent-encoded."""
+    job = os.environ.get("AZ_BATCH_JOB_ID")
+    if not job:
+        raise Failed("AZ_BATCH_JOB_ID is not set: prepare.py runs as a Batch task")
+    return quote(job, safe="").replace(".", "%2E")
+
+
+@contextlib.contextmanager
+def locked(path: Path, shared: bool = False) -> Iterator[None]:
+    """A lock on ``path`` (created if needed) for the block: exclusive, or ``shared``."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a") as file:
+        fcntl.flock(file, fcntl.LOCK_SH if shared else fcntl.LOCK_EX)
+        yield
+
+
+@contextlib.contextmanager
+def locked_if_free(path: Path) -> Iterator[bool]:
+    """An exclusive lock on ``path`` if no one holds it now; whether it was had."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a") as file:
+        try:
+            fcntl.flock(file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            yield False
+        else:
+            yield True
 
 
 def system_env(here: Path) -> None:
-    """``env/bin/python`` and ``python3``: the node's own interpreter."""
+    """``env/bin/python`` and ``python3``: links to this very interpreter."""
+    if not sys.executable:
+        raise Failed("this Python does not know its own executable")
     env = here / ENV
-    _remove(env)
+    remove(env)
     (env / "bin").mkdir(parents=True)
     for name in ("python", "python3"):
-        (env / "bin" / name).symlink_to(os.path.realpath(sys.executable))
+        (env / "bin" / name).symlink_to(sys.executable)
 
 
-def environment(here: Path, spec: dict[str, Any]) -> None:
-    digest = str(spec.get("digest") or "")
-    if not digest:
-        raise Failed(f"{MANIFEST}: the environment has no digest")
-    envs = shared() / "envs"
-    key = key_of(digest)
+def use_environment(here: Path, spec: Spec) -> None:
+    """Link ``env`` to the job's environment, built first unless some job built it."""
+    envs = shared_envs()
+    record = job_record()
+    key = key_of(spec.digest)
     folder = envs / key
-    started = time.monotonic()
-    built = False
-    if not (folder / COMPLETE).is_file():
-        with locked(envs / ".locks" / f"{key}.lock"):
-            if not (folder / COMPLETE).is_file():  # another job may have built it meanwhile
+    lock = envs / LOCKS / f"{key}.lock"
+    built: float | None = None
+    reused = False
+    if (folder / COMPLETE).is_file():
+        with locked(lock, shared=True):  # a pruner takes it exclusively to remove one
+            reused = claim(folder, record)
+    if not reused:
+        waited = time.monotonic()
+        with locked(lock):
+            say(f"took the build lock of {key}: {took(waited)}")
+            reused = claim(folder, record)  # another job may have built it meanwhile
+            if not reused:
+                started = time.monotonic()
                 build(here, spec, folder)
-                built = True
-    claim(folder)
-    link = here / ENV
-    _remove(link)
-    link.symlink_to(folder, target_is_directory=True)
-    took = time.monotonic() - started
-    say(f"environment {key}: built in {took:.2f} s" if built else f"environment {key}: reused")
-    if built:
+                built = time.monotonic() - started
+                claim(folder, record)
+    link_env(here, folder)
+    say(
+        f"environment {key}: reused"
+        if built is None
+        else f"environment {key}: built in {built:.2f} s"
+    )
+    if built is not None:
         prune(envs, keep=folder)
 
 
-def build(here: Path, spec: dict[str, Any], folder: Path) -> None:
-    if folder.exists():
-        say(f"removing the half-built environment {folder.name}")
-        shutil.rmtree(folder)
-    uv = uv_binary(here)
+def claim(folder: Path, record: str) -> bool:
+    """Record the job as a user of a complete environment and mark it used now; False
+    when it is not complete. Called with the environment's lock held."""
+    if not (folder / COMPLETE).is_file():
+        return False
+    (folder / USERS).mkdir(exist_ok=True)
+    (folder / USERS / record).touch()
+    (folder / USED).touch()
+    return True
+
+
+def link_env(here: Path, folder: Path) -> None:
+    """``env`` as a link to the environment's folder, replacing what was there."""
+    link = here / ENV
+    staged = here / ENV_LINK
+    remove(staged)
+    staged.symlink_to(folder, target_is_directory=True)
+    if link.is_dir() and not link.is_symlink():  # a job's earlier run made a folder
+        remove(link)
+    os.replace(staged, link)
+
+
+def build(here: Path, spec: Spec, folder: Path) -> None:
+    """The environment, in place, with ``here/uv`` only. Called with its lock held; on a
+    failure nothing is left of it."""
+    if folder.exists() or folder.is_symlink():
+        say(f"removing the half-built environment {folder.name} a run cut short left")
+        remove(folder)
+    uv = uv_of(here, folder.parent.parent)
+    wheels = [here / WHEELS / name for name in spec.wheels]
+    missing = [wheel.name for wheel in wheels if not wheel.is_file()]
+    if missing:
+        raise Failed(f"the wheels {', '.join(missing)} did not arrive")
+    requirements = here / UNPACKED / spec.requirements if spec.requirements else None
+    if requirements is not None and not requirements.is_file():
+        raise Failed(f"{BUNDLE} has no {spec.requirements}, which its {MANIFEST} names")
     variables = {
         **os.environ,
-        "UV_CACHE_DIR": str(shared() / "uv-cache"),
+        "UV_CACHE_DIR": str(folder.parent.parent / "uv-cache"),
         "UV_NO_CONFIG": "1",
         "UV_PYTHON_DOWNLOADS": "never",
         "UV_NO_PROGRESS": "1",
     }
-    run(
-        [str(uv), "venv", "--quiet", "--python", os.path.realpath(sys.executable), str(folder)],
-        variables,
-        "creating the virtual environment",
-    )
+    venv = [str(uv), "venv", "--no-project", "--no-python-downloads", "--python", sys.executable]
+    venv.append(str(folder))
     install = [str(uv), "pip", "install", "--python", str(folder / "bin" / "python")]
-    wheels = [here / WHEELS / str(name) for name in spec.get("wheels") or []]
-    missing = [wheel.name for wheel in wheels if not wheel.is_file()]
-    if missing:
-        raise Failed(f"the wheels {', '.join(missing)} did not arrive")
     if wheels:
         install += ["--no-index", "--find-links", str(here / WHEELS)]
-    requirements = spec.get("requirements")
-    if requirements:
-        install += ["-r", str(here / str(requirements))]
+    if requirements is not None:
+        install += ["-r", str(requirements)]
     else:
         install += [str(wheel) for wheel in wheels]
-    run(install, variables, "installing the requirements")
-    (folder / SIZE).write_text(str(_size(folder)))
-    (folder / COMPLETE).write_text(time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
+    # Compiled once here, not by each task that imports the package first.
+    install += ["--compile-bytecode"]
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        run_uv(venv, variables, "creating the virtual environment")
+        run_uv(install, variables, "installing the requirements")
+        started = time.monotonic()
+        (folder / SIZE).write_text(f"{size_of(folder)}\n")
+        (folder / COMPLETE).write_text(time.strftime("%Y-%m-%dT%H:%M:%SZ\n", time.gmtime()))
+        say(f"measured the environment: {took(started)}")
+    except BaseException:
+        remove(folder)
+        raise
 
 
-def uv_binary(here: Path) -> Path:
-    """uv, unpacked once per node from ``uv.gz`` into the shared folder (by content)."""
-    packed = here / UV
+def uv_of(here: Path, runner: Path) -> Path:
+    """uv: ``uv.gz`` (as the runner stages it: half the bytes to download for every job,
+    built or not) unpacked once a node into ``runner/tools/``, by content; or ``uv``."""
+    packed = here / UV_GZ
     if not packed.is_file():
-        raise Failed(f"{UV} is missing: the job needs an environment but uv did not arrive")
-    digest = hashlib.sha256(packed.read_bytes()).hexdigest()[:20]
-    binary = shared() / "tools" / f"uv-{digest}" / "uv"
-    if not binary.is_file():
-        with locked(binary.parent / ".lock"):
-            if not binary.is_file():
-                partial = binary.with_name(f"uv.{os.getpid()}.partial")
+        uv = here / UV
+        if not uv.is_file():
+            raise Failed(f"the job needs an environment but {UV_GZ} did not arrive")
+        if not os.access(uv, os.X_OK):
+            uv.chmod(uv.stat().st_mode | stat.S_IXUSR)
+        return uv
+    with open(packed, "rb") as file:
+        digest = hashlib.file_digest(file, "sha256").hexdigest()[:20]
+    uv = runner / "tools" / f"uv-{digest}" / UV
+    if uv.is_file():
+        return uv
+    with locked(uv.parent / ".lock"):
+        if not uv.is_file():
+            started = time.monotonic()
+            partial = uv.with_name(f"{UV}.{os.getpid()}.partial")
+            try:
                 with gzip.open(packed, "rb") as source, open(partial, "wb") as target:
                     shutil.copyfileobj(source, target, 1 << 20)
-                partial.chmod(0o755)
-                os.replace(partial, binary)
-    return binary
+            except (OSError, EOFError) as error:
+                partial.unlink(missing_ok=True)
+                raise Failed(f"{UV_GZ} cannot be unpacked: {error}") from None
+            partial.chmod(0o755)
+            os.replace(partial, uv)
+            say(f"unpacked uv (once a node): {took(started)}")
+    return uv
 
 
-def run(command: list[str], variables: dict[str, str], step: str) -> None:
-    """A step of the build; uv's own words go to stderr as they come."""
+def run_uv(command: list[str], variables: dict[str, str], step: str) -> None:
+    """One step of a build; uv writes to stderr as it goes (its stdout too)."""
     started = time.monotonic()
+    sys.stdout.flush()
+    sys.stderr.flush()
     try:
-        done = subprocess.run(command, env=variables, stdin=subprocess.DEVNULL, check=False)
-    except OSError as error:
-        raise Failed(f"{step} failed: {error}") from None
-    if done.returncode != 0:
-        raise Failed(
-            f"{step} failed (uv exit {done.returncode}); the job's tasks will not run on this node"
+        done = subprocess.run(
+            command, env=variables, stdin=subprocess.DEVNULL, stdout=sys.stderr.fileno()
         )
-    say(f"{step}: {time.monotonic() - started:.2f} s")
+    except OSError as error:
+        raise Failed(f"{step} failed: {UV} did not run: {error}") from None
+    if done.returncode != 0:
+        how = (
+            f"uv exit {done.returncode}"
+            if done.returncode > 0
+            else f"uv killed by signal {-done.returncode}"
+        )
+        raise Failed(f"{step} failed ({how}); the job's tasks will not run on this node")
+    say(f"{step}: {took(started)}")
 
 
-def claim(folder: Path) -> None:
-    """Mark the environment used now, and by this job until its release."""
-    users = folder / USERS
-    users.mkdir(exist_ok=True)
-    (users / job_id()).touch()
-    (folder / USED).touch()
+def size_of(folder: Path) -> int:
+    """Bytes of the files below ``folder``, a file with several links counted once."""
+    seen: set[tuple[int, int]] = set()
+    total = 0
+    for root, _, files in os.walk(folder):
+        for name in files:
+            with contextlib.suppress(OSError):
+                info = os.lstat(os.path.join(root, name))
+                if (info.st_dev, info.st_ino) not in seen:
+                    seen.add((info.st_dev, info.st_ino))
+                    total += info.st_size
+    return total
+
+
+def cap_bytes() -> int:
+    text = os.environ.get(CAP_VARIABLE, "")
+    try:
+        megabytes = float(text) if text else DEFAULT_CAP_MB
+    except ValueError:
+        print(
+            f"prepare: {CAP_VARIABLE}={text!r} is not a number: {DEFAULT_CAP_MB} it is",
+            file=sys.stderr,
+        )
+        megabytes = DEFAULT_CAP_MB
+    return int(megabytes * 1024 * 1024)
 
 
 def prune(envs: Path, keep: Path) -> None:
-    """Remove the least recently used complete environments while all of them together
-    are over the cap; never ``keep``, nor one a job claimed within FRESH_CLAIM."""
-    cap = int(os.environ.get("RUNNER_ENV_CACHE_MB", DEFAULT_CAP_MB)) * 1024 * 1024
-    with locked(envs / ".locks" / "prune.lock"):
-        found = []
-        for folder in envs.iterdir():
-            if folder.name.startswith(".") or not (folder / COMPLETE).is_file():
+    """Remove environments abandoned half-built, then the least recently used complete
+    ones while all of them add up to more than the cap; never ``keep``, nor one a job
+    recorded itself in within CLAIM_SECONDS."""
+    started = time.monotonic()
+    cap = cap_bytes()
+    removed: list[str] = []
+    with locked(envs / LOCKS / PRUNE_LOCK):
+        found: list[tuple[float, Path, int]] = []
+        for folder in sorted(envs.iterdir()):
+            if folder.name.startswith("."):
                 continue
-            found.append((_last_used(folder), folder, _recorded_size(folder)))
+            if (folder / COMPLETE).is_file():
+                found.append((last_used(folder), folder, recorded_size(folder)))
+                continue
+            with locked_if_free(envs / LOCKS / f"{folder.name}.lock") as free:
+                if free and not (folder / COMPLETE).is_file():  # no build holds it
+                    remove(folder)
+                    removed.append(folder.name)
         total = sum(size for _, _, size in found)
-        now = time.time()
         for _, folder, size in sorted(found, key=lambda entry: entry[0]):
             if total <= cap:
                 break
-            if folder == keep or _claimed(folder, now):
+            if folder == keep:
                 continue
-            with locked(envs / ".locks" / f"{folder.name}.lock"):
-                (folder / COMPLETE).unlink(missing_ok=True)  # never seen half-removed
-                shutil.rmtree(folder, ignore_errors=True)
+            with locked(envs / LOCKS / f"{folder.name}.lock"):
+                if claimed(folder, time.time()):
+                    continue
+                (folder / COMPLETE).unlink(missing_ok=True)  # never seen whole, half removed
+                remove(folder)
+            removed.append(folder.name)
             total -= size
-            say(f"removed the environment {folder.name}, unused since {time.ctime(_)}")
+    listed = f": removed {', '.join(removed)}" if removed else ""
+    say(
+        f"pruned the environments ({total / 2**20:.1f} MB of {cap / 2**20:.0f} MB kept)"
+        f"{listed}: {took(started)}"
+    )
 
 
-def _claimed(folder: Path, now: float) -> bool:
+def claimed(folder: Path, now: float) -> bool:
     users = folder / USERS
-    return users.is_dir() and any(now - u.stat().st_mtime < FRESH_CLAIM for u in users.iterdir())
+    with contextlib.suppress(OSError):
+        for user in users.iterdir():
+            with contextlib.suppress(OSError):
+                if now - user.stat().st_mtime < CLAIM_SECONDS:
+                    return True
+    return False
 
 
-def _last_used(folder: Path) -> float:
+def last_used(folder: Path) -> float:
     with contextlib.suppress(OSError):
         return (folder / USED).stat().st_mtime
     return 0.0
 
 
-def _recorded_size(folder: Path) -> int:
+def recorded_size(folder: Path) -> int:
     try:
         return int((folder / SIZE).read_text())
     except (OSError, ValueError):
-        return _size(folder)
+        return size_of(folder)
 
 
-def _size(folder: Path) -> int:
-    total = 0
-    for root, _, files in os.walk(folder):
-        for name in files:
-            with contextlib.suppress(OSError):
-                total += os.lstat(os.path.join(root, name)).st_size
-    return total
-
-
-def _remove(path: Path) -> None:
-    """A file, a link (never what it points to) or a folder."""
+def remove(path: Path) -> bool:
+    """Remove a file, a link (never what it points to) or a folder; whether there was one."""
     if path.is_symlink() or path.is_file():
         path.unlink()
     elif path.is_dir():
         shutil.rmtree(path)
+    else:
+        return False
+    return True
 
 
-# --- the two commands ---------------------------------------------------------------------
+# --- the two commands -----------------------------------------------------------------
 
 
 def prepare(here: Path) -> None:
     started = time.monotonic()
     manifest = unpack(here)
-    say(f"unpacked the program: {time.monotonic() - started:.2f} s")
-    spec = manifest.get("environment")
+    spec = spec_of(manifest)
+    say(f"unpacked the program: {took(started)}")
     if spec is None:
         system_env(here)
         say("environment: none")
-    elif isinstance(spec, dict):
-        environment(here, spec)
     else:
-        raise Failed(f"{MANIFEST}: 'environment' must be an object or null")
+        use_environment(here, spec)
 
 
 def release(here: Path) -> None:
-    """Remove what ``prepare`` and Batch left in the preparation's folder but this
-    program (so a release run again still runs), and the job's claim on its environment;
-    the environment stays."""
-    link = here / ENV
-    if link.is_symlink():
-        target = Path(os.path.realpath(link))
-        (target / USERS / job_id()).unlink(missing_ok=True)
-    removed = 0
-    for name in (PROGRAM, ENV, BUNDLE, WHEELS, UV, MANIFEST, "requirements.txt", ".program.new"):
-        path = here / name
-        if path.is_symlink() or path.exists():
-            _remove(path)
-            removed += 1
-    say(f"released: removed {removed} of the job's files")
+    """Remove the job's record from every environment, then everything prepare and Batch
+    left in the preparation's folder, this program last (so a release cut short can run
+    again); the environments stay."""
+    started = time.monotonic()
+    records = 0
+    if os.environ.get("AZ_BATCH_NODE_SHARED_DIR") and os.environ.get("AZ_BATCH_JOB_ID"):
+        envs, record = shared_envs(), job_record()
+        for folder in sorted(envs.iterdir()) if envs.is_dir() else []:
+            with contextlib.suppress(FileNotFoundError):
+                (folder / USERS / record).unlink()
+                records += 1
+    names = (ENV, PROGRAM, UNPACKED, BUNDLE, WHEELS, UV, UV_GZ, STAGING, OLD_PROGRAM, ENV_LINK)
+    removed = [name for name in names if remove(here / name)]
+    if remove(here / SELF):
+        removed.append(SELF)
+    if removed or records:
+        say(
+            f"released: removed {', '.join(removed)} and the job's record in {records} "
+            f"environment(s): {took(started)}"
+        )
+    else:
+        say("released: nothing left to remove")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -371,10 +600,15 @@ def main(argv: list[str] | None = None) -> int:
         else:
             folder = os.environ.get("AZ_BATCH_JOB_PREP_WORKING_DIR")
             if not folder:
-                raise Failed("AZ_BATCH_JOB_PREP_WORKING_DIR is not set: run as a job release task")
+                raise Failed(
+                    "AZ_BATCH_JOB_PREP_WORKING_DIR is not set: release runs as a job release task"
+                )
             release(Path(folder))
     except Failed as failure:
         print(f"prepare: {failure}", file=sys.stderr)
+        return 1
+    except OSError as error:
+        print(f"prepare: {args[0]} failed: {error}", file=sys.stderr)
         return 1
     return 0
 

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
 
 from tests.e2e.conftest import runner
+from tests.wheels import tiny_wheel
 
 
 def _broken(stack: Path, tmp_path: Path, **changes: object) -> Path:
@@ -33,6 +35,31 @@ def test_a_healthy_stack_is_all_ok_and_the_probe_runs_a_job(stack, tmp_path):
     ]  # fmt: skip
     assert all(line.startswith("ok ") for line in lines), checked.stdout
     assert "a node took the task after" in lines[-1]
+
+
+def test_the_probe_builds_an_environment_and_times_it(stack, tmp_path):
+    """As a job's preparation would; an install that cannot work is a FAIL with uv's words."""
+    tiny_wheel(tmp_path / "wheels")
+    requirements = tmp_path / "requirements.txt"
+    requirements.write_text(f"tinypkg==1.0  # {tmp_path.name}\n")  # an environment of its own
+    arguments = ["--requirements", str(requirements), "--wheels", str(tmp_path / "wheels")]
+    checked = runner("doctor", "--outputs", str(stack), "--probe", *arguments, cwd=tmp_path)
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    last = checked.stdout.splitlines()[-1]
+    assert re.fullmatch(
+        r"ok   environment: environment \w+: built in [\d.]+ s on node \S+: "
+        r"the preparation took [\d.]+ s",
+        last,
+    ), last
+    requirements.write_text("tinypkg==9.9\n")
+    checked = runner("doctor", "--outputs", str(stack), "--probe", *arguments, cwd=tmp_path)
+    assert checked.returncode == 3
+    last = checked.stdout.splitlines()[-1]
+    assert last.startswith("FAIL environment: the job preparation task failed on every node")
+    assert "tinypkg==9.9" in last
+    alone = runner("doctor", "--outputs", str(stack), *arguments, cwd=tmp_path)
+    assert alone.returncode == 2
+    assert "go with --probe" in alone.stderr
 
 
 def test_doctor_json_is_one_document_of_checks(stack, tmp_path):

@@ -140,6 +140,11 @@ def test_a_script_with_its_own_code_and_packages(stack, stack_outputs, job_ids, 
         with pytest.raises(ResourceNotFoundError):  # the bundle went with the job
             b"".join(batch.download_node_file(stack_outputs.poolId, status.node_id, path))
 
+    logs = runner("logs", job_id, "jobpreparation", "--outputs", str(stack), cwd=project)
+    assert logs.returncode == 0, logs.stderr
+    assert logs.stdout.count("== node ") == len(nodes)
+    assert logs.stdout.count("environment ") == len(nodes)  # built or reused, on each
+
     again = job_ids("e2e-env-again")
     second = _submit(stack, project, again)
     assert second.returncode == 0, second.stderr

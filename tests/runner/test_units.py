@@ -265,11 +265,16 @@ def test_the_monitor_reports_changes_only_and_stops_when_all_are_done():
         (0, 0, 2, 1),
     ]
     assert last.completed == 3
-    assert slept == [0.1, 0.2, 0.4, 0.8]  # quick at first, doubling up to the interval
+    # Quick at first, a quarter longer each time up to the interval.
+    assert slept == pytest.approx([0.1, 0.125, 0.15625, 0.1953125])
     slept.clear()
     monitor.watch(FakeBatch([(2, 0, 0, 0)] * 7 + [(0, 0, 2, 0)]), "job", 2, seen.append,  # type: ignore[arg-type]
                   interval=0.5, sleep=slept.append)  # fmt: skip
-    assert slept == [0.1, 0.2, 0.4, 0.5, 0.5, 0.5, 0.5]
+    assert slept == pytest.approx([0.1 * monitor.GROWTH**n for n in range(7)])
+    slept.clear()
+    monitor.watch(FakeBatch([(2, 0, 0, 0)] * 13 + [(0, 0, 2, 0)]), "job", 2, seen.append,  # type: ignore[arg-type]
+                  interval=0.5, sleep=slept.append)  # fmt: skip
+    assert slept[-3:] == [0.5, 0.5, 0.5]  # up to the interval, and no more
 
 
 def test_the_monitor_gives_up_after_its_timeout():
