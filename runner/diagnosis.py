@@ -2,9 +2,11 @@
 
 The common reasons a Batch job makes no progress are not task failures: the pool has no
 node yet (or cannot get one: a quota), the start task failed on every node, the nodes are
-unusable, the autoscale formula fails, the pool is gone. ``diagnose`` reads the pool and
-its nodes (a few requests, made only when a job has stalled) and names the first cause it
-finds in one line, saying whether it can resolve itself.
+unusable, the autoscale formula fails, the pool is gone, or the job's preparation task
+failed on every node that could run it (Batch then keeps its tasks off them for good).
+``diagnose`` reads the pool, its nodes and the job's preparation status (a few requests,
+made only when a job has stalled or its tasks went back to active) and names the first
+cause it finds in one line, saying whether it can resolve itself, or ends the job.
 """
 
 from __future__ import annotations

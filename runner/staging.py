@@ -94,8 +94,7 @@ def upload_inputs(
 def upload_script(container: ContainerClient, script: Path) -> str:
     """Upload the script under its content hash (once); return its blob name."""
     name = script_blob_name(script)
-    with contextlib.suppress(ResourceExistsError):  # the same content is already there
-        container.upload_blob(name, script.read_bytes(), overwrite=False)
+    upload_bytes_once(container, name, script.read_bytes())
     return name
 
 
