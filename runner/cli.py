@@ -44,7 +44,6 @@ from runner import (
     summary,
 )
 from runner import doctor as doctoring
-from runner import report as reporting
 from runner import wait as waiting
 from runner.clients import Clients, connect
 from runner.display import ProgressDisplay, first_line
@@ -300,6 +299,8 @@ def _write_report(clients: Clients, job_id: str, out: Path | None, wanted: bool)
     be made is a warning: the job and its results are what the command is for."""
     if not wanted:
         return None
+    from runner import report as reporting  # only when written: every command starts faster
+
     try:
         return reporting.write(clients, job_id, reporting.default_path(job_id, out))
     except (OSError, AzureError) as error:
@@ -643,6 +644,8 @@ def job_report(
 ) -> None:
     """A job's report: one HTML file (no network needed to view it) with its tasks per
     node over time, durations, nodes, slowest and failed tasks, bytes and cost."""
+    from runner import report as reporting  # as in _write_report
+
     _check_job_id(job, Reply())
     path = out or reporting.default_path(job)
     with _errors(target):
