@@ -8,6 +8,8 @@ import sys
 from collections import Counter
 from pathlib import Path
 
+import pytest
+
 from runner import packing
 from task import each, topwords
 
@@ -36,6 +38,32 @@ def test_runs_topwords_in_process_with_each_input_in_its_own_folder(tmp_path: Pa
     a = json.loads((tmp_path / "out" / "a-1" / "doc_OUTPUT.json").read_text())
     b = json.loads((tmp_path / "out" / "b-2" / "doc_OUTPUT.json").read_text())
     assert (a["top"], b["top"]) == ([["alpha", 3]], [["beta", 2]])
+
+
+@pytest.mark.parametrize("inside", [True, False])
+def test_a_program_imports_the_modules_staged_beside_it(tmp_path: Path, inside: bool):
+    """--code files sit beside the script in the job's program folder, not in the task's
+    working directory: in-process or as a process, the script imports them."""
+    program = tmp_path / "program"
+    program.mkdir()
+    (program / "helpers.py").write_text("def words(text):\n    return len(text.split())\n")
+    (program / "count.py").write_text(
+        "import pathlib, sys\nimport helpers\n"
+        "def main(argv):\n"
+        "    out = pathlib.Path(argv[1]); out.mkdir(parents=True, exist_ok=True)\n"
+        "    (out / 'n.txt').write_text(str(helpers.words(pathlib.Path(argv[0]).read_text())))\n"
+        "    return 0\n"
+        "if __name__ == '__main__':\n    sys.exit(main(sys.argv[1:]))\n"
+    )
+    work = tmp_path / "wd"
+    _task(work, {"a-1": "one two three"})
+    flag = ["--in-process"] if inside else []
+    done = subprocess.run(
+        [sys.executable, str(EACH), *flag, str(program / "count.py"), "{input}", "{output_dir}"],
+        cwd=work, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert (work / "out" / "a-1" / "n.txt").read_text() == "3"
 
 
 def test_a_failing_input_is_recorded_and_the_others_still_run(tmp_path: Path):
