@@ -12,13 +12,16 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 from azure.batch import BatchClient, models
 from azure.core.credentials import AzureNamedKeyCredential
 from azure.core.exceptions import HttpResponseError
+from azure.storage.blob import BlobSasPermissions, ContainerClient, generate_blob_sas
 
+from contract import local as local_keys
 from emulator.app import DEFAULT_ACCOUNT, DEFAULT_KEY
 from local_stack import servers
 from tests import stacks as counting
@@ -176,3 +179,16 @@ def raises_batch_error(call: Callable[[], Any], status: int, code: str) -> HttpR
     assert caught.value.error is not None, caught.value
     assert caught.value.error.code == code, caught.value
     return caught.value
+
+
+def blob_sas_url(container: ContainerClient, name: str) -> str:
+    """A blob's URL with a read SAS for an hour, signed with Azurite's key."""
+    sas = generate_blob_sas(
+        local_keys.STORAGE_ACCOUNT,
+        container.container_name,
+        name,
+        account_key=local_keys.STORAGE_KEY,
+        permission=BlobSasPermissions(read=True),
+        expiry=datetime.now(UTC) + timedelta(hours=1),
+    )
+    return f"{container.url}/{name}?{sas}"

@@ -8,15 +8,13 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from azure.batch import models
 from azure.storage.blob import (
-    BlobSasPermissions,
     BlobServiceClient,
     ContainerSasPermissions,
-    generate_blob_sas,
     generate_container_sas,
 )
 
 from contract import local as local_keys
-from tests.emulator.conftest import POOL_IDENTITY, read_file, wait_for_task
+from tests.emulator.conftest import POOL_IDENTITY, blob_sas_url, read_file, wait_for_task
 
 pytestmark = pytest.mark.served  # real processes, storage or authentication
 
@@ -37,18 +35,6 @@ def container(blobs):
 
 def _expiry():
     return datetime.now(UTC) + timedelta(hours=1)
-
-
-def _blob_sas_url(container, name):
-    sas = generate_blob_sas(
-        local_keys.STORAGE_ACCOUNT,
-        container.container_name,
-        name,
-        account_key=local_keys.STORAGE_KEY,
-        permission=BlobSasPermissions(read=True),
-        expiry=_expiry(),
-    )
-    return f"{container.url}/{name}?{sas}"
 
 
 def _container_sas_url(container, **permissions):
@@ -73,7 +59,7 @@ def test_resource_file_from_an_http_url_with_sas(batch, job, container):
     container.upload_blob("input.txt", b"hello from blob")
     files = [
         models.ResourceFile(
-            http_url=_blob_sas_url(container, "input.txt"),
+            http_url=blob_sas_url(container, "input.txt"),
             file_path="in/data.txt",
             file_mode="0640",
         )
@@ -119,7 +105,7 @@ def test_resource_files_from_the_auto_storage_container(batch, job, container):
 
 
 def test_a_missing_blob_fails_the_task_with_blob_not_found(batch, job, container):
-    files = [models.ResourceFile(http_url=_blob_sas_url(container, "absent.txt"), file_path="x")]
+    files = [models.ResourceFile(http_url=blob_sas_url(container, "absent.txt"), file_path="x")]
     task = _run(batch, job, "missing", resource_files=files)
     info = task.execution_info
     assert (info.result, info.failure_info.code, info.failure_info.category) == (
@@ -139,7 +125,7 @@ def test_an_unknown_identity_is_refused(batch, job, container):
 
 
 def test_a_resource_file_path_may_not_leave_the_working_directory(batch, job, container):
-    files = [models.ResourceFile(http_url=_blob_sas_url(container, "a"), file_path="../../escape")]
+    files = [models.ResourceFile(http_url=blob_sas_url(container, "a"), file_path="../../escape")]
     with pytest.raises(Exception, match="InvalidPropertyValue"):
         batch.create_task(
             job,

@@ -6,17 +6,22 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 from azure.batch import BatchClient, models
-from azure.storage.blob import BlobSasPermissions, BlobServiceClient, generate_blob_sas
+from azure.storage.blob import BlobServiceClient
 
-from contract import local as local_keys
 from local_stack import servers
-from tests.emulator.conftest import client_for, pool_options, unique, wait_for, wait_for_task
+from tests.emulator.conftest import (
+    blob_sas_url,
+    client_for,
+    pool_options,
+    unique,
+    wait_for,
+    wait_for_task,
+)
 
 pytestmark = pytest.mark.served  # real processes, storage or authentication
 
@@ -39,15 +44,7 @@ def _resource(storage_connection: str, name: str, content: bytes) -> models.Reso
         unique("prep")
     )
     container.upload_blob(name, content)
-    sas = generate_blob_sas(
-        local_keys.STORAGE_ACCOUNT,
-        container.container_name,
-        name,
-        account_key=local_keys.STORAGE_KEY,
-        permission=BlobSasPermissions(read=True),
-        expiry=datetime.now(UTC) + timedelta(hours=1),
-    )
-    return models.ResourceFile(http_url=f"{container.url}/{name}?{sas}", file_path=name)
+    return models.ResourceFile(http_url=blob_sas_url(container, name), file_path=name)
 
 
 def test_files_and_environment_of_the_preparation_release_and_tasks(
