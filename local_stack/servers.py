@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -206,10 +207,29 @@ def start_emulator(
         command += ["--identity", identity]
     environment = {
         **os.environ,
+        "PATH": nodes_path(),
         "EMULATOR_KEY": local_keys.BATCH_KEY,
         **({"EMULATOR_STORAGE": storage} if storage else {}),
     }
     return _start("emulator", command, port, log, timeout, environment)
+
+
+def nodes_path() -> str:
+    """PATH for the emulator's nodes: this one, behind the folder of the interpreter that
+    ``python3`` resolves to. A node's python3 is the interpreter itself; a version
+    manager's shim (pyenv's costs 80 ms a start) would slow every process a node starts."""
+    path = os.environ.get("PATH", "")
+    found = shutil.which("python3", path=path)
+    if found is None:
+        return path
+    try:
+        real = subprocess.run(
+            [found, "-c", "import os, sys; print(os.path.realpath(sys.executable))"],
+            capture_output=True, text=True, check=True, timeout=30,
+        ).stdout.strip()  # fmt: skip
+    except (OSError, subprocess.SubprocessError):
+        return path
+    return os.pathsep.join([str(Path(real).parent), path]) if real else path
 
 
 def start_azurite(

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from contract.outputs import StackOutputs
+from local_stack import servers
 from local_stack import stack as local_stack
 from tests.stacks import Stacks
 
@@ -107,3 +108,19 @@ def test_the_local_stack_program_speaks_json(tmp_path: Path):
         "faults": None,
         "outputs": None,
     }
+
+
+def test_nodes_run_the_interpreter_a_shim_would_start(tmp_path: Path, monkeypatch):
+    """A version manager's python3 shim (pyenv's) is resolved once, when the emulator
+    starts: the nodes find the interpreter itself first on their PATH, as a node does."""
+    shims = tmp_path / "shims"
+    shims.mkdir()
+    shim = shims / "python3"
+    shim.write_text(f'#!/bin/sh\nexec "{os.path.realpath(sys.executable)}" "$@"\n')
+    shim.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{shims}{os.pathsep}/usr/bin{os.pathsep}/bin")
+    first, *rest = servers.nodes_path().split(os.pathsep)
+    assert first == str(Path(os.path.realpath(sys.executable)).parent)
+    assert rest == [str(shims), "/usr/bin", "/bin"]
+    monkeypatch.setenv("PATH", str(tmp_path / "empty"))  # no python3 at all: as it was
+    assert servers.nodes_path() == str(tmp_path / "empty")
