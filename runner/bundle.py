@@ -56,11 +56,12 @@ class Wheel:
 
 @dataclass(frozen=True)
 class Environment:
-    """What a job asks of its nodes beyond the node's python3: ``--requirements``,
-    ``--code`` and ``--wheels`` as given, checked."""
+    """What a job asks of its nodes beyond the node's python3: ``--requirements``, the
+    ``--code`` files (walked once: their names in program/, and where they are) and the
+    ``--wheels``, as given, checked."""
 
     requirements: Path | None = None
-    code: tuple[Path, ...] = ()
+    code: tuple[tuple[str, Path], ...] = ()
     wheels: tuple[Wheel, ...] = ()
 
     @property
@@ -73,25 +74,25 @@ class Environment:
         contents (the node adds its Python to make the environment's key)."""
         if not self.needs_install:
             return ""
-        digest = hashlib.sha256()
-        digest.update(self.requirements.read_bytes() if self.requirements else b"")
-        for wheel in sorted(self.wheels, key=lambda w: w.name):
-            digest.update(b"\0" + wheel.name.encode() + b"\0" + wheel.sha256.encode())
-        return digest.hexdigest()
+        requirements = self.requirements.read_bytes() if self.requirements else b""
+        return hashlib.sha256(requirements + b"\0" + self._wheels_digest().encode()).hexdigest()
 
     def record(self) -> dict[str, str]:
         """The content hashes a resubmit is compared by (empty when not given)."""
         code = hashlib.sha256()
-        for name, path in code_files(self.code):
+        for name, path in self.code:
             code.update(name.encode() + b"\0" + _sha256(path).encode() + b"\0")
-        wheels = hashlib.sha256()
-        for wheel in sorted(self.wheels, key=lambda w: w.name):
-            wheels.update(wheel.name.encode() + b"\0" + wheel.sha256.encode() + b"\0")
         return {
             "requirements": _sha256(self.requirements) if self.requirements else "",
             "code": code.hexdigest() if self.code else "",
-            "wheels": wheels.hexdigest() if self.wheels else "",
+            "wheels": self._wheels_digest() if self.wheels else "",
         }
+
+    def _wheels_digest(self) -> str:
+        digest = hashlib.sha256()
+        for wheel in sorted(self.wheels, key=lambda w: w.name):
+            digest.update(wheel.name.encode() + b"\0" + wheel.sha256.encode() + b"\0")
+        return digest.hexdigest()
 
 
 def check(requirements: Path | None, code: Sequence[Path], wheels: Path | None) -> Environment:
@@ -103,7 +104,6 @@ def check(requirements: Path | None, code: Sequence[Path], wheels: Path | None) 
     for path in code:
         if not path.exists():
             raise InputError(f"--code not found: {path}")
-    code_files(tuple(code))  # refuses two files landing on one name
     found: tuple[Wheel, ...] = ()
     if wheels is not None:
         if not wheels.is_dir():
@@ -112,7 +112,7 @@ def check(requirements: Path | None, code: Sequence[Path], wheels: Path | None) 
         if not paths:
             raise InputError(f"--wheels {wheels} holds no .whl file")
         found = tuple(Wheel(path, _sha256(path)) for path in paths)
-    return Environment(requirements, tuple(code), found)
+    return Environment(requirements, code_files(code), found)
 
 
 def _check_requirements(path: Path) -> None:
@@ -134,16 +134,17 @@ def _check_requirements(path: Path) -> None:
             )
 
 
-def code_files(code: tuple[Path, ...]) -> list[tuple[str, Path]]:
+def code_files(code: Sequence[Path]) -> tuple[tuple[str, Path], ...]:
     """(name in program/, file) for every --code file, sorted: a file by its own name, a
-    folder as itself with everything below it (caches and version control left out)."""
+    folder as itself with everything below it (caches and version control left out).
+    Two files that would land on one name are refused."""
     found: dict[str, Path] = {}
     for root in code:
         for name, path in _walk(root):
             if name in found and found[name].resolve() != path.resolve():
                 raise InputError(f"--code: two files would be staged as {name}: choose one")
             found[name] = path
-    return sorted(found.items())
+    return tuple(sorted(found.items()))
 
 
 def _walk(root: Path) -> Iterator[tuple[str, Path]]:
@@ -177,7 +178,7 @@ def build(script: Path | None, environment: Environment, wrapper: Path | None = 
     if wrapper is not None:
         members.append((f"{PROGRAM_DIR}/{wrapper.name}", wrapper))
     taken = {name for name, _ in members}
-    for name, path in code_files(environment.code):
+    for name, path in environment.code:
         staged = f"{PROGRAM_DIR}/{name}"
         if staged in taken:
             raise InputError(f"--code {path} would replace {name}, which the job runs")

@@ -19,6 +19,7 @@ from azure.batch import BatchClient, models
 from azure.core.exceptions import AzureError, HttpResponseError, ResourceNotFoundError
 
 from runner.clients import state_name
+from runner.preparation import PREPARATION_ID
 
 LOOK_EVERY = 30.0
 """Seconds without progress between two looks at the pool: a job that progresses costs
@@ -136,15 +137,20 @@ def preparation_cause(
     if info.failure_info is not None and info.exit_code is None:
         how = f"{info.failure_info.code}: {info.failure_info.message}"
     line = f"the job preparation task failed on every node (node {node_id}: {how})"
-    folder = node_path(info.task_root_directory_url) or f"workitems/{job_id}/job-1/jobpreparation"
-    return Cause(line + _stderr_tail(batch, pool_id, node_id, f"{folder}/stderr.txt"), True, True)
+    stderr = f"{preparation_folder(job_id, info)}/stderr.txt"
+    return Cause(line + _stderr_tail(batch, pool_id, node_id, stderr), True, True)
 
 
-def node_path(url: str | None) -> str | None:
-    """A node file API path from a ``.../pools/<p>/nodes/<n>/files/<path>`` URL."""
-    if not url or "/files/" not in url:
-        return None
-    return unquote(url.split("/files/", 1)[1]).strip("/")
+def preparation_folder(
+    job_id: str, info: models.BatchJobPreparationTaskExecutionInfo | None
+) -> str:
+    """The preparation task's folder on its node, as the node file API names it: from
+    its taskRootDirectoryUrl (``.../nodes/<n>/files/<path>``), or where Linux nodes
+    keep it."""
+    url = info.task_root_directory_url if info is not None else None
+    if url and "/files/" in url:
+        return unquote(url.split("/files/", 1)[1]).strip("/")
+    return f"workitems/{job_id}/job-1/{PREPARATION_ID}"
 
 
 def nodes_cause(

@@ -18,7 +18,7 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 
-from azure.batch import BatchClient, models
+from azure.batch import models
 from azure.core.exceptions import AzureError, ResourceNotFoundError
 
 from contract.outputs import OutputsError, StackOutputs
@@ -246,7 +246,7 @@ def _environment_probe(
             for s in batch.list_job_preparation_and_release_task_status(job_id)
             if task.node_info is not None and s.node_id == task.node_info.node_id
         ]
-        said = _prepared(batch, clients.outputs.poolId, status)
+        said = _environment_line(clients, job_id, status)
     finally:
         batch.begin_delete_job(job_id)
     info, prepared = task.execution_info, status.job_preparation_task_execution_info
@@ -263,24 +263,20 @@ def _environment_probe(
     )
 
 
-def _prepared(
-    batch: BatchClient, pool_id: str, status: models.BatchJobPreparationAndReleaseTaskStatus
+def _environment_line(
+    clients: Clients, job_id: str, status: models.BatchJobPreparationAndReleaseTaskStatus
 ) -> str:
     """What the preparation said of the environment (built or reused), from its stdout."""
     info = status.job_preparation_task_execution_info
-    folder = diagnosis.node_path(info.task_root_directory_url if info else None)
+    path = f"{diagnosis.preparation_folder(job_id, info)}/stdout.txt"
     try:
         stdout = b"".join(
-            batch.download_node_file(pool_id, status.node_id or "", f"{folder}/stdout.txt")
+            clients.batch.download_node_file(clients.outputs.poolId, status.node_id or "", path)
         )
     except AzureError:
         return "environment ready"
-    lines = [
-        line
-        for line in stdout.decode(errors="replace").splitlines()
-        if line.startswith("environment")
-    ]
-    return lines[-1] if lines else "environment ready"
+    lines = stdout.decode(errors="replace").splitlines()
+    return next((x for x in reversed(lines) if x.startswith("environment")), "environment ready")
 
 
 def _token() -> Check:

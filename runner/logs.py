@@ -8,8 +8,7 @@ from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
 
 from runner import results
 from runner.clients import Clients
-from runner.diagnosis import node_path
-from runner.preparation import PREPARATION_ID
+from runner.diagnosis import preparation_folder
 
 
 def task_log(clients: Clients, job_id: str, task_id: str, stderr: bool) -> bytes | None:
@@ -38,9 +37,7 @@ def preparation_logs(clients: Clients, job_id: str, stderr: bool) -> list[tuple[
         return []
     found = []
     for status in statuses:
-        info = status.job_preparation_task_execution_info
-        folder = node_path(info.task_root_directory_url if info else None)
-        folder = folder or f"workitems/{job_id}/job-1/{PREPARATION_ID}"
+        folder = preparation_folder(job_id, status.job_preparation_task_execution_info)
         try:
             content = b"".join(
                 batch.download_node_file(pool_id, status.node_id or "", f"{folder}/{name}")

@@ -145,9 +145,3 @@ def task_command(staged: Staged, arguments: Sequence[str], in_process: bool = Fa
     tail = f" {shlex.join(arguments)}" if arguments else ""
     inner = f'PATH="${PREP_DIR}/env/bin:$PATH" exec {run}{tail}'
     return shlex.join(["/bin/sh", "-c", inner])
-
-
-def log_paths(job_id: str) -> tuple[str, str]:
-    """The preparation task's stdout and stderr on a node (the node file API's paths)."""
-    folder = f"workitems/{job_id}/job-1/{PREPARATION_ID}"
-    return f"{folder}/stdout.txt", f"{folder}/stderr.txt"

@@ -15,7 +15,6 @@ from pathlib import Path
 
 from runner import (
     batch_job,
-    bundle,
     merge,
     monitor,
     packing,
@@ -219,7 +218,7 @@ def _stage_and_add(
 def _program_words(script: Path, environment: Environment) -> str:
     """What each node prepares once for the job, in words."""
     said = script.name
-    code = len(bundle.code_files(environment.code))
+    code = len(environment.code)
     if code:
         said += f" with {plural(code, '--code file')}"
     if environment.needs_install:
