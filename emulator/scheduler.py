@@ -163,19 +163,8 @@ class Scheduler:
         task, node = assignment.task, assignment.node
         job_id, task_id = task.job_id, task.id
         requeues = task.run.requeue_count  # which run this is: see ``Scheduling``
-        directory = task_directory(node_root(self.data, node.pool_id, node.id), job_id, task_id)
-        if directory.exists():  # a retry or requeue starts from a clean directory
-            shutil.rmtree(directory)
-        (directory / "wd").mkdir(parents=True)
-        environment = self._node_environment(node)
-        environment.update(
-            {
-                "AZ_BATCH_JOB_ID": job_id,
-                "AZ_BATCH_TASK_ID": task_id,
-                "AZ_BATCH_TASK_DIR": str(directory),
-                "AZ_BATCH_TASK_WORKING_DIR": str(directory / "wd"),
-            }
-        )
+        # A retry or requeue starts from a clean directory.
+        directory, environment = await self._job_task(node, job_id, task_id)
         if assignment.preparation_id is not None:
             _add_preparation(environment, node, job_id, assignment.preparation_id, self.data)
         _add_settings(environment, task.spec)
@@ -206,25 +195,29 @@ class Scheduler:
                 outcome = Outcome(outcome.exit_code, failure, outcome.started, outcome.ended)
         self.scheduling.task_finished(job_id, task_id, outcome, requeues)
 
-    async def _run_hook(self, run: HookRun) -> None:
-        """A job's preparation or release task on a node, in its own task directory (kept
-        by the other runs: only its own is cleaned), with its own time limit."""
-        node, spec = run.node, run.spec
-        directory = task_directory(
-            node_root(self.data, node.pool_id, node.id), run.job_id, spec["id"]
-        )
+    async def _job_task(self, node: Node, job_id: str, task_id: str) -> tuple[Path, dict[str, str]]:
+        """A run of a job's task (or preparation or release task) on ``node``: its task
+        directory, emptied of any earlier run's, and its environment."""
+        directory = task_directory(node_root(self.data, node.pool_id, node.id), job_id, task_id)
         if directory.exists():
             await asyncio.to_thread(shutil.rmtree, directory, ignore_errors=True)
         (directory / "wd").mkdir(parents=True, exist_ok=True)
         environment = self._node_environment(node)
         environment.update(
             {
-                "AZ_BATCH_JOB_ID": run.job_id,
-                "AZ_BATCH_TASK_ID": spec["id"],
+                "AZ_BATCH_JOB_ID": job_id,
+                "AZ_BATCH_TASK_ID": task_id,
                 "AZ_BATCH_TASK_DIR": str(directory),
                 "AZ_BATCH_TASK_WORKING_DIR": str(directory / "wd"),
             }
         )
+        return directory, environment
+
+    async def _run_hook(self, run: HookRun) -> None:
+        """A job's preparation or release task on a node, in its own task directory (kept
+        by the other runs: only its own is cleaned), with its own time limit."""
+        node, spec = run.node, run.spec
+        directory, environment = await self._job_task(node, run.job_id, spec["id"])
         if run.kind == RELEASE:
             _add_preparation(environment, node, run.job_id, run.preparation_id, self.data)
             limit_text = spec["maxWallClockTime"]
