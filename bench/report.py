@@ -93,8 +93,9 @@ def time_command(work: Path, outputs: Path, job_id: str, page: Path) -> float:
 
 
 def time_in_process(outputs: Path, job_id: str) -> tuple[float, float, int]:
-    from runner import report, report_data
+    from runner import report
     from runner.clients import connect
+    from runner.report import data as report_data
 
     clients = connect(StackOutputs.read(outputs))
     started = time.perf_counter()

@@ -9,7 +9,7 @@ different is refused, naming what differs.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 
@@ -25,28 +25,10 @@ from runner import (
 )
 from runner.bundle import Environment
 from runner.clients import Clients
-from runner.diagnosis import STALL_TIMEOUT
 from runner.display import plural
 from runner.fingerprint import Fingerprint
+from runner.finishing import Finished, Job, Request, finish
 from runner.inputs import Input, InputError, content_md5s
-from runner.program import Program, TopWords
-from runner.wait import Finished, Job, finish
-
-
-@dataclass(frozen=True)
-class Request:
-    program: Program = field(default_factory=TopWords)
-    out: Path | None = None
-    timeout: float | None = None
-    task_retries: int = 1
-    task_timeout: timedelta | None = None
-    poll_interval: float = 1.0
-    stall_timeout: float = STALL_TIMEOUT  # 0: wait for a stalled job whatever the cause
-    keep_inputs: bool = False  # else the job's input blobs go once every task succeeded
-    keep_logs: bool = False  # else only failed tasks' stdout and stderr are uploaded
-    files_per_task: int | None = 1  # None: chosen from the inputs and the pool (auto)
-    merge: merge.Merge | None = None  # a merge stage after the per-file tasks
-    environment: Environment = field(default_factory=Environment)  # --requirements ...
 
 
 @dataclass

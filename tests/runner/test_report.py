@@ -21,9 +21,12 @@ from azure.core.exceptions import ResourceNotFoundError
 from bokeh.resources import INLINE
 
 from contract.outputs import ContainerNames, StackOutputs
-from runner import report, report_data, report_metrics, report_prices
+from runner import report
 from runner.clients import Clients
-from runner.report_data import (
+from runner.report import data as report_data
+from runner.report import metrics as report_metrics
+from runner.report import prices as report_prices
+from runner.report.data import (
     FAILED,
     RUNNING,
     SUCCEEDED,

@@ -31,7 +31,7 @@ from contract import local as local_keys
 from contract.outputs import ContainerNames, LocalKeys, StackOutputs
 from runner import batch_job, monitor, packing, preparation, program, results, sas
 from runner.cli import Target, app, main
-from runner.cli import _errors as cli_errors
+from runner.cli import errors as cli_errors
 from runner.clients import connect, state_name
 from runner.diagnosis import Cause, Stall, Stalled
 from runner.durations import parse_duration

@@ -8,9 +8,9 @@ the job's tasks over time, the slowest tasks, the failed tasks with their exit c
 the tail of their stderr, the bytes in and out, and an estimated cost.
 
 Everything on it comes from the Batch service's records and storage listings
-(runner/report_data.py), so a report can be made for a job submitted elsewhere; the
-figures are computed in runner/report_metrics.py, the cost in runner/report_prices.py,
-and the plots drawn in runner/report_plots.py. This module writes the page around them.
+(runner/report/data.py), so a report can be made for a job submitted elsewhere; the
+figures are computed in runner/report/metrics.py, the cost in runner/report/prices.py,
+and the plots drawn in runner/report/plots.py. This module writes the page around them.
 """
 
 from __future__ import annotations
@@ -23,10 +23,9 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from pathlib import Path
 
-from runner import report_metrics as metrics
-from runner import report_prices as prices
 from runner.clients import Clients
-from runner.report_data import (
+from runner.report import metrics, prices
+from runner.report.data import (
     FAILED,
     RUNNING,
     SUCCEEDED,
@@ -81,9 +80,9 @@ def render(data: ReportData, price_per_node_hour: float | None = None) -> str:
         "failed": _failed(data),
         "cost": _cost(cost, node_time, data.job.vm_size),
     }
-    from runner import report_plots  # Bokeh: imported only to make a report
+    from runner.report import plots  # Bokeh: imported only to make a report
 
-    return report_plots.page(
+    return plots.page(
         line,
         {node.node_id for node in data.nodes},
         title=f"Job {data.job.job_id}: report",

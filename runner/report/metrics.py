@@ -1,4 +1,4 @@
-"""``report``'s figures, computed from the task records alone (runner/report_data.py):
+"""``report``'s figures, computed from the task records alone (runner/report/data.py):
 the timeline's bars and lanes, nodes in use over time, node time, durations.
 
 Each task that started is a bar on its node from its (last attempt's) start to its end,
@@ -18,7 +18,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from runner.report_data import FAILED, RUNNING, SUCCEEDED, TaskRecord
+from runner.report.data import FAILED, RUNNING, SUCCEEDED, TaskRecord
 
 
 @dataclass(frozen=True, slots=True)

@@ -28,8 +28,8 @@ from bokeh.plotting import figure
 from bokeh.resources import INLINE
 from bokeh.transform import factor_cmap
 
-from runner import report_metrics as metrics
-from runner.report_data import FAILED, RUNNING, SUCCEEDED
+from runner.report import metrics
+from runner.report.data import FAILED, RUNNING, SUCCEEDED
 
 COLOURS = {SUCCEEDED: "#3b8f5a", FAILED: "#d1495b", RUNNING: "#e9a23b"}
 OUTLINE = "#1b1f3b"

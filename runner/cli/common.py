@@ -1,0 +1,264 @@
+"""What every verb shares: the apps, exit statuses, how a failure is answered, the stack a
+command works on, and the checks of options every verb parses the same way.
+
+Only typer and the standard library are imported here, and each verb imports what does its
+work when it runs: ``--help``, and a mistyped option, answer without loading the SDKs.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import json
+import os
+import re
+import shlex
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+if TYPE_CHECKING:
+    from runner.clients import Clients
+
+EXIT_FAILED_TASKS = 1
+EXIT_USAGE = 2
+EXIT_STACK = 3
+EXIT_TIMEOUT = 4
+EXIT_INTERRUPTED = 130
+EXIT_MEANINGS = {
+    0: "success",
+    EXIT_FAILED_TASKS: "some tasks failed",
+    EXIT_USAGE: "usage or bad input",
+    EXIT_STACK: "stack, auth or service error",
+    EXIT_TIMEOUT: "still running after --timeout",
+    EXIT_INTERRUPTED: "interrupted",
+}
+JOB_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
+"""Batch's rule for job ids: letters, digits, '-' and '_', at most 64 characters."""
+
+# Plain help (rich_markup_mode=None): click's own formatter, which wraps at the terminal's
+# width instead of cutting defaults short, and starts without importing rich.
+app = typer.Typer(
+    no_args_is_help=True,
+    add_completion=False,
+    rich_markup_mode=None,
+    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
+    help="Run a program on every input file as one Azure Batch task each (on an Azure "
+    "stack, or on the local stack by default), watch the job, and collect the results.",
+)
+local_app = typer.Typer(
+    no_args_is_help=True,
+    rich_markup_mode=None,
+    help="The local stack: Azurite and the Batch emulator.",
+)
+app.add_typer(local_app, name="local")
+
+OutOption = Annotated[
+    Path | None,
+    typer.Option(metavar="DIR", help="results directory", show_default="results/<job-id>"),
+]
+JsonOption = Annotated[bool, typer.Option("--json", help="one JSON document on stdout")]
+NoReportOption = Annotated[
+    bool,
+    typer.Option("--no-report", help="write no report.html next to the results (see `report`)"),
+]
+TimeoutOption = Annotated[
+    str | None,
+    typer.Option(
+        metavar="DURATION",
+        help="give up waiting after (90s, 15m, 2h)",
+        show_default="wait until done",
+    ),
+]
+StallOption = Annotated[
+    str,
+    typer.Option(
+        metavar="DURATION",
+        help="give up on a job that cannot start (no nodes to be had, failed start tasks, "
+        "no pool) after this long without progress; 0 waits on",
+    ),
+]
+JobArgument = Annotated[str, typer.Argument(metavar="JOB", help="the job id")]
+
+
+def log(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
+
+
+@dataclass(frozen=True)
+class Reply:
+    """How a command answers when it fails: one line on stderr, and with --json also one
+    document on stdout, ``{"error": ..., "status": ..., "resume": ...}``."""
+
+    as_json: bool = False
+
+    def fail(self, status: int, message: str, resume: str | None = None) -> typer.Exit:
+        log(f"error: {message}")
+        if resume:
+            log(f"to resume: {resume}")
+        if self.as_json:
+            document = {"error": message, "status": status, "resume": resume}
+            print(json.dumps(document, indent=2, ensure_ascii=False))
+        return typer.Exit(status)
+
+
+def fail(status: int, message: str) -> typer.Exit:
+    return Reply().fail(status, message)
+
+
+def runner_command(*arguments: str) -> str:
+    """A runner command line that works as printed: this interpreter, shell-quoted."""
+    return shlex.join([sys.executable, "-m", "runner", *arguments])
+
+
+class NotFound(LookupError):
+    """Something the user named that does not exist; the message says what does."""
+
+
+def no_job(job: str) -> NotFound:
+    return NotFound(f"no job {job} on this stack; {runner_command('jobs')} lists them")
+
+
+# --- the options every command on a stack takes, declared once --------------------------
+
+
+@dataclass(frozen=True)
+class Target:
+    """The stack a command works on (--stack or --outputs; else the local stack), and
+    whether errors show their traceback (--debug)."""
+
+    stack: str | None = None
+    outputs: Path | None = None
+    debug: bool = False
+
+    def clients(self) -> Clients:
+        from runner import stack
+        from runner.clients import connect
+
+        return connect(stack.resolve(self.stack, self.outputs, log))
+
+    def arguments(self, out: Path | None = None) -> list[str]:
+        """The options that point a resumed command at the same stack and results folder."""
+        arguments = ["--stack", self.stack] if self.stack else []
+        if self.outputs:
+            arguments += ["--outputs", str(self.outputs)]
+        return arguments + (["--out", str(out)] if out else [])
+
+
+StackOption = Annotated[
+    str | None, typer.Option("--stack", metavar="NAME", help="a Pulumi stack's outputs")
+]
+OutputsOption = Annotated[
+    Path | None, typer.Option("--outputs", metavar="FILE", help="stack outputs JSON file")
+]
+DebugOption = Annotated[bool, typer.Option("--debug", help="show tracebacks")]
+_TARGET_OPTIONS = [
+    inspect.Parameter(
+        "stack", inspect.Parameter.KEYWORD_ONLY, default=None, annotation=StackOption
+    ),
+    inspect.Parameter(
+        "outputs", inspect.Parameter.KEYWORD_ONLY, default=None, annotation=OutputsOption
+    ),
+    inspect.Parameter(
+        "debug", inspect.Parameter.KEYWORD_ONLY, default=False, annotation=DebugOption
+    ),
+]
+
+
+def on_a_stack(command: Callable[..., None]) -> Callable[..., None]:
+    """Give a command --stack, --outputs and --debug (after its own options, as typer
+    lists them); it receives them together as its ``target`` parameter."""
+    own = inspect.signature(command, eval_str=True).parameters
+
+    @functools.wraps(command)
+    def with_target(
+        *args: Any, stack: str | None = None, outputs: Path | None = None, debug: bool = False,
+        **kwargs: Any,
+    ) -> None:  # fmt: skip
+        command(*args, target=Target(stack, outputs, debug), **kwargs)
+
+    parameters = [p for name, p in own.items() if name != "target"] + _TARGET_OPTIONS
+    setattr(with_target, "__signature__", inspect.Signature(parameters))  # noqa: B010
+    with_target.__annotations__ = {p.name: p.annotation for p in parameters}
+    return with_target
+
+
+@contextmanager
+def errors(
+    target: Target, reply: Reply = Reply(), resume: Callable[[], str | None] = lambda: None
+) -> Iterator[None]:
+    """Map what can go wrong to an exit status and one line, with no traceback."""
+    from azure.core.exceptions import AzureError
+
+    from contract.outputs import OutputsError
+    from runner import batch_job, diagnosis, monitor
+    from runner import wait as waiting
+    from runner.display import first_line
+    from runner.inputs import InputError
+
+    try:
+        yield
+    except InputError as error:
+        raise reply.fail(EXIT_USAGE, str(error)) from None
+    except waiting.JobNotFound as error:
+        raise reply.fail(EXIT_USAGE, str(no_job(error.args[0]))) from None
+    except (waiting.JobIncomplete, NotFound) as error:
+        raise reply.fail(EXIT_USAGE, str(error)) from None
+    except KeyboardInterrupt:
+        raise reply.fail(EXIT_INTERRUPTED, "interrupted", resume()) from None
+    except monitor.MonitorTimeout as error:
+        raise reply.fail(EXIT_TIMEOUT, f"{error}; the job goes on", resume()) from None
+    except diagnosis.Stalled as error:
+        raise reply.fail(EXIT_STACK, str(error), None if error.ends_job else resume()) from None
+    except (OutputsError, batch_job.JobError, AzureError) as error:
+        if target.debug:
+            raise
+        first = first_line(error)
+        # The service may answer again later: say how to pick the job up then.
+        again = resume() if isinstance(error, AzureError) and monitor.transient(error) else None
+        raise reply.fail(EXIT_STACK, first, again) from None
+
+
+def duration(text: str | None, option: str, reply: Reply) -> timedelta | None:
+    if text is None:
+        return None
+    from runner.durations import parse_duration
+
+    try:
+        return parse_duration(text)
+    except ValueError as error:
+        raise reply.fail(EXIT_USAGE, f"{option}: {error}") from None
+
+
+def stall(text: str, reply: Reply) -> float:
+    """--stall-timeout in seconds; 0 (or 0s, 0m) for never."""
+    if text.rstrip("smh").strip() in ("0", "0.0"):
+        return 0.0
+    limit = duration(text, "--stall-timeout", reply)
+    return limit.total_seconds() if limit else 0.0
+
+
+def check_job_id(job_id: str, reply: Reply) -> None:
+    if not JOB_ID.fullmatch(job_id):
+        raise reply.fail(
+            EXIT_USAGE,
+            f"job id {job_id!r} is not one Batch accepts: use letters, digits, '-' and '_', "
+            "at most 64 characters",
+        )
+
+
+def check_out(out: Path | None, reply: Reply) -> None:
+    """--out must be a directory this user can create and write, found before any upload."""
+    if out is None:
+        return
+    existing = next((p for p in (out, *out.parents) if p.exists()), Path("."))
+    if not existing.is_dir():
+        raise reply.fail(EXIT_USAGE, f"--out {out}: {existing} is a file, not a directory")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise reply.fail(EXIT_USAGE, f"--out {out}: {existing} is not writable")

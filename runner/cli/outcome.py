@@ -1,0 +1,105 @@
+"""How a finished job is shown: the results table or the --json document on stdout,
+failures on stderr, the report beside the results, and the exit status."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import typer
+
+from runner.cli.common import EXIT_FAILED_TASKS, log
+
+if TYPE_CHECKING:
+    from runner.clients import Clients
+    from runner.finishing import Finished
+    from runner.program import Program
+    from runner.results import TaskResult
+
+
+def table(collected: list[TaskResult], program: Program) -> Iterator[str]:
+    """The results table, a line at a time (a job may have 100,000 rows)."""
+
+    def row(result: TaskResult) -> tuple[str, str, str]:
+        return (result.input, result.task_id, "ok" if result.succeeded else "FAILED")
+
+    header = ("input", "task", "result")
+    widths = [len(name) for name in header]
+    for result in collected:
+        widths = [max(w, len(cell)) for w, cell in zip(widths, row(result), strict=True)]
+
+    def line(cells: tuple[str, str, str], last: str) -> str:
+        return "  ".join(c.ljust(w) for c, w in zip(cells, widths, strict=True)) + "  " + last
+
+    yield line(header, program.column)
+    for result in collected:
+        yield line(row(result), program.cell(result.output))
+
+
+def json_document(job_id: str, finished: Finished) -> Iterator[str]:
+    """``{"job_id", "succeeded", "tasks": [...], "merged"}``, a task a line, written as it
+    goes; ``merged`` only for a job with a merge stage."""
+    collected, merged = finished.results, finished.merged
+    yield "{"
+    yield f'  "job_id": {json.dumps(job_id)},'
+    yield f'  "succeeded": {json.dumps(finished.succeeded)},'
+    yield '  "tasks": ['
+    for index, result in enumerate(collected):
+        comma = "," if index < len(collected) - 1 else ""
+        yield f"    {json.dumps(result.to_dict(), ensure_ascii=False)}{comma}"
+    yield "  ]" + ("," if merged is not None else "")
+    if merged is not None:
+        yield f'  "merged": {json.dumps(merged.to_dict(), ensure_ascii=False)}'
+    yield "}"
+
+
+def write_report(clients: Clients, job_id: str, out: Path | None, wanted: bool) -> Path | None:
+    """The job's report next to its results (``--no-report``: none). A report that cannot
+    be made is a warning: the job and its results are what the command is for."""
+    if not wanted:
+        return None
+    from azure.core.exceptions import AzureError
+
+    from runner import report as reporting  # only when written: every command starts faster
+    from runner.display import first_line
+
+    try:
+        return reporting.write(clients, job_id, reporting.default_path(job_id, out))
+    except (OSError, AzureError) as error:
+        first = first_line(error)
+        log(f"warning: job {job_id}: no report written: {first}")
+        return None
+
+
+def print_outcome(
+    job_id: str,
+    finished: Finished,
+    program: Program,
+    as_json: bool,
+    report: Path | None = None,
+) -> None:
+    """Results on stdout, failures on stderr; exit 1 if any task (or the merge) failed."""
+    if as_json:
+        lines = json_document(job_id, finished)
+    else:
+        merged = [finished.merged.line()] if finished.merged is not None else []
+        lines = itertools.chain(table(finished.results, program), merged)
+    sys.stdout.writelines(f"{line}\n" for line in lines)
+    sys.stdout.flush()
+    for result in finished.results:
+        if not result.succeeded:
+            log(f"task {result.task_id} ({result.input}) failed: {result.failure}")
+            for line in result.stderr_tail:
+                log(f"  | {line}")
+    if finished.merged is not None and not finished.merged.succeeded:
+        log(f"merge failed: {finished.merged.failure}")
+        for line in finished.merged.stderr_tail:
+            log(f"  | {line}")
+    if report is not None:
+        log(f"job {job_id}: report in {report}")
+    if not finished.succeeded:
+        raise typer.Exit(EXIT_FAILED_TASKS)

@@ -1,0 +1,130 @@
+"""The verbs on a stack rather than a job: doctor, and the local stack's up, down and
+status (a program of its own, local_stack, which these hand over to)."""
+
+from __future__ import annotations
+
+import functools
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from runner.cli.common import EXIT_STACK, EXIT_USAGE, JsonOption, Reply, app, local_app, log
+
+
+@app.command()
+def doctor(
+    stack_name: Annotated[
+        str | None,
+        typer.Option("--stack", metavar="NAME", help="the Pulumi stack", show_default="local"),
+    ] = None,
+    outputs: Annotated[
+        Path | None,
+        typer.Option(metavar="FILE", help="a stack outputs JSON file", show_default="none"),
+    ] = None,
+    probe: Annotated[
+        bool, typer.Option(help="also run a one-task job and time it end to end")
+    ] = False,
+    requirements: Annotated[
+        Path | None,
+        typer.Option(
+            metavar="FILE", help="with --probe: also build this environment on a node, and time it"
+        ),
+    ] = None,
+    wheels: Annotated[
+        Path | None,
+        typer.Option(metavar="DIR", help="with --requirements: a folder of wheels to install from"),
+    ] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Check that the stack can run jobs, each check ok, warn or FAIL with its fix."""
+    from runner import bundle, stack
+    from runner import doctor as doctoring
+    from runner.inputs import InputError
+
+    reply = Reply(as_json)
+    if (requirements or wheels) and not probe:
+        raise reply.fail(EXIT_USAGE, "--requirements and --wheels go with --probe")
+    try:
+        environment = bundle.check(requirements, [], wheels)
+    except InputError as error:
+        raise reply.fail(EXIT_USAGE, str(error)) from None
+    checks = []
+    load = functools.partial(stack.resolve, stack_name, outputs, log)
+    for check in doctoring.run(load, probe, environment=environment):
+        checks.append(check)
+        if not as_json:
+            print(check.line(), flush=True)
+    document = doctoring.as_document(checks)
+    if as_json:
+        print(json.dumps(document, indent=2, ensure_ascii=False))
+    raise typer.Exit(0 if document["ok"] else EXIT_STACK)
+
+
+@local_app.command("up")
+def local_up(
+    faults: Annotated[
+        float | None,
+        typer.Option(
+            min=0,
+            max=1,
+            metavar="FRACTION",
+            help="fail this fraction of Batch and storage requests (0.05)",
+        ),
+    ] = None,
+    fault_seed: Annotated[
+        int | None, typer.Option(help="the faults' seed", show_default="random")
+    ] = None,
+    fault_kinds: Annotated[
+        str | None,
+        typer.Option(
+            metavar="KINDS",
+            help="comma-separated, of 500,503,429,reset,cut,partial",
+            show_default="all",
+        ),
+    ] = None,
+    core_quota: Annotated[
+        int | None,
+        typer.Option(
+            min=0,
+            help="the account's core quota: pools get the nodes that fit",
+            show_default="unlimited",
+        ),
+    ] = None,
+    pool_quota: Annotated[
+        int | None,
+        typer.Option(min=0, help="the account's pool quota", show_default="unlimited"),
+    ] = None,
+    autoscale: Annotated[
+        bool, typer.Option(help="the pool follows its autoscale formula (every 5s)")
+    ] = False,
+) -> None:
+    """Start Azurite and the emulator (if not running), provision them, write outputs.
+    Without --faults, faults are off (servers that ran with them are restarted); the
+    same for the quotas (default: unlimited) and --autoscale (default: fixed nodes)."""
+    from runner import local
+
+    options = [] if faults is None else ["--faults", f"{faults:g}"]
+    options += [] if fault_seed is None else ["--fault-seed", str(fault_seed)]
+    options += [] if fault_kinds is None else ["--fault-kinds", fault_kinds]
+    options += [] if core_quota is None else ["--core-quota", str(core_quota)]
+    options += [] if pool_quota is None else ["--pool-quota", str(pool_quota)]
+    options += ["--autoscale"] if autoscale else []
+    raise typer.Exit(local.run("up", *options))
+
+
+@local_app.command("down")
+def local_down() -> None:
+    """Stop Azurite and the emulator. Their data stays in .local/."""
+    from runner import local
+
+    raise typer.Exit(local.run("down"))
+
+
+@local_app.command("status")
+def local_status() -> None:
+    """Show the endpoints and the pool's node states."""
+    from runner import local
+
+    raise typer.Exit(local.run("status"))
