@@ -22,6 +22,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
+import typer.core
+from typer import _click as click
 
 if TYPE_CHECKING:
     from runner.clients import Clients
@@ -41,6 +43,30 @@ EXIT_MEANINGS = {
 }
 JOB_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 """Batch's rule for job ids: letters, digits, '-' and '_', at most 64 characters."""
+
+
+class Command(typer.core.TyperCommand):
+    """A verb's help as click writes it: its arguments by name in the usage line (JOB, not
+    typer's {JOB}) and described in its docstring, its options listed without type labels."""
+
+    def collect_usage_pieces(self, ctx: click.Context) -> list[str]:
+        pieces = [self.options_metavar] if self.options_metavar else []
+        for param in self.get_params(ctx):
+            if param.param_type_name == "argument":
+                name = param.metavar or (param.name or "").upper()
+                pieces.append(name if param.required else f"[{name}]")
+        return pieces
+
+    def format_options(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        options = [
+            record
+            for param in self.get_params(ctx)
+            if param.param_type_name == "option" and (record := param.get_help_record(ctx))
+        ]
+        if options:
+            with formatter.section("Options"):
+                formatter.write_dl(options)
+
 
 # Plain help (rich_markup_mode=None): click's own formatter, which wraps at the terminal's
 # width instead of cutting defaults short, and starts without importing rich.
@@ -84,7 +110,7 @@ StallOption = Annotated[
         "no pool) after this long without progress; 0 waits on",
     ),
 ]
-JobArgument = Annotated[str, typer.Argument(metavar="JOB", help="the job id")]
+JobArgument = Annotated[str, typer.Argument(metavar="JOB")]
 
 
 def log(line: str) -> None:
@@ -143,12 +169,16 @@ class Target:
 
         return connect(stack.resolve(self.stack, self.outputs, log))
 
-    def arguments(self, out: Path | None = None) -> list[str]:
-        """The options that point a resumed command at the same stack and results folder."""
+    def arguments(
+        self, out: Path | None = None, as_json: bool = False, no_report: bool = False
+    ) -> list[str]:
+        """The options that make a resumed command answer as this one would: the same
+        stack and results folder, and the same --json and --no-report."""
         arguments = ["--stack", self.stack] if self.stack else []
         if self.outputs:
             arguments += ["--outputs", str(self.outputs)]
-        return arguments + (["--out", str(out)] if out else [])
+        arguments += ["--out", str(out)] if out else []
+        return arguments + (["--json"] if as_json else []) + (["--no-report"] if no_report else [])
 
 
 StackOption = Annotated[

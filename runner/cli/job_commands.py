@@ -12,6 +12,7 @@ import typer
 from runner.cli.common import (
     EXIT_MEANINGS,
     EXIT_USAGE,
+    Command,
     JobArgument,
     JsonOption,
     NoReportOption,
@@ -39,7 +40,7 @@ if TYPE_CHECKING:
     from runner.clients import Clients
 
 
-@app.command()
+@app.command(cls=Command)
 @on_a_stack
 def wait(
     job: JobArgument,
@@ -51,7 +52,7 @@ def wait(
     *,
     target: Target,
 ) -> None:
-    """Resume watching a job, then download its results and print them."""
+    """Resume watching JOB, then download its results and print them."""
     from runner import wait as waiting
     from runner.display import ProgressDisplay
     from runner.finishing import Request, finish
@@ -65,7 +66,7 @@ def wait(
         timeout=limit.total_seconds() if limit else None,
         stall_timeout=stall(stall_timeout, reply),
     )
-    resume = runner_command("wait", job, *target.arguments(out))
+    resume = runner_command("wait", job, *target.arguments(out, as_json, no_report))
     with errors(target, reply, lambda: resume):
         clients = target.clients()
         submitted = waiting.submitted(clients, job)
@@ -75,7 +76,7 @@ def wait(
     print_outcome(job, finished, submitted.program, as_json, report)
 
 
-@app.command(name="download")
+@app.command(name="download", cls=Command)
 @on_a_stack
 def download_results(
     job: JobArgument,
@@ -86,7 +87,7 @@ def download_results(
     *,
     target: Target,
 ) -> None:
-    """Download a job's results (only this job's) without waiting."""
+    """Download JOB's results (only this job's) without waiting."""
     from runner import batch_job, download
 
     check_job_id(job, Reply())
@@ -99,10 +100,10 @@ def download_results(
     print(f"{fetched.files} files in {fetched.destination}")
 
 
-@app.command(name="status")
+@app.command(name="status", cls=Command)
 @on_a_stack
 def job_status(job: JobArgument, *, target: Target) -> None:
-    """A job's state and task counts."""
+    """JOB's state and task counts."""
     from runner import batch_job, status
 
     check_job_id(job, Reply())
@@ -117,7 +118,7 @@ def job_status(job: JobArgument, *, target: Target) -> None:
     )
 
 
-@app.command(name="report")
+@app.command(name="report", cls=Command)
 @on_a_stack
 def job_report(
     job: JobArgument,
@@ -141,7 +142,7 @@ def job_report(
     *,
     target: Target,
 ) -> None:
-    """A job's report: one HTML file (no network needed to view it) with its tasks per
+    """JOB's report: one HTML file (no network needed to view it) with its tasks per
     node over time, durations, nodes, slowest and failed tasks, bytes and cost."""
     from runner import batch_job
     from runner import report as reporting
@@ -159,10 +160,10 @@ def job_report(
     print(written)
 
 
-@app.command(name="jobs")
+@app.command(name="jobs", cls=Command)
 @on_a_stack
 def list_jobs(
-    limit: Annotated[int, typer.Option(min=1, help="how many, newest first")] = 20,
+    limit: Annotated[int, typer.Option(min=1, metavar="N", help="how many, newest first")] = 20,
     *,
     target: Target,
 ) -> None:
@@ -179,19 +180,19 @@ def list_jobs(
         print(f"{row[0].ljust(widths[0])}  {row[1].ljust(widths[1])}  {row[2]}")
 
 
-@app.command(name="logs")
+@app.command(name="logs", cls=Command)
 @on_a_stack
 def task_logs(
     job: JobArgument,
-    task: Annotated[str, typer.Argument(metavar="TASK", help="the task id")],
+    task: Annotated[str, typer.Argument(metavar="TASK")],
     stderr: Annotated[
         bool, typer.Option("--stderr", help="stderr.txt instead of stdout.txt")
     ] = False,
     *,
     target: Target,
 ) -> None:
-    """A task's stdout (or stderr), from its node, or from the output container after;
-    for the task id jobpreparation, the job preparation task's on each node."""
+    """TASK's stdout (or stderr) in JOB, from its node, or from the output container after;
+    for the TASK jobpreparation, the job preparation task's on each node."""
     from runner import logs
     from runner.preparation import PREPARATION_ID
 
@@ -224,7 +225,7 @@ def _no_task(clients: Clients, job: str, task: str) -> NotFound:
     return NotFound(f"job {job} has no task {task}; its tasks: {shown or 'none'}")
 
 
-@app.command(name="delete")
+@app.command(name="delete", cls=Command)
 @on_a_stack
 def delete_job(
     job: JobArgument,
@@ -234,7 +235,7 @@ def delete_job(
     *,
     target: Target,
 ) -> None:
-    """Delete a job (and, with --inputs, its blobs, even if the job is already gone)."""
+    """Delete JOB (and, with --inputs, its blobs, even if the job is already gone)."""
     from azure.core.exceptions import ResourceNotFoundError
 
     from runner import delete
@@ -253,17 +254,18 @@ def delete_job(
         print(f"deleted job {job}" + (f" and its {deleted.blobs} blobs" if inputs else ""))
 
 
-@app.command(name="summary")
+@app.command(name="summary", cls=Command)
 def markdown_summary(
-    document: Annotated[
-        Path, typer.Argument(metavar="DOCUMENT", help="what 'submit --json' wrote")
-    ],
+    document: Annotated[Path, typer.Argument(metavar="DOCUMENT")],
     exit_status: Annotated[
         int | None,
-        typer.Option(help="the runner's exit status, to explain a missing or partial document"),
+        typer.Option(
+            metavar="N", help="the runner's exit status, to explain a missing or partial document"
+        ),
     ] = None,
 ) -> None:
-    """A job's results as Markdown, for a pipeline's job summary."""
+    """A job's results as Markdown, for a pipeline's job summary: DOCUMENT is what
+    `submit --json` wrote."""
     from runner import summary
 
     try:

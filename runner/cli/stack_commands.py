@@ -10,10 +10,19 @@ from typing import Annotated
 
 import typer
 
-from runner.cli.common import EXIT_STACK, EXIT_USAGE, JsonOption, Reply, app, local_app, log
+from runner.cli.common import (
+    EXIT_STACK,
+    EXIT_USAGE,
+    Command,
+    JsonOption,
+    Reply,
+    app,
+    local_app,
+    log,
+)
 
 
-@app.command()
+@app.command(cls=Command)
 def doctor(
     stack_name: Annotated[
         str | None,
@@ -24,7 +33,7 @@ def doctor(
         typer.Option(metavar="FILE", help="a stack outputs JSON file", show_default="none"),
     ] = None,
     probe: Annotated[
-        bool, typer.Option(help="also run a one-task job and time it end to end")
+        bool, typer.Option("--probe", help="also run a one-task job and time it end to end")
     ] = False,
     requirements: Annotated[
         Path | None,
@@ -62,7 +71,7 @@ def doctor(
     raise typer.Exit(0 if document["ok"] else EXIT_STACK)
 
 
-@local_app.command("up")
+@local_app.command("up", cls=Command)
 def local_up(
     faults: Annotated[
         float | None,
@@ -74,7 +83,7 @@ def local_up(
         ),
     ] = None,
     fault_seed: Annotated[
-        int | None, typer.Option(help="the faults' seed", show_default="random")
+        int | None, typer.Option(metavar="N", help="the faults' seed", show_default="random")
     ] = None,
     fault_kinds: Annotated[
         str | None,
@@ -88,16 +97,18 @@ def local_up(
         int | None,
         typer.Option(
             min=0,
+            metavar="N",
             help="the account's core quota: pools get the nodes that fit",
             show_default="unlimited",
         ),
     ] = None,
     pool_quota: Annotated[
         int | None,
-        typer.Option(min=0, help="the account's pool quota", show_default="unlimited"),
+        typer.Option(min=0, metavar="N", help="the account's pool quota", show_default="unlimited"),
     ] = None,
     autoscale: Annotated[
-        bool, typer.Option(help="the pool follows its autoscale formula (every 5s)")
+        bool,
+        typer.Option("--autoscale", help="the pool follows its autoscale formula (every 5s)"),
     ] = False,
 ) -> None:
     """Start Azurite and the emulator (if not running), provision them, write outputs.
@@ -114,7 +125,7 @@ def local_up(
     raise typer.Exit(local.run("up", *options))
 
 
-@local_app.command("down")
+@local_app.command("down", cls=Command)
 def local_down() -> None:
     """Stop Azurite and the emulator. Their data stays in .local/."""
     from runner import local
@@ -122,7 +133,7 @@ def local_down() -> None:
     raise typer.Exit(local.run("down"))
 
 
-@local_app.command("status")
+@local_app.command("status", cls=Command)
 def local_status() -> None:
     """Show the endpoints and the pool's node states."""
     from runner import local

@@ -11,6 +11,7 @@ import typer
 
 from runner.cli.common import (
     EXIT_USAGE,
+    Command,
     JsonOption,
     NoReportOption,
     OutOption,
@@ -31,14 +32,11 @@ from runner.cli.common import (
 from runner.cli.outcome import print_outcome, write_report
 
 
-@app.command()
+@app.command(cls=Command)
 @on_a_stack
 def submit(
     context: typer.Context,
-    inputs: Annotated[
-        list[str],
-        typer.Argument(metavar="INPUTS...", help="input files or directories, one task per file"),
-    ] = [],  # noqa: B006
+    inputs: Annotated[list[str], typer.Argument(metavar="INPUT...")] = [],  # noqa: B006
     from_file: Annotated[
         list[str],
         typer.Option(
@@ -60,7 +58,7 @@ def submit(
             help="blobs already in storage: PREFIX of the input container, or CONTAINER/PREFIX",
         ),
     ] = [],  # noqa: B006
-    top: Annotated[int, typer.Option(min=1, help="words to keep per file")] = 3,
+    top: Annotated[int, typer.Option(min=1, metavar="N", help="words to keep per file")] = 3,
     job_id: Annotated[
         str | None,
         typer.Option(
@@ -71,17 +69,21 @@ def submit(
     timeout: TimeoutOption = None,
     stall_timeout: StallOption = "10m",
     as_json: JsonOption = False,
-    task_retries: Annotated[int, typer.Option(min=0, help="retries of a failing task")] = 1,
+    task_retries: Annotated[
+        int, typer.Option(min=0, metavar="N", help="retries of a failing task")
+    ] = 1,
     task_timeout: Annotated[
         str | None,
         typer.Option(metavar="DURATION", help="a task's wall-clock limit", show_default="none"),
     ] = None,
     keep_inputs: Annotated[
-        bool, typer.Option(help="keep the uploaded inputs after a successful job")
+        bool, typer.Option("--keep-inputs", help="keep the uploaded inputs after a successful job")
     ] = False,
     keep_logs: Annotated[
         bool,
-        typer.Option(help="upload every task's stdout and stderr, not only failed tasks'"),
+        typer.Option(
+            "--keep-logs", help="upload every task's stdout and stderr, not only failed tasks'"
+        ),
     ] = False,
     script: Annotated[
         Path | None,
@@ -141,7 +143,8 @@ def submit(
     *,
     target: Target,
 ) -> None:
-    """Run one Batch task per input file: the top words of each, or your --script."""
+    """Run one Batch task per INPUT file (files or folders): the top words of each, or
+    your --script."""
     from runner import bundle, packing
     from runner.display import ProgressDisplay
     from runner.finishing import Request
@@ -198,7 +201,9 @@ def submit(
 
     def resume() -> str:
         if submission.tasks_added:
-            return runner_command("wait", submission.job_id, *target.arguments(out))
+            return runner_command(
+                "wait", submission.job_id, *target.arguments(out, as_json, no_report)
+            )
         again = list(given) + ([] if job_id else ["--job-id", submission.job_id])
         if merge_arguments:
             again += ["--", *script_arguments, "--", *merge_arguments]

@@ -171,7 +171,7 @@ def test_a_wait_that_runs_out_of_timeout_has_its_status_and_a_resume_command(
     (tmp_path / "a.txt").write_text("a")
     result = runner(
         "submit", "a.txt", "--outputs", str(stack), "--job-id", job_id, "--json",
-        "--timeout", "1s", "--script", *gate.arguments(2), cwd=tmp_path,
+        "--no-report", "--timeout", "1s", "--script", *gate.arguments(2), cwd=tmp_path,
     )  # fmt: skip
     gate.open()
     _one_line_error(result, 4, "did not finish within 1s; the job goes on")
@@ -180,9 +180,12 @@ def test_a_wait_that_runs_out_of_timeout_has_its_status_and_a_resume_command(
     resume = _resume_line(result.stderr)
     assert resume == document["resume"]
     assert shlex.split(resume)[:5] == [sys.executable, "-m", "runner", "wait", job_id]
+    assert {"--json", "--no-report"} <= set(shlex.split(resume))  # it answers as submit would
     resumed = _as_printed(resume, tmp_path)
     assert resumed.returncode == 0, resumed.stderr
+    assert json.loads(resumed.stdout)["succeeded"] is True  # one JSON document, as asked
     assert "a.txt.done" in resumed.stdout
+    assert not (tmp_path / "results" / job_id / "report.html").exists()
     # wait finishes as submit would: the inputs of a successful job are removed
     assert "removed its 1 input blob " in resumed.stderr
 
@@ -283,8 +286,9 @@ def test_help_takes_h_and_shows_the_defaults():
         timeout=60,
     )
     assert shown.returncode == 0
-    assert "[default: (wait until done)]" in shown.stdout
-    assert "[default: (none)]" in shown.stdout
+    text = " ".join(shown.stdout.split())  # wrapped at the terminal's width
+    assert "[default: (wait until done)]" in text
+    assert "[default: (none)]" in text
 
 
 def test_waiting_on_a_job_whose_tasks_were_never_added_says_to_submit_again(
