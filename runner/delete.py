@@ -14,7 +14,8 @@ from runner.clients import Clients
 @dataclass(frozen=True)
 class Deleted:
     job_was_there: bool
-    blobs: int
+    blobs: int  # deleted (with ``inputs``)
+    kept: int = 0  # left in storage (without): the user is told they stay
 
 
 def delete(clients: Clients, job_id: str, inputs: bool) -> Deleted:
@@ -26,8 +27,9 @@ def delete(clients: Clients, job_id: str, inputs: bool) -> Deleted:
             raise
         job_was_there = False
     names = clients.outputs.containers
-    blobs = sum(
-        staging.remove_blobs(clients.container(name), job_id)
-        for name in ((names.input, names.output) if inputs else ())
-    )
-    return Deleted(job_was_there, blobs)
+    containers = [clients.container(name) for name in (names.input, names.output)]
+    if not inputs:
+        prefix = f"{job_id}/"
+        kept = sum(1 for c in containers for _ in c.list_blobs(name_starts_with=prefix))
+        return Deleted(job_was_there, 0, kept)
+    return Deleted(job_was_there, sum(staging.remove_blobs(c, job_id) for c in containers))

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import functools
 import inspect
-import json
 import os
 import re
 import shlex
@@ -24,6 +23,8 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 import typer.core
 from typer import _click as click
+
+from runner.safe_text import dumps, printable
 
 if TYPE_CHECKING:
     from runner.clients import Clients
@@ -114,7 +115,8 @@ JobArgument = Annotated[str, typer.Argument(metavar="JOB")]
 
 
 def log(line: str) -> None:
-    print(line, file=sys.stderr, flush=True)
+    """A line on stderr; what came from files (a name, a task's stderr) shown escaped."""
+    print(printable(line), file=sys.stderr, flush=True)
 
 
 @dataclass(frozen=True)
@@ -130,7 +132,7 @@ class Reply:
             log(f"to resume: {resume}")
         if self.as_json:
             document = {"error": message, "status": status, "resume": resume}
-            print(json.dumps(document, indent=2, ensure_ascii=False))
+            print(dumps(document, indent=2))
         return typer.Exit(status)
 
 

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from runner.cli.common import (
+    EXIT_FAILED_TASKS,
     EXIT_MEANINGS,
     EXIT_USAGE,
     Command,
@@ -103,7 +104,7 @@ def download_results(
 @app.command(name="status", cls=Command)
 @on_a_stack
 def job_status(job: JobArgument, *, target: Target) -> None:
-    """JOB's state and task counts."""
+    """JOB's state and task counts; exits 1 when any of its tasks failed."""
     from runner import batch_job, status
 
     check_job_id(job, Reply())
@@ -116,6 +117,8 @@ def job_status(job: JobArgument, *, target: Target) -> None:
         f"{job}: {found.state}; active {found.active}, running {found.running}, "
         f"succeeded {found.succeeded}, failed {found.failed}"
     )
+    if found.failed:
+        raise typer.Exit(EXIT_FAILED_TASKS)
 
 
 @app.command(name="report", cls=Command)
@@ -173,7 +176,7 @@ def list_jobs(
     with errors(target):
         found = jobs.recent(target.clients(), limit)
     rows = [("job", "state", "created")] + [
-        (job.job_id, job.state, f"{job.created:%Y-%m-%d %H:%M:%S}") for job in found
+        (job.job_id, job.shown_state, f"{job.created:%Y-%m-%d %H:%M:%S}") for job in found
     ]
     widths = [max(len(row[i]) for row in rows) for i in range(2)]
     for row in rows:
@@ -239,6 +242,7 @@ def delete_job(
     from azure.core.exceptions import ResourceNotFoundError
 
     from runner import delete
+    from runner.display import plural
 
     check_job_id(job, Reply())
     with errors(target):
@@ -249,9 +253,16 @@ def delete_job(
         if not deleted.job_was_there and deleted.blobs == 0:
             raise no_job(job)
     if not deleted.job_was_there:
-        print(f"job {job} was already deleted; deleted its {deleted.blobs} blobs")
+        print(f"job {job} was already deleted; deleted its {plural(deleted.blobs, 'blob')}")
+    elif inputs:
+        print(f"deleted job {job} and its {plural(deleted.blobs, 'blob')}")
+    elif deleted.kept:
+        print(
+            f"deleted job {job}; its {plural(deleted.kept, 'input and result blob')} stay in "
+            f"storage: {runner_command('delete', job, '--inputs')} removes them"
+        )
     else:
-        print(f"deleted job {job}" + (f" and its {deleted.blobs} blobs" if inputs else ""))
+        print(f"deleted job {job}")
 
 
 @app.command(name="summary", cls=Command)

@@ -4,7 +4,6 @@ failures on stderr, the report beside the results, and the exit status."""
 from __future__ import annotations
 
 import itertools
-import json
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,6 +12,7 @@ from typing import TYPE_CHECKING
 import typer
 
 from runner.cli.common import EXIT_FAILED_TASKS, log
+from runner.safe_text import dumps, printable, width
 
 if TYPE_CHECKING:
     from runner.clients import Clients
@@ -25,15 +25,16 @@ def table(collected: list[TaskResult], program: Program) -> Iterator[str]:
     """The results table, a line at a time (a job may have 100,000 rows)."""
 
     def row(result: TaskResult) -> tuple[str, str, str]:
-        return (result.input, result.task_id, "ok" if result.succeeded else "FAILED")
+        return (printable(result.input), result.task_id, "ok" if result.succeeded else "FAILED")
 
     header = ("input", "task", "result")
     widths = [len(name) for name in header]
     for result in collected:
-        widths = [max(w, len(cell)) for w, cell in zip(widths, row(result), strict=True)]
+        widths = [max(w, width(cell)) for w, cell in zip(widths, row(result), strict=True)]
 
     def line(cells: tuple[str, str, str], last: str) -> str:
-        return "  ".join(c.ljust(w) for c, w in zip(cells, widths, strict=True)) + "  " + last
+        padded = (c + " " * (w - width(c)) for c, w in zip(cells, widths, strict=True))
+        return "  ".join(padded) + "  " + printable(last)
 
     yield line(header, program.column)
     for result in collected:
@@ -45,15 +46,15 @@ def json_document(job_id: str, finished: Finished) -> Iterator[str]:
     goes; ``merged`` only for a job with a merge stage."""
     collected, merged = finished.results, finished.merged
     yield "{"
-    yield f'  "job_id": {json.dumps(job_id)},'
-    yield f'  "succeeded": {json.dumps(finished.succeeded)},'
+    yield f'  "job_id": {dumps(job_id)},'
+    yield f'  "succeeded": {dumps(finished.succeeded)},'
     yield '  "tasks": ['
     for index, result in enumerate(collected):
         comma = "," if index < len(collected) - 1 else ""
-        yield f"    {json.dumps(result.to_dict(), ensure_ascii=False)}{comma}"
+        yield f"    {dumps(result.to_dict())}{comma}"
     yield "  ]" + ("," if merged is not None else "")
     if merged is not None:
-        yield f'  "merged": {json.dumps(merged.to_dict(), ensure_ascii=False)}'
+        yield f'  "merged": {dumps(merged.to_dict())}'
     yield "}"
 
 
@@ -86,7 +87,7 @@ def print_outcome(
     if as_json:
         lines = json_document(job_id, finished)
     else:
-        merged = [finished.merged.line()] if finished.merged is not None else []
+        merged = [printable(finished.merged.line())] if finished.merged is not None else []
         lines = itertools.chain(table(finished.results, program), merged)
     sys.stdout.writelines(f"{line}\n" for line in lines)
     sys.stdout.flush()

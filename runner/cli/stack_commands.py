@@ -4,7 +4,6 @@ status (a program of its own, local_stack, which these hand over to)."""
 from __future__ import annotations
 
 import functools
-import json
 from pathlib import Path
 from typing import Annotated
 
@@ -20,6 +19,7 @@ from runner.cli.common import (
     local_app,
     log,
 )
+from runner.safe_text import dumps
 
 
 @app.command(cls=Command)
@@ -67,7 +67,7 @@ def doctor(
             print(check.line(), flush=True)
     document = doctoring.as_document(checks)
     if as_json:
-        print(json.dumps(document, indent=2, ensure_ascii=False))
+        print(dumps(document, indent=2))
     raise typer.Exit(0 if document["ok"] else EXIT_STACK)
 
 

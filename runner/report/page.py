@@ -35,6 +35,7 @@ from runner.report.data import (
     fetch,
 )
 from runner.results import destination
+from runner.safe_text import printable
 
 SLOWEST = 10
 OTHER_FAILED_LISTED = 500
@@ -95,7 +96,8 @@ def render(data: ReportData, price_per_node_hour: float | None = None) -> str:
 
 
 def _e(value: object) -> str:
-    return html.escape(str(value), quote=True)
+    """HTML text of a value; what came from files (names, stderr) with controls escaped."""
+    return html.escape(printable(str(value)), quote=True)
 
 
 def _when(value: datetime | None) -> str:

@@ -46,7 +46,10 @@ def test_status_jobs_logs_download_delete(stack, job_ids, tmp_path):
     assert (tmp_path / "all" / "logs" / task_id / "stderr.txt").is_file()
     deleted = runner("delete", job_id, "--outputs", str(stack), cwd=tmp_path)
     assert deleted.returncode == 0, deleted.stderr
-    assert deleted.stdout.strip() == f"deleted job {job_id}"
+    assert deleted.stdout.startswith(
+        f"deleted job {job_id}; its 4 input and result blobs stay in storage: "
+    )  # said, with the command that removes them
+    assert deleted.stdout.strip().endswith(f"delete {job_id} --inputs removes them")
     gone = runner("status", job_id, "--outputs", str(stack), cwd=tmp_path)
     assert gone.returncode == 2
     assert f"no job {job_id} on this stack" in gone.stderr
@@ -133,3 +136,26 @@ def test_a_script_job_shows_its_output_files_and_wait_knows_it(stack, job_ids, t
     again = runner("wait", words_job, "--outputs", str(stack), cwd=tmp_path)
     assert again.stdout.splitlines()[0].split()[-2:] == ["top", "words"]
     assert again.stdout == words.stdout
+
+
+def test_a_job_whose_tasks_all_failed_does_not_look_done(stack, job_ids, tmp_path):
+    """Its stderr came from a file: it reaches the terminal escaped (a name with a control
+    character is refused at submit)."""
+    job_id = job_ids("e2e-all-failed")
+    name = "bad name.txt"
+    (tmp_path / name).write_text("words")
+    (tmp_path / "fail.py").write_text("import sys\nsys.exit('\\x1b]0;owned\\x07 no')\n")
+    submitted = runner(
+        "submit", name, "--outputs", str(stack), "--job-id", job_id, "--script", "fail.py",
+        "--task-retries", "0", "--no-report", "--", "{input}", cwd=tmp_path,
+    )  # fmt: skip
+    assert submitted.returncode == 1, submitted.stderr
+    assert "bad name.txt" in submitted.stdout
+    assert "\\x1b]0;owned\\x07 no" in submitted.stderr
+    assert "\x1b" not in submitted.stdout + submitted.stderr
+    listed = runner("jobs", "--outputs", str(stack), cwd=tmp_path)
+    (row,) = [line for line in listed.stdout.splitlines() if line.startswith(f"{job_id} ")]
+    assert "completed, 1 of 1 tasks failed" in row
+    status = runner("status", job_id, "--outputs", str(stack), cwd=tmp_path)
+    assert status.returncode == 1  # a pipeline polling status sees the failure
+    assert status.stdout.strip().endswith("succeeded 0, failed 1")
