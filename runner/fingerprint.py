@@ -13,7 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from azure.batch import models
@@ -34,6 +34,9 @@ class Fingerprint:
     files_per_task: int = 1
     merge: str = ""  # ``merge.Merge.record()``; empty: no merge stage
     environment: tuple[tuple[str, str], ...] = ()  # ``Environment.record()``'s hashes
+    # The inputs' bytes, for the report once the uploaded inputs are removed; no result
+    # depends on it (None: a job submitted before it was recorded).
+    input_bytes: int | None = field(default=None, compare=False)
 
     @classmethod
     def of(
@@ -58,6 +61,7 @@ class Fingerprint:
             files_per_task,
             merge,
             _given(environment or {}),
+            sum(item.size for item in inputs),
         )
 
     def metadata(self) -> list[models.BatchMetadataItem]:
@@ -70,6 +74,7 @@ class Fingerprint:
             "files-per-task": str(self.files_per_task),
             **({"merge": self.merge} if self.merge else {}),
             **({"environment": json.dumps(dict(self.environment))} if self.environment else {}),
+            **({"input-bytes": str(self.input_bytes)} if self.input_bytes is not None else {}),
         }
         return [models.BatchMetadataItem(name=PREFIX + k, value=v) for k, v in values.items()]
 
@@ -91,6 +96,7 @@ class Fingerprint:
                 int(values.get("files-per-task", "1")),
                 values.get("merge", ""),
                 _given(json.loads(values.get("environment", "{}"))),
+                int(values["input-bytes"]) if "input-bytes" in values else None,
             )
         except (KeyError, ValueError, TypeError, AttributeError):
             return None

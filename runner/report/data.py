@@ -24,6 +24,7 @@ from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
 
 from runner import packing
 from runner.clients import Clients, state_name
+from runner.fingerprint import Fingerprint
 from runner.results import STDERR_TAIL_LINES, logs_prefix, results_prefix
 
 TASK_FIELDS = ["id", "displayName", "state", "creationTime", "executionInfo", "nodeInfo"]
@@ -130,6 +131,7 @@ class ReportData:
     results: BlobTotal
     failed: list[FailedTask]  # at most FAILED_DETAILS, the first to fail first
     generated: datetime = field(default_factory=lambda: datetime.now(UTC))
+    submitted: tuple[int, int] | None = None  # (inputs, bytes) as the runner recorded them
 
 
 # --- shaping the SDK's records ----------------------------------------------------------
@@ -251,6 +253,10 @@ def fetch(clients: Clients, job_id: str, now: datetime | None = None) -> ReportD
         inputs, results = inputs_f.result(), results_f.result()
     failed = failed_details(clients, job_id, first_failed(tasks))
     tasks.sort(key=lambda task: task.task_id)
+    recorded = Fingerprint.read(job.metadata)
+    submitted = None
+    if recorded is not None and recorded.input_bytes is not None:
+        submitted = (int(recorded.inputs.split(":")[0]), recorded.input_bytes)
     return ReportData(
         job=job_info(job, found_pool),
         tasks=tasks,
@@ -259,6 +265,7 @@ def fetch(clients: Clients, job_id: str, now: datetime | None = None) -> ReportD
         results=results,
         failed=failed,
         generated=now or datetime.now(UTC),
+        submitted=submitted,
     )
 
 

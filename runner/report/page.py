@@ -153,14 +153,17 @@ def _summary(data: ReportData, line: metrics.Timeline, node_time: metrics.NodeTi
         for name in (SUCCEEDED, FAILED, RUNNING, WAITING)
     )
     waiting_note = f" ({waiting_again:,} waiting to run again)" if waiting_again else ""
-    inputs, results = data.inputs, data.results
+    results = data.results
     rows = [
         ("job", f"{_e(job.job_id)} ({_e(job.state)})"),
         ("pool", pool),
         ("created", _e(_when(job.created))),
         ("ended", _e(_when(job.ended)) if job.ended else "not yet"),
         ("tasks", f"{len(data.tasks):,}: {outcome_counts}{_e(waiting_note)}"),
-        ("retried, requeued", f"{retried:,} tasks retried, {requeued:,} requeued"),
+        (
+            "retried, requeued",
+            f"{_count(retried, 'task', 'tasks')} retried, {requeued:,} requeued",
+        ),
         (
             "first start to last end",
             _e(_seconds(spread)) + (" (so far)" if counts.get(RUNNING) else ""),
@@ -175,20 +178,7 @@ def _summary(data: ReportData, line: metrics.Timeline, node_time: metrics.NodeTi
             else "no task has completed",
         ),
         ("nodes used", f"{node_time.nodes:,}"),
-        (
-            "bytes in",
-            _e(
-                f"{_bytes(inputs.size)} in {inputs.count:,} input blobs "
-                f"({inputs.container}/{inputs.prefix})"
-            )
-            + (
-                " &mdash; none left: a job's uploaded inputs are removed once it succeeds "
-                "(<code>--keep-inputs</code> keeps them), and inputs given with "
-                "<code>--blobs</code> are read where they are"
-                if inputs.count == 0
-                else ""
-            ),
-        ),
+        ("bytes in", _bytes_in(data)),
         (
             "bytes out",
             _e(
@@ -199,6 +189,24 @@ def _summary(data: ReportData, line: metrics.Timeline, node_time: metrics.NodeTi
         ("report made", _e(_when(data.generated))),
     ]
     return f"<table class='summary'>{_rows(rows)}</table>"
+
+
+def _bytes_in(data: ReportData) -> str:
+    """What the job was submitted with (recorded at submit), and what of it is still in
+    the input container: a job's uploaded inputs are removed once it succeeds."""
+    inputs = data.inputs
+    stored = _e(f"{inputs.count:,} input blobs ({inputs.container}/{inputs.prefix})")
+    if data.submitted is None:  # a job the runner did not record: the listing alone
+        return _e(f"{_bytes(inputs.size)} in ") + stored
+    count, size = data.submitted
+    submitted = _e(f"{_bytes(size)} in {_count(count, 'input', 'inputs')}")
+    if inputs.count:
+        return f"{submitted}; {stored} still stored"
+    return (
+        f"{submitted}; none still stored: uploaded inputs are removed once the job succeeds "
+        "(<code>--keep-inputs</code> keeps them), and inputs given with <code>--blobs</code> "
+        "are read where they are"
+    )
 
 
 def _task_cells(bar: metrics.Bar) -> str:

@@ -19,6 +19,7 @@ from bokeh.models import (
     CDSView,
     ColumnDataSource,
     DataRange1d,
+    DatetimeTickFormatter,
     FixedTicker,
     HoverTool,
     IndexFilter,
@@ -51,6 +52,20 @@ def page(
     plots = [timeline_plot(line, present), histogram_plot(line.bars), nodes_plot(line.bars)]
     return file_html(
         plots, INLINE, title=title, template=template, template_variables=dict(variables)
+    )
+
+
+def _clock_axis(plot: Any) -> None:
+    """Every tick of a time axis a clock time (Bokeh's own labels a sub-second tick
+    ``0ms``, and a tick within a minute ``:37:42``)."""
+    plot.xaxis.formatter = DatetimeTickFormatter(
+        milliseconds="%H:%M:%S.%3N",
+        seconds="%H:%M:%S",
+        minsec="%H:%M:%S",
+        minutes="%H:%M",
+        hourmin="%H:%M",
+        hours="%H:%M",
+        context=None,
     )
 
 
@@ -141,6 +156,7 @@ def timeline_plot(line: metrics.Timeline, present: set[str]) -> figure:
             formatters={"@left": "datetime", "@right": "datetime"},
         )
     )
+    _clock_axis(plot)
     plot.yaxis.ticker = FixedTicker(ticks=list(range(rows)))
     plot.yaxis.major_label_overrides = {
         index: node if node in present else f"{node} (left the pool)"
@@ -243,6 +259,7 @@ def nodes_plot(bars: Sequence[metrics.Bar]) -> figure:
             mode="vline",
         )
     )
+    _clock_axis(plot)
     plot.yaxis.axis_label = "nodes"
     plot.yaxis.ticker = BasicTicker(min_interval=1)
     plot.yaxis.minor_tick_line_color = None

@@ -4,6 +4,7 @@ read by the SDK's models), shaped, measured and rendered; and what the page hold
 from __future__ import annotations
 
 import base64
+import dataclasses
 import gzip
 import html
 import json
@@ -698,3 +699,26 @@ def test_ten_thousand_tasks_make_a_page_of_at_most_5_mb_quickly():
     assert len(page.encode()) <= 5_000_000
     assert seconds < 5
     assert len(tasks_by_id(page)) == 10_000
+
+
+def _summary_text(page: str) -> str:
+    return re.sub(r"\s+", " ", html.unescape(re.sub(r"<[^>]+>", " ", without_bokehjs(page))))
+
+
+def test_the_bytes_in_are_those_submitted_once_the_inputs_are_removed(data):
+    """A succeeded job's uploaded inputs are gone when its report is made: the runner
+    recorded their count and bytes in the job's fingerprint at submit."""
+    from runner.fingerprint import Fingerprint
+
+    recorded = Fingerprint("topwords", "scripts/x/topwords.py", (), "3:abc", False, 1, "", (), 4096)
+    read = Fingerprint.read(recorded.metadata())
+    assert read == recorded
+    assert read.input_bytes == 4096
+    gone = dataclasses.replace(data, inputs=BlobTotal("input", "job-1/", 0, 0), submitted=(3, 4096))
+    assert "4.0 KiB (4,096 bytes) in 3 inputs; none still stored" in _summary_text(
+        report.render(gone)
+    )
+    kept = dataclasses.replace(data, submitted=(2, 1234))
+    assert "in 2 inputs; 2 input blobs (input/job-1/) still stored" in _summary_text(
+        report.render(kept)
+    )
