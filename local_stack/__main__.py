@@ -7,7 +7,10 @@ puts one document on stdout. Exit status: 0 done (status: the servers running),
 starts it with that fraction of requests failing (see ``stack``); ``up`` without it, with
 none. ``up --core-quota N --pool-quota N`` gives the emulated account those quotas.
 ``up --autoscale`` makes the pool follow its autoscale formula, evaluated every few seconds
-(see ``stack``); without it, the pool keeps fixed local nodes.
+(see ``stack``); without it, the pool keeps fixed local nodes. An option ``up`` is not
+given is back to its default on a running stack too, and ``up`` says what it changed.
+``down --under DIR`` stops every stack in DIR and below it (``make clean``): it imports
+only the standard library, so it runs with any ``python3``, without the venv.
 """
 
 from __future__ import annotations
@@ -16,8 +19,10 @@ import argparse
 import json
 import sys
 from dataclasses import asdict
+from pathlib import Path
+from typing import Any
 
-from local_stack import servers, stack
+from local_stack import home, servers
 
 EXIT_STACK = 3
 
@@ -36,6 +41,8 @@ def _up(
     pool_quota: int | None = None,
     autoscale: bool = False,
 ) -> int:
+    from local_stack import stack  # the Azure SDKs: not for down
+
     chosen = [kind.strip() for kind in kinds.split(",") if kind.strip()]
     try:
         outputs = stack.up(
@@ -56,30 +63,59 @@ def _up(
         return 0
     print(f"Batch:   {outputs.batchAccountEndpoint} (account {outputs.batchAccountName})")
     print(f"Storage: {outputs.blobEndpoint}")
-    print(f"Pool:    {outputs.poolId}")
-    print(f"Outputs: {stack.default_paths().outputs}")
+    print(
+        f"Pool:    {outputs.poolId}"
+        + (f" (autoscale, evaluated every {home.AUTOSCALE_INTERVAL})" if autoscale else "")
+    )
+    print(f"Outputs: {home.default_paths().outputs}")
     setting = stack.fault_setting()
     if setting:
         print(f"Faults:  {_faults(setting)}")
+    if core_quota is not None or pool_quota is not None:
+        print(f"Quotas:  {_quotas({'core': core_quota, 'pool': pool_quota})}")
     return 0
 
 
-def _faults(faults: dict[str, object]) -> str:
-    kinds = ",".join(faults["kinds"]) if faults.get("kinds") else "all kinds"  # type: ignore[arg-type]
-    rate, seed, log = faults["rate"], faults["seed"], faults["log"]
-    return f"{rate:g} of requests ({kinds}), seed {seed}, logged to {log}"
+def _faults(faults: dict[str, Any]) -> str:
+    kinds = tuple(faults.get("kinds") or ())
+    setting = servers.Faults(faults["rate"], faults["seed"], Path(faults["log"]), kinds)
+    return home.describe_faults(setting, log=True)
 
 
-def _down() -> int:
-    stopped = stack.down()
-    print("stopped: " + ", ".join(stopped) if stopped else "nothing was running")
+def _quotas(quotas: dict[str, int | None]) -> str:
+    """``cores 0, pools unlimited``; ``unlimited`` for neither."""
+    if all(value is None for value in quotas.values()):
+        return "unlimited"
+    return ", ".join(
+        f"{name}s {'unlimited' if value is None else value}" for name, value in quotas.items()
+    )
+
+
+def _autoscale(interval: str | None) -> str:
+    if interval is None:
+        return "off (the pool keeps fixed nodes)"
+    return f"on (the pool follows its formula, evaluated every {interval})"
+
+
+def _down(under: Path | None = None) -> int:
+    if under is None:
+        stopped = home.down()
+        print("stopped: " + ", ".join(stopped) if stopped else "nothing was running")
+        return 0
+    found = home.down_under(under)
+    for local, names in found.items():
+        print(f"{local}: " + ("stopped " + ", ".join(names) if names else "nothing was running"))
+    if not found:
+        print(f"no local stack under {under}")
     return 0
 
 
 def _status(as_json: bool) -> int:
+    from local_stack import stack  # the Azure SDKs: not for down
+
     state = stack.status()
     if as_json:
-        outputs = stack.default_paths().outputs
+        outputs = home.default_paths().outputs
         document = {**asdict(state), "outputs": str(outputs) if outputs.exists() else None}
         print(json.dumps(document, indent=2))
     else:
@@ -91,6 +127,8 @@ def _status(as_json: bool) -> int:
         for node_id, node_state in sorted(state.nodes.items()):
             print(f"  node {node_id}: {node_state}")
         print(f"{'faults':<9} " + (_faults(state.faults) if state.faults else "off"))
+        print(f"{'quotas':<9} " + _quotas(state.quotas))
+        print(f"{'autoscale':<9} " + _autoscale(state.autoscale))
     return 0 if state.running else EXIT_STACK
 
 
@@ -149,14 +187,23 @@ def main(argv: list[str] | None = None) -> int:
     up.add_argument(
         "--autoscale",
         action="store_true",
-        help=f"the pool follows its formula, evaluated every {stack.AUTOSCALE_INTERVAL} "
+        help=f"the pool follows its formula, evaluated every {home.AUTOSCALE_INTERVAL} "
         "(default: fixed local nodes)",
     )
-    commands.add_parser("down", help="stop both servers (their data stays)")
+    down = commands.add_parser("down", help="stop both servers (their data stays)")
+    down.add_argument(
+        "--under",
+        type=Path,
+        metavar="DIR",
+        help="stop every local stack in DIR and the folders below it (make clean)",
+    )
     status = commands.add_parser("status", help="the servers' ports and the pool's nodes")
     status.add_argument("--json", action="store_true", help="one JSON document")
     arguments = parser.parse_args(argv)
     if arguments.command == "up":
+        given = [arguments.fault_seed is not None, bool(arguments.fault_kinds)]
+        if any(given) and not arguments.faults:
+            up.error("--fault-seed and --fault-kinds go with --faults RATE")
         return _up(
             arguments.json,
             arguments.log_requests,
@@ -168,7 +215,7 @@ def main(argv: list[str] | None = None) -> int:
             arguments.autoscale,
         )
     if arguments.command == "down":
-        return _down()
+        return _down(arguments.under)
     return _status(arguments.json)
 
 

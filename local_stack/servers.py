@@ -51,7 +51,8 @@ def listening(port: int) -> bool:
 
 
 def alive(pid: int) -> bool:
-    """Whether the process exists (a child of ours that exited is reaped first)."""
+    """Whether the process exists and has not exited (a child of ours that exited is
+    reaped first; another's, a zombie until its parent reaps it, has exited)."""
     with contextlib.suppress(ChildProcessError):
         if os.waitpid(pid, os.WNOHANG)[0] == pid:
             return False
@@ -61,7 +62,16 @@ def alive(pid: int) -> bool:
         return False
     except PermissionError:
         return True
-    return True
+    return not _zombie(pid)
+
+
+def _zombie(pid: int) -> bool:
+    """Whether ``pid`` has exited and waits for its parent to reap it (Linux; else False)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rpartition(")")[2].split()[:1] == ["Z"]
 
 
 CLOSED_LINES = {"azurite": b"Azurite Blob service successfully closed"}

@@ -10,10 +10,14 @@ Everything lives under ``.local/`` in the project (or where RUNNER_LOCAL_DIR say
     .local/faults.json        the fault setting the servers run with, if any
     .local/quotas.json        the account quotas the emulator runs with, if any
     .local/autoscale.json     the local autoscale interval the emulator runs with, if any
-                              (kept by down: the pool was created for it)
+                              (both kept by down: the pool was created under them)
     .local/logs/faults.log    one line per fault injected, from both halves
 
 ``up`` is idempotent: servers that already run are kept, a stale pid file is ignored.
+It makes the stack run with the options it is given, and an option it is not given is
+back to its default (faults off, no quotas, fixed nodes): what that changes in a stack
+that ran before, it says in one line first (``changing the local stack: core quota from
+0 to unlimited``), then restarts what must be restarted. ``home`` keeps the files.
 
 With faults (``up(faults=RATE)``), the emulator fails that fraction of Batch requests
 itself and the fault proxy fails that fraction of storage requests. The stack's storage
@@ -23,11 +27,15 @@ port behind it, without them Azurite listens on it. Turning faults on or off res
 what must be restarted; the emulator's state and Azurite's blobs are on disk.
 
 With quotas (``up(core_quota=N, pool_quota=N)``), the emulator runs with the account's
-quotas (see ``python -m emulator --help``); changing them restarts it. Nodes a pool
-already has stay: a lower core quota limits the next allocation, as the service's does.
-When the core quota leaves the pool short of its target, ``up`` says so, with the pool's
-resize error, and returns once the nodes it has are ready (at once if it has none): the
-stack is up, and its jobs wait for nodes, as they would on Azure.
+quotas (see ``python -m emulator --help``); changing them restarts it, and a changed
+core quota creates the pool again (its running tasks are lost), so the pool has the nodes
+a new one gets under that quota: none under 0, all of them once it is lifted. (On Azure a
+lower quota limits only the next allocation, and a higher one needs a resize.) A pool
+quota the pool is beyond keeps it, as the service does; one that leaves no room for a
+new pool makes ``up`` fail, saying so. When the core quota leaves the pool short of its
+target, ``up`` says so, with the pool's resize error, and returns once the nodes it has
+are ready (at once if it has none): the stack is up, and its jobs wait for nodes, as they
+would on Azure.
 
 With autoscale (``up(autoscale=True)``), the emulator evaluates the pool's formula (the one
 ``contract.spec`` deploys) every ``AUTOSCALE_INTERVAL`` instead of its 5 minutes, with the
@@ -41,14 +49,11 @@ and ``up`` does not wait for nodes an autoscale pool does not have.
 from __future__ import annotations
 
 import contextlib
-import json
-import os
+import dataclasses
 import random
-import socket
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from azure.batch import BatchClient
@@ -60,134 +65,27 @@ from contract import local as local_keys
 from contract import spec as contract_spec
 from contract.outputs import ContainerNames, LocalKeys, StackOutputs
 from contract.rest import pool_body
-from local_stack import servers
+from local_stack import home, servers
+from local_stack.home import AUTOSCALE_INTERVAL, PROXY, Paths, default_paths, down
 
-PROXY = "fault-proxy"
-AUTOSCALE_INTERVAL = "5s"
-"""The local evaluation interval standing for the pool's 5 minutes with ``--autoscale``."""
+__all__ = [
+    "AUTOSCALE_INTERVAL",
+    "PROXY",
+    "LocalStackError",
+    "Paths",
+    "Status",
+    "default_paths",
+    "down",
+    "fault_setting",
+    "status",
+    "up",
+]
+
 _ANY_METHOD = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"})
 
 
 class LocalStackError(RuntimeError):
     """The local stack could not be started or provisioned."""
-
-
-@dataclass(frozen=True)
-class Paths:
-    local: Path
-
-    @property
-    def outputs(self) -> Path:
-        return self.local / "outputs.json"
-
-    @property
-    def ports(self) -> Path:
-        return self.local / "ports.json"
-
-    @property
-    def faults(self) -> Path:
-        return self.local / "faults.json"
-
-    @property
-    def quotas(self) -> Path:
-        return self.local / "quotas.json"
-
-    @property
-    def autoscale(self) -> Path:
-        return self.local / "autoscale.json"
-
-    @property
-    def fault_log(self) -> Path:
-        return self.log("faults")
-
-    def pid(self, name: str) -> Path:
-        return self.local / f"{name}.pid"
-
-    def log(self, name: str) -> Path:
-        return self.local / "logs" / f"{name}.log"
-
-
-def default_paths() -> Paths:
-    """``.local/`` in the project, or the directory RUNNER_LOCAL_DIR names."""
-    override = os.environ.get("RUNNER_LOCAL_DIR")
-    return Paths(Path(override).resolve() if override else servers.ROOT / ".local")
-
-
-# --- process bookkeeping --------------------------------------------------------------
-
-
-def _running(paths: Paths, name: str) -> int | None:
-    """The port of a server that is up, per its pid file and ports.json; else None."""
-    try:
-        pid = int(paths.pid(name).read_text())
-        port = int(json.loads(paths.ports.read_text())[name])
-    except (OSError, ValueError, KeyError):
-        return None
-    return port if servers.alive(pid) and servers.listening(port) else None
-
-
-def _stored_port(paths: Paths, name: str) -> int | None:
-    try:
-        return int(json.loads(paths.ports.read_text())[name])
-    except (OSError, ValueError, KeyError):
-        return None
-
-
-def _previous_port(paths: Paths, name: str) -> int | None:
-    """The port a server had before, if it is free: stored URLs stay valid across restarts."""
-    return _free(_stored_port(paths, name))
-
-
-def _free(port: int | None) -> int | None:
-    """``port``, if a server can listen on it now; else None."""
-    if port is None:
-        return None
-    with socket.socket() as probe:
-        # As servers bind: a port in TIME_WAIT after `down` is free to take again.
-        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            probe.bind(("127.0.0.1", port))
-        except OSError:
-            return None
-    return port
-
-
-def _remember(paths: Paths, name: str, server: servers.Server) -> None:
-    paths.pid(name).write_text(f"{server.process.pid}\n")
-    _remember_port(paths, name, server.port)
-
-
-def _remember_port(paths: Paths, name: str, port: int) -> None:
-    ports = {}
-    with contextlib.suppress(OSError, ValueError):
-        ports = json.loads(paths.ports.read_text())
-    ports[name] = port
-    _write_json(paths.ports, ports)
-
-
-def _stop(paths: Paths, name: str) -> bool:
-    """Stop a server by its pid file; whether it was running."""
-    try:
-        pid = int(paths.pid(name).read_text())
-    except (OSError, ValueError):
-        return False
-    running = servers.alive(pid)
-    if running:
-        servers.stop_group(pid, closed=servers.closed_in_log(name, paths.log(name)))
-    paths.pid(name).unlink(missing_ok=True)
-    return running
-
-
-def _applied_faults(paths: Paths) -> servers.Faults | None:
-    """The fault setting the running servers were started with (faults.json), if any."""
-    try:
-        document = json.loads(paths.faults.read_text())
-        kinds = tuple(str(kind) for kind in document.get("kinds", ()))
-        return servers.Faults(
-            float(document["rate"]), int(document["seed"]), paths.fault_log, kinds
-        )
-    except (OSError, ValueError, KeyError, TypeError):
-        return None
 
 
 def _wanted_faults(
@@ -198,33 +96,15 @@ def _wanted_faults(
     if not rate:
         return None
     if seed is None:
-        applied = _applied_faults(paths)
+        applied = home.applied_faults(paths)
         same = applied is not None and (applied.rate, applied.kinds) == (rate, tuple(kinds))
         seed = applied.seed if applied and same else random.SystemRandom().randrange(2**31)
     return servers.Faults(rate, seed, paths.fault_log, tuple(kinds))
 
 
-def _applied_quotas(paths: Paths) -> dict[str, int]:
-    """The quotas the running emulator was started with (quotas.json): {} for none."""
-    try:
-        document = json.loads(paths.quotas.read_text())
-        return {name: int(value) for name, value in document.items()}
-    except (OSError, ValueError, AttributeError, TypeError):
-        return {}
-
-
 def _applied_autoscale(paths: Paths) -> str | None:
-    """The local autoscale interval the running emulator was started with, if any."""
-    try:
-        return str(json.loads(paths.autoscale.read_text())["interval"])
-    except (OSError, ValueError, KeyError, TypeError):
-        return None
-
-
-def _write_json(path: Path, document: Any) -> None:
-    temporary = path.with_suffix(".tmp")
-    temporary.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
-    os.replace(temporary, path)
+    """The local autoscale interval the emulator was last started with, if any."""
+    return home.applied_autoscale(paths)
 
 
 # --- the commands ---------------------------------------------------------------------
@@ -252,62 +132,49 @@ def up(
     paths = paths or default_paths()
     spec = spec or contract_spec.default_spec()
     paths.local.mkdir(parents=True, exist_ok=True)
-    wanted = _wanted_faults(paths, faults, fault_seed, fault_kinds)
-    changed = wanted != _applied_faults(paths)
-    quotas = {
-        name: value
-        for name, value in (("core", core_quota), ("pool", pool_quota))
-        if value is not None
-    }
+    before = home.applied(paths)
+    wanted = home.Setting(
+        _wanted_faults(paths, faults, fault_seed, fault_kinds),
+        core_quota,
+        pool_quota,
+        AUTOSCALE_INTERVAL if autoscale else None,
+    )
+    changes = before.changes(wanted)
+    if changes and paths.outputs.exists():  # a stack that ran before: said in one line
+        progress("changing the local stack: " + "; ".join(changes))
+    faults_changed = wanted.faults != before.faults
     # Stopped first: an Azurite that moves waits for the emulator's connections to close.
-    if changed and _stop(paths, "emulator"):
-        progress("stopped the Batch emulator, to start it " + ("with" if wanted else "without"))
-    elif quotas != _applied_quotas(paths) and _stop(paths, "emulator"):
-        progress("stopped the Batch emulator, to start it with the quotas asked for")
-    interval = AUTOSCALE_INTERVAL if autoscale else None
-    rescaled = interval != _applied_autoscale(paths)
-    if rescaled and _stop(paths, "emulator"):
-        progress(
-            "stopped the Batch emulator, to start it with autoscale "
-            + ("on" if autoscale else "off")
-        )
+    if wanted != before and home.stop(paths, "emulator"):
+        progress("stopped the Batch emulator, to start it " + _restart_reason(before, wanted))
 
-    storage_port, azurite_port = _storage(paths, wanted, changed, progress, log_requests)
+    storage_port, azurite_port = _storage(
+        paths, wanted.faults, faults_changed, progress, log_requests
+    )
     # The emulator's nodes reach storage at the stack's storage port: through the
     # proxy, with its faults, when faults are on.
     connection = servers.azurite_connection_string(storage_port)
 
-    emulator_port = _running(paths, "emulator")
+    emulator_port = home.running(paths, "emulator")
     if emulator_port is None:
         progress("starting the Batch emulator")
         server = servers.start_emulator(
             paths.local / "emulator",
             paths.log("emulator"),
-            port=_previous_port(paths, "emulator"),
+            port=home.previous_port(paths, "emulator"),
             identities=(local_keys.POOL_IDENTITY,),
             storage=connection,
             request_log=paths.local / "logs" / "requests.log" if log_requests else None,
-            faults=wanted,
-            core_quota=core_quota,
-            pool_quota=pool_quota,
-            autoscale_interval=interval,
+            faults=wanted.faults,
+            core_quota=wanted.core_quota,
+            pool_quota=wanted.pool_quota,
+            autoscale_interval=wanted.autoscale,
         )
-        _remember(paths, "emulator", server)
+        home.remember(paths, "emulator", server)
         emulator_port = server.port
     batch_url = f"http://127.0.0.1:{emulator_port}"
-    if wanted:
-        setting = {"rate": wanted.rate, "seed": wanted.seed, "kinds": list(wanted.kinds)}
-        _write_json(paths.faults, setting)
-    else:
-        paths.faults.unlink(missing_ok=True)
-    if quotas:
-        _write_json(paths.quotas, quotas)
-    else:
-        paths.quotas.unlink(missing_ok=True)
-    if interval:
-        _write_json(paths.autoscale, {"interval": interval})
-    else:
-        paths.autoscale.unlink(missing_ok=True)
+    # The faults the servers run with now; the rest once the pool is made under it (an
+    # up that fails before makes the pool again the next time).
+    home.record(paths, dataclasses.replace(before, faults=wanted.faults))
 
     # Provisioning is the stack's own setup, not what faults are for: the containers
     # are made on Azurite directly, and the Batch calls are tried again after a fault.
@@ -326,18 +193,9 @@ def up(
         retry_backoff_factor=0.1,
         retry_backoff_max=2,
     ) as batch:
-        if rescaled:  # the pool's nodes are the other mode's: it starts again in this one
-            with contextlib.suppress(ResourceNotFoundError):
-                batch.begin_delete_pool(spec.pool.id, polling_interval=1).result()
-                progress(
-                    f"deleted pool {spec.pool.id}, to create it with autoscale "
-                    + ("on" if autoscale else "off")
-                )
-        with contextlib.suppress(ResourceExistsError):
-            # A create whose answer a fault dropped is made again: PoolExists, if it was.
-            batch.create_pool(pool_body(spec), retry_on_methods=_ANY_METHOD)  # type: ignore[arg-type]
-            progress(f"created pool {spec.pool.id}")
+        _provision_pool(batch, spec, before, wanted, progress)
         _wait_for_nodes(batch, spec.pool.id, timeout, progress, scaling=autoscale)
+    home.record(paths, wanted)
 
     outputs = StackOutputs(
         location="local",
@@ -355,8 +213,65 @@ def up(
             batchAccountKey=local_keys.BATCH_KEY, storageAccountKey=local_keys.STORAGE_KEY
         ),
     )
-    _write_json(paths.outputs, outputs.to_dict())
+    home.write_json(paths.outputs, outputs.to_dict())
     return outputs
+
+
+def _restart_reason(before: home.Setting, wanted: home.Setting) -> str:
+    """Why the emulator restarts: ``with faults``, ``with the quotas asked for``..."""
+    if wanted.faults != before.faults:
+        return "with faults" if wanted.faults else "without faults"
+    if wanted.quotas != before.quotas:
+        return "with the quotas asked for"
+    return "with autoscale " + ("on" if wanted.autoscale else "off")
+
+
+def _provision_pool(
+    batch: BatchClient,
+    spec: contract_spec.Spec,
+    before: home.Setting,
+    wanted: home.Setting,
+    progress: Callable[[str], None],
+) -> None:
+    """The pool, created if missing, and created again if it was made for another
+    autoscale mode or core quota: it has what a new pool gets under ``wanted``."""
+    pool_id = spec.pool.id
+    reasons = []
+    if wanted.autoscale != before.autoscale:  # its nodes are the other mode's
+        reasons.append("with autoscale " + ("on" if wanted.autoscale else "off"))
+    if wanted.core_quota != before.core_quota:  # its nodes are the other quota's
+        reasons.append(
+            f"under core quota {wanted.core_quota}"
+            if wanted.core_quota is not None
+            else "with no core quota"
+        )
+    elif wanted.core_quota is None and _short_of_cores(batch, pool_id):
+        reasons.append("with no core quota")  # made under one no file remembers (an old down)
+    if reasons:
+        with contextlib.suppress(ResourceNotFoundError):
+            batch.begin_delete_pool(pool_id, polling_interval=1).result()
+            progress(f"deleted pool {pool_id}, to create it " + " and ".join(reasons))
+    try:
+        # A create whose answer a fault dropped is made again: PoolExists, if it was.
+        batch.create_pool(pool_body(spec), retry_on_methods=_ANY_METHOD)  # type: ignore[arg-type]
+    except ResourceExistsError as error:  # 409: PoolExists, or PoolQuotaReached
+        if "PoolQuotaReached" in str(error):
+            raise LocalStackError(
+                f"pool {pool_id} cannot be created: the account's pool quota is "
+                f"{wanted.pool_quota} (python -m runner local up without --pool-quota "
+                "lifts it)"
+            ) from None
+    else:
+        progress(f"created pool {pool_id}")
+
+
+def _short_of_cores(batch: BatchClient, pool_id: str) -> bool:
+    """Whether the pool is short of nodes for a core quota (its resize errors say so)."""
+    try:
+        pool = batch.get_pool(pool_id)
+    except ResourceNotFoundError:
+        return False
+    return any("CoreQuota" in (error.code or "") for error in pool.resize_errors or [])
 
 
 def _storage(
@@ -369,42 +284,42 @@ def _storage(
     """Azurite, behind the fault proxy if faults are wanted: (the stack's storage port,
     Azurite's port). The storage port is the one it had (Azurite's, before the stack had
     a proxy), so the blob endpoint stays the same with faults on or off."""
-    front = _stored_port(paths, "storage") or _stored_port(paths, "azurite")
-    azurite_port = _running(paths, "azurite")
-    proxy_port = _running(paths, PROXY)
+    front = home.stored_port(paths, "storage") or home.stored_port(paths, "azurite")
+    azurite_port = home.running(paths, "azurite")
+    proxy_port = home.running(paths, PROXY)
     behind = wanted is not None  # where Azurite must be: behind the proxy, or in front
     move = azurite_port is not None and front is not None and (azurite_port == front) == behind
     if proxy_port is not None and (not behind or changed or move or azurite_port is None):
         progress("stopping the fault proxy")
-        _stop(paths, PROXY)  # before Azurite, which would wait for its connections
+        home.stop(paths, PROXY)  # before Azurite, which would wait for its connections
         proxy_port = None
     if move:
         progress("stopping Azurite, to move it " + ("behind the proxy" if behind else "in front"))
-        _stop(paths, "azurite")
+        home.stop(paths, "azurite")
         azurite_port = None
     if azurite_port is None:
         progress("starting Azurite")
         if behind:  # on the port it had behind the proxy, if it had one
-            previous = _stored_port(paths, "azurite")
-            port = _free(previous) if previous != front else None
+            previous = home.stored_port(paths, "azurite")
+            port = home.free(previous) if previous != front else None
         else:
-            port = _free(front)
+            port = home.free(front)
         server = servers.start_azurite(
             paths.local / "azurite", paths.log("azurite"), port=port, access_log=log_requests
         )
-        _remember(paths, "azurite", server)
+        home.remember(paths, "azurite", server)
         azurite_port = server.port
     if wanted is None:
-        _remember_port(paths, "storage", azurite_port)
+        home.remember_port(paths, "storage", azurite_port)
         return azurite_port, azurite_port
     if proxy_port is None:
         progress("starting the fault proxy")
         server = servers.start_fault_proxy(
-            azurite_port, wanted.for_storage(), paths.log(PROXY), _free(front)
+            azurite_port, wanted.for_storage(), paths.log(PROXY), home.free(front)
         )
-        _remember(paths, PROXY, server)
+        home.remember(paths, PROXY, server)
         proxy_port = server.port
-    _remember_port(paths, "storage", proxy_port)
+    home.remember_port(paths, "storage", proxy_port)
     return proxy_port, azurite_port
 
 
@@ -444,16 +359,6 @@ def _wait_for_nodes(
         time.sleep(0.1)
 
 
-def down(paths: Paths | None = None) -> list[str]:
-    """Stop the servers; returns the names of those that were running. The next ``up``
-    starts them without faults unless it is given some."""
-    paths = paths or default_paths()
-    stopped = [name for name in ("emulator", PROXY, "azurite") if _stop(paths, name)]
-    paths.faults.unlink(missing_ok=True)
-    paths.quotas.unlink(missing_ok=True)
-    return stopped
-
-
 @dataclass(frozen=True)
 class Status:
     azurite: int | None
@@ -461,6 +366,10 @@ class Status:
     nodes: dict[str, str]
     fault_proxy: int | None = None
     faults: dict[str, Any] | None = None  # rate, seed and log, when faults are on
+    quotas: dict[str, int | None] = dataclasses.field(
+        default_factory=lambda: {"core": None, "pool": None}
+    )  # the account's, while the emulator runs (None: unlimited)
+    autoscale: str | None = None  # the formula's local interval, while the emulator runs
 
     @property
     def running(self) -> bool:
@@ -470,9 +379,12 @@ class Status:
 
 def status(paths: Paths | None = None) -> Status:
     paths = paths or default_paths()
-    azurite_port = _running(paths, "azurite")
-    emulator_port = _running(paths, "emulator")
+    azurite_port = home.running(paths, "azurite")
+    emulator_port = home.running(paths, "emulator")
     nodes: dict[str, str] = {}
+    setting = home.Setting()  # what a stopped emulator runs with: nothing
+    if emulator_port is not None:
+        setting = home.applied(paths)
     if emulator_port is not None and paths.outputs.exists():
         outputs = StackOutputs.read(paths.outputs)
         batch = BatchClient(
@@ -484,13 +396,21 @@ def status(paths: Paths | None = None) -> Status:
                 node.id: getattr(node.state, "value", str(node.state))
                 for node in batch.list_nodes(outputs.poolId)
             }
-    proxy_port = _running(paths, PROXY)
-    return Status(azurite_port, emulator_port, nodes, proxy_port, fault_setting(paths))
+    proxy_port = home.running(paths, PROXY)
+    return Status(
+        azurite_port,
+        emulator_port,
+        nodes,
+        proxy_port,
+        fault_setting(paths),
+        {"core": setting.core_quota, "pool": setting.pool_quota},
+        setting.autoscale,
+    )
 
 
 def fault_setting(paths: Paths | None = None) -> dict[str, Any] | None:
     """The faults the stack runs with (rate, seed, kinds and log), or None when off."""
-    applied = _applied_faults(paths or default_paths())
+    applied = home.applied_faults(paths or default_paths())
     if applied is None:
         return None
     kinds = list(applied.kinds) or None  # None: each server's default kinds

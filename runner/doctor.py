@@ -7,30 +7,35 @@ with start-task failures); each container, and a probe blob written, read and de
 the input container; the pool identity. ``probe`` then runs a one-task job end to end,
 and with an environment (``--requirements``, ``--wheels``) one whose preparation task
 builds it on a node, as a submit's would: how long that took, or why it failed.
-A check that cannot run because an earlier one failed is not run.
+A check that cannot run because an earlier one failed is not run. The doctor looks
+and never starts anything: a local stack that is down is a FAIL (see ``loader``).
 """
 
 from __future__ import annotations
 
+import functools
 import time
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
+from pathlib import Path
 
 from azure.batch import models
 from azure.core.exceptions import AzureError, ResourceNotFoundError
 
 from contract.outputs import OutputsError, StackOutputs
-from runner import batch_job, diagnosis, preparation
+from runner import batch_job, diagnosis, preparation, stack
 from runner.bundle import Environment
 from runner.clients import Clients, connect, state_name
 from runner.diagnosis import nodes_cause
 from runner.inputs import InputError
+from runner.local import LocalStackDown
 
 OK, WARN, FAIL = "ok", "warn", "FAIL"
 BATCH_SCOPE = "https://batch.core.windows.net//.default"
 PROBE_TIMEOUT = 1800.0  # a pool that scales from 0 takes minutes for its first node
+LOCAL_UP = "python -m runner local up"
 
 
 @dataclass(frozen=True)
@@ -45,6 +50,15 @@ class Check:
         return f"{self.status:<4} {self.name}: {self.detail}{fix}"
 
 
+def loader(
+    stack_name: str | None, outputs: Path | None, log: Callable[[str], None] = print
+) -> Callable[[], StackOutputs]:
+    """The outputs the doctor checks, found as every command finds them (--stack,
+    --outputs, else the local stack), but a local stack that is down is not started:
+    ``run`` reports it."""
+    return functools.partial(stack.resolve, stack_name, outputs, log, start=False)
+
+
 def run(
     load: Callable[[], StackOutputs],
     probe: bool = False,
@@ -54,6 +68,9 @@ def run(
     """The checks, one at a time as they are made."""
     try:
         outputs = load()
+    except LocalStackDown as error:
+        yield Check("local stack", FAIL, str(error), f"start it: {LOCAL_UP}")
+        return
     except OutputsError as error:
         yield Check("outputs", FAIL, str(error), "run 'pulumi up', or pass --outputs FILE")
         return
@@ -118,7 +135,10 @@ def _pool(clients: Clients) -> Iterator[Check]:
     yield Check("pool", OK if state == "active" else WARN, detail)
     for error in pool.resize_errors or []:
         yield Check(
-            "pool resize", FAIL, f"{error.code}: {error.message}", _resize_fix(error.code or "")
+            "pool resize",
+            FAIL,
+            f"{error.code}: {error.message}",
+            _resize_fix(error.code or "", local=clients.outputs.local is not None),
         )
     if pool.enable_auto_scale:
         run = pool.auto_scale_run
@@ -203,9 +223,19 @@ def _probe(clients: Clients, clock: Callable[[], float]) -> Check:
     if info is None or info.exit_code != 0 or info.start_time is None or info.end_time is None:
         failure = info.failure_info.message if info and info.failure_info else "no exit code"
         return Check("probe", FAIL, f"the probe task failed: {failure}")
-    waited = (info.start_time - task.creation_time).total_seconds() if task.creation_time else 0
-    own = (info.end_time - info.start_time).total_seconds()
-    return Check("probe", OK, f"a node took the task after {waited:.2f} s; it ran {own:.2f} s")
+    waited = seconds((info.start_time - task.creation_time).total_seconds())
+    own = seconds((info.end_time - info.start_time).total_seconds())
+    return Check("probe", OK, f"a node took the task after {waited}; it ran {own}")
+
+
+def seconds(value: float) -> str:
+    """A duration at the precision it has (the service's clock has microseconds):
+    ``0.4 ms`` and ``12 ms`` under a second, ``2.41 s`` under a minute, ``412 s`` on."""
+    if value < 0.01:
+        return f"{value * 1000:.1f} ms"
+    if value < 1:
+        return f"{value * 1000:.0f} ms"
+    return f"{value:.2f} s" if value < 60 else f"{value:.0f} s"
 
 
 def _environment_probe(
@@ -301,7 +331,9 @@ def _credential_fix(outputs: StackOutputs) -> str:
     return "sign in with 'az login' (or check the pipeline's OIDC) and your role assignments"
 
 
-def _resize_fix(code: str) -> str:
+def _resize_fix(code: str, local: bool = False) -> str:
+    if "Quota" in code and local:
+        return f"a quota increase, on the local stack: {LOCAL_UP} (without --core-quota)"
     if "Quota" in code:
         return "request a quota increase for the VM family (Azure portal: Batch account, Quotas)"
     return "see the Batch documentation for this code"

@@ -30,12 +30,17 @@ def pulumi_outputs(stack: str) -> StackOutputs:
 
 
 def resolve(
-    stack: str | None, outputs_file: Path | None, log: Callable[[str], None] = print
+    stack: str | None,
+    outputs_file: Path | None,
+    log: Callable[[str], None] = print,
+    start: bool = True,
 ) -> StackOutputs:
+    """The outputs of the stack given, else of the local stack: started first if it is
+    down, unless ``start`` is false (``doctor``), which has ``local.LocalStackDown``."""
     if stack and outputs_file:
         raise OutputsError("give --stack or --outputs, not both")
     if stack:
         return pulumi_outputs(stack)
     if outputs_file:
         return StackOutputs.read(outputs_file)
-    return local.outputs(log)
+    return local.outputs(log, start=start)

@@ -3,7 +3,6 @@ status (a program of its own, local_stack, which these hand over to)."""
 
 from __future__ import annotations
 
-import functools
 from pathlib import Path
 from typing import Annotated
 
@@ -16,6 +15,7 @@ from runner.cli.common import (
     JsonOption,
     Reply,
     app,
+    fail,
     local_app,
     log,
 )
@@ -48,7 +48,7 @@ def doctor(
     as_json: JsonOption = False,
 ) -> None:
     """Check that the stack can run jobs, each check ok, warn or FAIL with its fix."""
-    from runner import bundle, stack
+    from runner import bundle
     from runner import doctor as doctoring
     from runner.inputs import InputError
 
@@ -60,7 +60,7 @@ def doctor(
     except InputError as error:
         raise reply.fail(EXIT_USAGE, str(error)) from None
     checks = []
-    load = functools.partial(stack.resolve, stack_name, outputs, log)
+    load = doctoring.loader(stack_name, outputs, log)
     for check in doctoring.run(load, probe, environment=environment):
         checks.append(check)
         if not as_json:
@@ -83,13 +83,14 @@ def local_up(
         ),
     ] = None,
     fault_seed: Annotated[
-        int | None, typer.Option(metavar="N", help="the faults' seed", show_default="random")
+        int | None,
+        typer.Option(metavar="N", help="the faults' seed (with --faults)", show_default="random"),
     ] = None,
     fault_kinds: Annotated[
         str | None,
         typer.Option(
             metavar="KINDS",
-            help="comma-separated, of 500,503,429,reset,cut,partial",
+            help="comma-separated, of 500,503,429,reset,cut,partial (with --faults)",
             show_default="all",
         ),
     ] = None,
@@ -113,9 +114,13 @@ def local_up(
 ) -> None:
     """Start Azurite and the emulator (if not running), provision them, write outputs.
     Without --faults, faults are off (servers that ran with them are restarted); the
-    same for the quotas (default: unlimited) and --autoscale (default: fixed nodes)."""
+    same for the quotas (default: unlimited) and --autoscale (default: fixed nodes).
+    On a running stack it applies what changed and says so in one line; a changed core
+    quota or --autoscale creates the pool again (its running tasks are lost)."""
     from runner import local
 
+    if faults is None and (fault_seed is not None or fault_kinds is not None):
+        raise fail(EXIT_USAGE, "--fault-seed and --fault-kinds go with --faults RATE")
     options = [] if faults is None else ["--faults", f"{faults:g}"]
     options += [] if fault_seed is None else ["--fault-seed", str(fault_seed)]
     options += [] if fault_kinds is None else ["--fault-kinds", fault_kinds]
@@ -135,7 +140,8 @@ def local_down() -> None:
 
 @local_app.command("status", cls=Command)
 def local_status() -> None:
-    """Show the endpoints and the pool's node states."""
+    """Show the servers, the pool's node states, and the faults, quotas and autoscale the
+    stack runs with."""
     from runner import local
 
     raise typer.Exit(local.run("status"))

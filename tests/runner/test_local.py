@@ -106,6 +106,8 @@ def test_the_local_stack_program_speaks_json(tmp_path: Path):
         "nodes": {},
         "fault_proxy": None,
         "faults": None,
+        "quotas": {"core": None, "pool": None},
+        "autoscale": None,
         "outputs": None,
     }
 
