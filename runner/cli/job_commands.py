@@ -73,7 +73,7 @@ def wait(
         submitted = waiting.submitted(clients, job)
         with ProgressDisplay(len(submitted.expected)) as display:
             finished = finish(clients, job, submitted, request, display, log)
-        report = write_report(clients, job, out, not no_report)
+        report = write_report(clients, job, out, not no_report, target)
     print_outcome(job, finished, submitted.program, as_json, report)
 
 

@@ -4,6 +4,7 @@ failures on stderr, the report beside the results, and the exit status."""
 from __future__ import annotations
 
 import itertools
+import os
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -11,7 +12,7 @@ from typing import TYPE_CHECKING
 
 import typer
 
-from runner.cli.common import EXIT_FAILED_TASKS, log
+from runner.cli.common import EXIT_FAILED_TASKS, Target, log
 from runner.safe_text import dumps, printable, width
 
 if TYPE_CHECKING:
@@ -58,21 +59,34 @@ def json_document(job_id: str, finished: Finished) -> Iterator[str]:
     yield "}"
 
 
-def write_report(clients: Clients, job_id: str, out: Path | None, wanted: bool) -> Path | None:
-    """The job's report next to its results (``--no-report``: none). A report that cannot
-    be made is a warning: the job and its results are what the command is for."""
+def write_report(
+    clients: Clients, job_id: str, out: Path | None, wanted: bool, target: Target
+) -> str | None:
+    """The job's report next to its results (``--no-report``: none), and how to say where
+    it is. Written in the background unless in a pipeline (see runner.report.background).
+    A report that cannot be made is a warning: the job and its results are what the
+    command is for."""
     if not wanted:
         return None
+    from runner.report.page import default_path  # not runner.report: no Bokeh here
+    from runner.results import destination
+
+    path = default_path(job_id, out)
+    if not os.environ.get("CI"):
+        from runner.report import background
+
+        destination(job_id, out).mkdir(parents=True, exist_ok=True)
+        background.start(job_id, path, target.stack, target.outputs)
+        return f"{path} (being written: ready in a few seconds)"
     from azure.core.exceptions import AzureError
 
-    from runner import report as reporting  # only when written: every command starts faster
+    from runner import report as reporting
     from runner.display import first_line
 
     try:
-        return reporting.write(clients, job_id, reporting.default_path(job_id, out))
+        return str(reporting.write(clients, job_id, path))
     except (OSError, AzureError) as error:
-        first = first_line(error)
-        log(f"warning: job {job_id}: no report written: {first}")
+        log(f"warning: job {job_id}: no report written: {first_line(error)}")
         return None
 
 
@@ -81,7 +95,7 @@ def print_outcome(
     finished: Finished,
     program: Program,
     as_json: bool,
-    report: Path | None = None,
+    report: str | None = None,
 ) -> None:
     """Results on stdout, failures on stderr; exit 1 if any task (or the merge) failed."""
     if as_json:

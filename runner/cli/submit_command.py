@@ -223,5 +223,5 @@ def submit(
             checked = with_stored(checked, stored_inputs(clients, blobs))
         with ProgressDisplay(len(checked)) as display:
             finished = run(clients, checked, request, log, display, submission)
-        report = write_report(clients, submission.job_id, out, not no_report)
+        report = write_report(clients, submission.job_id, out, not no_report, target)
     print_outcome(submission.job_id, finished, program, as_json, report)

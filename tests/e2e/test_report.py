@@ -7,6 +7,7 @@ from __future__ import annotations
 import html
 import os
 import re
+import time
 from pathlib import Path
 
 import pytest
@@ -53,12 +54,18 @@ def job(stack: Path, job_id: str, tmp_path_factory: pytest.TempPathFactory) -> P
     submitted = runner(
         "submit", "in", "--outputs", str(stack), "--job-id", job_id, "--keep-inputs",
         "--script", "count.py", "--", "{input}", "{output_dir}", cwd=work,
+        env={"CI": ""},  # as at a terminal: the report is written after the command returns
     )  # fmt: skip
     assert submitted.returncode == 1, submitted.stderr  # the broken input failed
-    # submit writes the report itself, and says where last.
+    # submit says where the report will be, last; a process of its own writes it.
     last = submitted.stderr.splitlines()[-1]
-    assert last == f"job {job_id}: report in results/{job_id}/report.html"
-    assert (work / "results" / job_id / "report.html").stat().st_size > 100_000
+    page = f"results/{job_id}/report.html"
+    assert last == f"job {job_id}: report in {page} (being written: ready in a few seconds)"
+    deadline = time.monotonic() + 60
+    while not (work / page).exists() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert (work / page).stat().st_size > 100_000  # whole: written under another name first
+    assert not (work / "results" / job_id / "report-error.txt").exists()
     reported = runner("report", job_id, "--outputs", str(stack), cwd=work)
     assert reported.returncode == 0, reported.stderr
     assert reported.stdout.strip() == f"results/{job_id}/report.html"
@@ -106,7 +113,7 @@ def test_the_report_says_what_the_service_recorded(stack, job, job_id):
     text = re.sub(r"\s+", " ", html.unescape(re.sub(r"<[^>]+>", " ", without_bokehjs(page))))
     in_bytes = sum(blob.size for blob in inputs)
     out_bytes = sum(blob.size for blob in results)
-    assert f"{in_bytes:,} bytes) in 5 input blobs (input/{job_id}/)" in text
+    assert f"{in_bytes:,} bytes) in 5 inputs; 5 input blobs (input/{job_id}/) still stored" in text
     assert f"{out_bytes:,} bytes in 4 result blobs (output/{job_id}/results/)" in text
     assert "5: 4 succeeded , 1 failed , 0 running , 0 waiting" in text
     vm_size = clients.batch.get_pool(clients.outputs.poolId).vm_size
@@ -126,7 +133,10 @@ def test_out_and_a_price_of_ones_own(stack, job, job_id):
 
 
 def test_wait_writes_the_report_with_its_results_unless_told_not_to(stack, job, job_id):
-    made = runner("wait", job_id, "--outputs", str(stack), "--out", "elsewhere", cwd=job)
+    made = runner(  # in a pipeline, written before the command ends, for the next step
+        "wait", job_id, "--outputs", str(stack), "--out", "elsewhere", cwd=job,
+        env={"CI": "true"},
+    )  # fmt: skip
     assert made.returncode == 1, made.stderr
     assert made.stderr.splitlines()[-1] == f"job {job_id}: report in elsewhere/report.html"
     assert "tvmps_" in (job / "elsewhere" / "report.html").read_text()
