@@ -33,7 +33,7 @@ def outputs(log: Callable[[str], None], start: bool = True) -> StackOutputs:
     """The running local stack's outputs; the stack is started (and provisioned) first
     if a server is down, its progress shown on stderr as it comes. With ``start`` false,
     a stack that is down is ``LocalStackDown``, saying which servers are stopped."""
-    found = subprocess.run(_command("status", "--json"), capture_output=True, text=True)
+    found = subprocess.run(_command("outputs"), capture_output=True, text=True)
     try:
         state = json.loads(found.stdout or "{}")
     except ValueError:

@@ -58,6 +58,14 @@ def test_up_status_down(stacks: Stacks, tmp_path: Path):
         status = runner("local", "status", home=home)
         assert status.returncode == 0, status.stderr
         assert "emulator  running on" in status.stdout
+        # What a runner asks before each job: the outputs, from the pid files alone.
+        asked = subprocess.run(
+            [sys.executable, "-m", "local_stack", "outputs"],
+            capture_output=True, text=True, timeout=60,
+            env={**os.environ, "RUNNER_LOCAL_DIR": str(home)},
+        )  # fmt: skip
+        assert asked.returncode == 0, asked.stderr
+        assert json.loads(asked.stdout)["outputs"] == str(home.resolve() / "outputs.json")
         assert ": idle" in status.stdout
 
         down = runner("local", "down", home=home)
@@ -91,7 +99,17 @@ def test_up_status_down(stacks: Stacks, tmp_path: Path):
 
 
 def test_the_local_stack_program_speaks_json(tmp_path: Path):
-    """`python -m local_stack status --json` when nothing runs: exit 3 and nulls."""
+    """`python -m local_stack status --json` (and `outputs`) when nothing runs: exit 3 and
+    nulls."""
+    asked = subprocess.run(
+        [sys.executable, "-m", "local_stack", "outputs"],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "RUNNER_LOCAL_DIR": str(tmp_path / "local")},
+        timeout=60,
+    )
+    assert asked.returncode == 3
+    assert json.loads(asked.stdout)["outputs"] is None
     result = subprocess.run(
         [sys.executable, "-m", "local_stack", "status", "--json"],
         capture_output=True,
