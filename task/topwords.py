@@ -36,9 +36,12 @@ import time
 import unicodedata
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
-from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from concurrent.futures import Future
 
 EXIT_OK = 0
 EXIT_USAGE = 2
@@ -262,6 +265,9 @@ def count_files(
             pieces = [count_range(path, a, b, chunk_bytes) for a, b in itertools.pairwise(points)]
             yield _result(path, size, pieces)
         return
+    # Imported here: a task of one small file (the common Batch task) never needs it.
+    from concurrent.futures import ProcessPoolExecutor
+
     pool = ProcessPoolExecutor(max_workers=workers)
     try:
         futures: list[list[Future[Piece]]] = [
