@@ -6,7 +6,7 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-PACKAGES := contract runner task infra emulator local_stack batch_formula
+PACKAGES := contract runner task infra emulator local_stack batch_formula tools
 
 # pytest-xdist workers for `make test` and `make check`: one more than the cores, since
 # end-to-end tests wait on servers and retries as much as they compute.
@@ -16,14 +16,15 @@ WORKERS ?= $(shell $(PYTHON) -c 'import os; print(len(os.sched_getaffinity(0)) +
 OUTPUTS ?=
 JUNIT ?= live-tests.xml
 
-.PHONY: help run test check live lint workflows typecheck pytest setup venv clean
+.PHONY: help run test check live lint workflows typecheck pytest setup venv clean docs
 
 help:
 	@echo "make run    run the main job on the sample data (data/*.txt)"
-	@echo "make test   lint, type-check and run every test"
+	@echo "make test   lint, type-check, build the docs and run every test"
 	@echo "make check  lint, type-check and the tests that start no server (about a minute)"
 	@echo "make live OUTPUTS=FILE   the end-to-end tests against the stack FILE describes"
-	@echo "make clean  remove the virtual environment, node_modules and results"
+	@echo "make docs   build the documentation site (docs/, mkdocs.yml) into site/"
+	@echo "make clean  stop the local stacks, then remove the virtual environment, node_modules and results"
 
 setup: $(VENV)/.installed node_modules/.installed
 
@@ -45,6 +46,8 @@ $(VENV)/.installed: pyproject.toml
 node_modules/.installed: package.json package-lock.json
 	@command -v npm >/dev/null && node -e 'process.exit(parseInt(process.versions.node) < 20 ? 1 : 0)' || \
 		{ echo "error: Node.js 20 or newer with npm is needed (for Azurite)." >&2; exit 1; }
+	@node -e 'process.exit(parseInt(process.versions.node) < 22 ? 1 : 0)' || \
+		echo "warning: Azurite 3.37 declares Node.js 22 or newer; this is Node.js $$(node --version) (it runs, untested)" >&2
 	npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
@@ -74,7 +77,12 @@ pytest: setup
 	RUNNER_LOCAL_DIR=$(TEST_STACK) $(BIN)/python -m runner local up > /dev/null && \
 	$(BIN)/python -m pytest -n $(WORKERS) --dist worksteal --outputs=$(TEST_STACK)/outputs.json
 
-test: lint typecheck pytest
+test: lint typecheck docs pytest
+
+# The documentation site, strict: a link to a page or an anchor that does not exist fails
+# the build. tests/docs checks what the generator does not: every page is in the nav.
+docs: $(VENV)/.installed
+	$(BIN)/zensical build --strict --config-file mkdocs.yml
 
 # The unit and in-process tests: no Azurite, no emulator process, no runner subprocess.
 check: setup workflows
@@ -88,5 +96,8 @@ live: venv
 	@test -n "$(OUTPUTS)" || { echo "error: name the stack's outputs: make live OUTPUTS=outputs.json" >&2; exit 2; }
 	$(BIN)/python -m pytest tests/e2e --outputs="$(OUTPUTS)" --junitxml "$(JUNIT)" -n $(WORKERS)
 
+# The local stacks under .local first (the one `make run` started, $(TEST_STACK)): their
+# servers would run on with their files gone. The standard library only: any python3 does.
 clean:
-	rm -rf $(VENV) node_modules results .local .mypy_cache .pytest_cache .ruff_cache .hypothesis
+	@test ! -d .local || $(PYTHON) -m local_stack down --under .local
+	rm -rf $(VENV) node_modules results .local site .cache .mypy_cache .pytest_cache .ruff_cache .hypothesis

@@ -135,7 +135,7 @@ def run_steps() -> list[Step]:
 
 def test_the_pipelines_are_there():
     names = {path.name for path in workflow_files()}
-    assert names == {"ci.yml", "infra.yml", "run-job.yml", "azure-e2e.yml"}
+    assert names == {"ci.yml", "infra.yml", "run-job.yml", "azure-e2e.yml", "docs.yml"}
     assert (GITHUB / "dependabot.yml").is_file()
     assert len(run_steps()) >= 5
 
@@ -220,8 +220,9 @@ def test_least_privilege_and_no_dangerous_triggers():
             for checkout in _uses(job, "actions/checkout@"):
                 assert checkout["with"]["persist-credentials"] is False, (path.name, job_id)
             logs_in = bool(_uses(job, "$/.github/actions/prepare")) or "uses" in job
+            deploys_pages = bool(_uses(job, "actions/deploy-pages@"))  # Pages checks a token
             has_token = job.get("permissions", {}).get("id-token") == "write"
-            assert has_token == logs_in, f"{path.name} {job_id}: id-token only to log in"
+            assert has_token == (logs_in or deploys_pages), f"{path.name} {job_id}: id-token"
     prepare = load(GITHUB / "actions" / "prepare" / "action.yml")["runs"]["steps"]
     assert not any("cache" in step.get("with", {}) for step in prepare)  # no cache near keys
 
@@ -285,3 +286,23 @@ def test_run_job_submits_with_json_keeps_the_results_and_fails_on_the_runner_sta
 
 def test_the_jq_field_reader_sees_keys_not_text():
     assert jq_fields('"a.b=\\(.c)", .d | has("e")') == {"c", "d", "e"}
+
+
+def test_docs_builds_the_site_strict_and_only_its_deploy_job_may_write_pages() -> None:
+    workflow = load(GITHUB / "workflows" / "docs.yml")
+    push = workflow["on"]["push"]
+    assert push["branches"] == ["main"]
+    assert {"docs/**", "mkdocs.yml", "README.md"} <= set(push["paths"])
+    jobs = workflow["jobs"]
+    assert set(jobs) == {"build", "deploy"}
+    build, deploy = jobs["build"], jobs["deploy"]
+    assert build["permissions"] == {"contents": "read"}
+    assert [step["run"] for step in build["steps"] if "run" in step] == ["make docs"]
+    site = load(ROOT / "mkdocs.yml")["site_dir"]
+    assert _uses(build, "actions/upload-pages-artifact@")[0]["with"]["path"] == site
+    assert _uses(build, "actions/configure-pages@")
+    assert deploy["needs"] == "build"
+    assert deploy["permissions"] == {"pages": "write", "id-token": "write"}
+    assert deploy["environment"]["name"] == "github-pages"
+    assert _uses(deploy, "actions/deploy-pages@")
+    assert workflow["concurrency"]["cancel-in-progress"] is False

@@ -1,0 +1,1 @@
+"""Scripts that maintain the repository itself (not part of the installed project)."""
