@@ -5,12 +5,13 @@ from __future__ import annotations
 import os
 import sys
 from types import TracebackType
+from typing import TYPE_CHECKING
 
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, TaskID, TextColumn, TimeElapsedColumn
-from rich.progress import Progress as Bar
+if TYPE_CHECKING:
+    from rich.progress import Progress as Bar
+    from rich.progress import TaskID
 
-from runner.monitor import Progress
+    from runner.monitor import Progress
 
 
 def plural(count: int, noun: str) -> str:
@@ -37,7 +38,11 @@ class ProgressDisplay:
         self._task: TaskID | None = None
 
     def __enter__(self) -> ProgressDisplay:
-        if self.live:
+        if self.live:  # rich only then: a pipeline's plain lines need none of it
+            from rich.console import Console
+            from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn
+            from rich.progress import Progress as Bar
+
             self._bar = Bar(
                 TextColumn("[bold]tasks"),
                 BarColumn(),
