@@ -160,7 +160,10 @@ def overhead(client: BatchClient, blobs: BlobServiceClient, count: int) -> None:
 
 def _duration(task: models.BatchTask) -> float:
     info = task.execution_info
+    assert info is not None, task.id
     assert info.result == "success", info.failure_info
+    assert info.end_time is not None, task.id
+    assert task.creation_time is not None, task.id
     return (info.end_time - task.creation_time).total_seconds()
 
 
