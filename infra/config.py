@@ -1,6 +1,6 @@
 """The stack's settings: read from Pulumi config once, defaults applied, validated at once.
 
-Every key lives in the project's namespace (``azure-batch-runner:<key>``); the README
+Every key lives in the project's namespace (``azure-batch-runner:<key>``); docs/azure.md
 lists them with their defaults. A bad value stops the program with a message naming
 the key, before any resource is declared.
 """
