@@ -32,7 +32,7 @@ class Request:
     stall_timeout: float = STALL_TIMEOUT  # 0: wait for a stalled job whatever the cause
     keep_inputs: bool = False  # else the job's input blobs go once every task succeeded
     keep_logs: bool = False  # else only failed tasks' stdout and stderr are uploaded
-    files_per_task: int | None = 1  # None: chosen from the inputs and the pool (auto)
+    files_per_task: int | None = None  # None: chosen from the inputs and the pool (auto)
     merge: merge.Merge | None = None  # a merge stage after the per-file tasks
     environment: Environment = field(default_factory=Environment)  # --requirements ...
 
@@ -107,15 +107,23 @@ def finish(
     destination = results.destination(job_id, request.out)
     container = clients.container(clients.outputs.containers.output)
     places = results.places_of(job.expected)
-    fetched = results.download(container, job_id, destination, places=places)
-    log(f"job {job_id}: downloaded {plural(fetched, 'file')} to {destination}")
-    collected = results.collect(
-        clients.batch, container, job_id, job.expected, destination, job.program
-    )
-    merged = None
-    if job.merge is not None:
-        failed = [result.input for result in collected if not result.succeeded]
-        merged = merge.collect(clients.batch, container, job_id, destination, job.merge, failed)
+    named = results.input_names(job.expected, job.program)
+    try:
+        tally = results.Tally()
+        results.download(container, job_id, destination, places=places, named=named, tally=tally)
+        collected = results.collect(
+            clients.batch, container, job_id, job.expected, destination, job.program
+        )
+        merged = None
+        if job.merge is not None:
+            failed = [result.input for result in collected if not result.succeeded]
+            merged = merge.collect(
+                clients.batch, container, job_id, destination, job.merge, failed, tally
+            )
+    except results.DownloadError as error:
+        raise results.DownloadError(f"job {job_id}: {error}; {_elsewhere(job_id)}") from None
+    there = f" ({tally.present} already there)" if tally.present else ""
+    log(f"job {job_id}: downloaded {plural(tally.fetched, 'file')} to {destination}{there}")
     if not job.keep_inputs and all(result.succeeded for result in collected):
         inputs = clients.container(clients.outputs.containers.input)
         try:
@@ -131,6 +139,10 @@ def finish(
             blobs = plural(removed, "input blob")
             log(f"job {job_id}: removed its {blobs} (--keep-inputs keeps them)")
     return Finished(collected, merged)
+
+
+def _elsewhere(job_id: str) -> str:
+    return f"its results stay in storage: `download {job_id} --out DIR` fetches them"
 
 
 def end(clients: Clients, job_id: str) -> None:

@@ -1,10 +1,12 @@
 """The inputs as users have them, checked before any service is touched.
 
 An argument may be a file or a directory (its regular files, recursively, in sorted
-order, filtered by ``--include``/``--exclude`` globs); ``--from-file`` adds one path per
-line. Every input is identified by its path relative to the inputs' common root (the
-directory given, or the common parent of what was given), so ``a/report.txt`` and
-``b/report.txt`` are two inputs. From that relative path come:
+order, filtered by ``--include``/``--exclude`` globs, which match as .gitignore's do:
+see ``Filters``); ``--from-file`` adds one path per line, a relative one from the
+working directory, as a path on the command line. Every input is identified by its
+path relative to the inputs' common root (the directory given, or the common parent of
+what was given), so ``a/report.txt`` and ``b/report.txt`` are two inputs. From that
+relative path come:
 
 - its blob, ``<job>/<relative path, percent-encoded>`` (a SHA-256 of the path when that
   would be too long for a blob name), with the original path in the blob's metadata;
@@ -13,16 +15,18 @@ directory given, or the common parent of what was given), so ``a/report.txt`` an
 - its task id: that name's stem and a hash of the relative path;
 - the task's display name, and the label in the table and ``--json``: the path itself.
 
-Refused with a one-line reason (exit 2), without opening anything: what does not exist,
-anything that is not a regular file (a fifo, a socket, a device), a symlink loop, the
-same file reached twice, and a name that cannot be carried (not valid UTF-8, or holding
-a control character such as a newline). Symlinks to files are followed; inside a
-directory, symlinks to directories are not, so a cycle cannot loop.
+Refused with a one-line reason (exit 2), without opening anything: what does not exist
+(a broken symlink included), anything that is not a regular file (a fifo, a socket, a
+device), a symlink loop, what cannot be read (a file, or a folder below a directory
+given), the same file reached twice, and a name that cannot be carried (not valid UTF-8,
+or holding a control character such as a newline). Every input is checked before that
+line is written: it counts them all and names the first few. Symlinks to files are
+followed; inside a directory, symlinks to directories are not, so a cycle cannot loop.
 """
 
 from __future__ import annotations
 
-import fnmatch
+import functools
 import hashlib
 import itertools
 import os
@@ -30,7 +34,7 @@ import re
 import stat
 import sys
 import unicodedata
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -103,19 +107,67 @@ def blob_name(relative: str) -> str:
 
 @dataclass(frozen=True)
 class Filters:
+    """``--include`` and ``--exclude``: globs matched, as .gitignore matches them, against
+    a file's path below the directory given. A glob matches at any depth (``*.log``,
+    ``deep/*``: also ``a/deep/x``) unless it starts with ``/`` (``/deep/*``: only the
+    directory's own ``deep``); one that matches a folder matches every file below it;
+    ``*`` and ``?`` stop at ``/``, and ``**`` does not (``a/**/b``). A file is kept if it
+    matches an include (when any are given) and no exclude."""
+
     include: tuple[str, ...] = ()
     exclude: tuple[str, ...] = ()
 
+    def __bool__(self) -> bool:
+        return bool(self.include or self.exclude)
+
     def admit(self, relative: str) -> bool:
-        """Globs match the path below the directory given, or the base name alone."""
-
-        def matches(pattern: str) -> bool:
-            base = relative.rsplit("/", 1)[-1]
-            return fnmatch.fnmatchcase(relative, pattern) or fnmatch.fnmatchcase(base, pattern)
-
-        if self.include and not any(map(matches, self.include)):
+        if self.include and not any(_glob(p).fullmatch(relative) for p in self.include):
             return False
-        return not any(map(matches, self.exclude))
+        return not any(_glob(pattern).fullmatch(relative) for pattern in self.exclude)
+
+    def leaves_out_folder(self, relative: str) -> bool:
+        """Whether an exclude leaves out every file below this folder, whatever it holds."""
+        return any(_glob(pattern).fullmatch(f"{relative}/") for pattern in self.exclude)
+
+
+@functools.lru_cache(maxsize=256)
+def _glob(pattern: str) -> re.Pattern[str]:
+    """A .gitignore-style glob as a regular expression over a whole relative path."""
+    anchored = pattern.startswith("/")
+    folder_only = pattern.endswith("/")
+    body = pattern.strip("/")
+    parts: list[str] = []
+    i = 0
+    while i < len(body):
+        char = body[i]
+        if body.startswith("**/", i):
+            parts.append("(?:.*/)?")
+            i += 3
+        elif body.startswith("**", i):
+            parts.append(".*")
+            i += 2
+        elif char == "*":
+            parts.append("[^/]*")
+            i += 1
+        elif char == "?":
+            parts.append("[^/]")
+            i += 1
+        elif char == "[" and (end := body.find("]", i + 2)) != -1:
+            inside = body[i + 1 : end]
+            negated = inside[:1] in ("!", "^")
+            inside = inside[1:] if negated else inside
+            escaped = re.sub(r"([\\^\[])", r"\\\1", inside)
+            parts.append(f"[^/{escaped}]" if negated else f"[{escaped}]")
+            i = end + 1
+        elif char == "\\" and i + 1 < len(body):
+            parts.append(re.escape(body[i + 1]))
+            i += 2
+        else:
+            parts.append(re.escape(char))
+            i += 1
+    head = "" if anchored else "(?:.*/)?"
+    tail = "/.*" if folder_only else "(?:/.*)?"
+    return re.compile(head + "".join(parts) + tail, re.DOTALL)
 
 
 def read_list(source: str) -> list[str]:
@@ -150,6 +202,8 @@ def _stat(path: Path, given: str) -> os.stat_result:
     try:
         return path.stat()  # follows a symlink, once and to its end
     except FileNotFoundError:
+        if path.is_symlink():
+            raise InputError(f"input is a broken symlink: {given}") from None
         raise InputError(f"input not found: {given}") from None
     except OSError as error:
         if error.errno == 40:  # ELOOP
@@ -157,30 +211,55 @@ def _stat(path: Path, given: str) -> os.stat_result:
         raise InputError(f"cannot read {given}: {error.strerror}") from None
 
 
-def _walk(directory: Path) -> list[Path]:
+@dataclass
+class _Found:
+    """What looking for the inputs met: the problems, in order, and how many files of the
+    directories given the filters saw and kept."""
+
+    problems: list[str] = field(default_factory=list)
+    walked: int = 0
+    kept: int = 0
+
+
+def _walk(directory: Path, filters: Filters, found: _Found) -> list[Path]:
     """A directory's files, recursively, sorted by their path below it; symlinked
-    directories are not entered, so a link cycle cannot loop."""
-    found = [
+    directories are not entered, so a link cycle cannot loop. A folder that cannot be
+    read is a problem, unless the filters leave out all it holds."""
+
+    def unreadable(error: OSError) -> None:
+        where = Path(error.filename or directory)
+        below = where.relative_to(directory).as_posix() if where != directory else ""
+        if below and filters.leaves_out_folder(below):
+            return
+        found.problems.append(f"cannot read the folder {where}: {error.strerror or error}")
+
+    files = [
         Path(root) / name
-        for root, _, files in os.walk(directory, followlinks=False)
-        for name in files
+        for root, _, names in os.walk(directory, onerror=unreadable, followlinks=False)
+        for name in names
     ]
-    return sorted(found, key=lambda file: file.relative_to(directory).as_posix())
+    return sorted(files, key=lambda file: file.relative_to(directory).as_posix())
 
 
 def _files(
-    paths: Sequence[str], filters: Filters
+    paths: Sequence[str], filters: Filters, found: _Found
 ) -> Iterator[tuple[str, str, os.stat_result | None]]:
     """(file, as the user would name it; the folder it counts from, absolute; its status
     when already known) for every input: a file given, or each file below a directory
-    given that the filters admit."""
+    given that the filters admit. What is not there is a problem in ``found``."""
     for given in paths:
         path = Path(given)
-        status = _stat(path, given)
+        try:
+            status = _stat(path, given)
+        except InputError as error:
+            found.problems.append(str(error))
+            continue
         if stat.S_ISDIR(status.st_mode):
             base = os.path.abspath(given)
-            for file in _walk(path):
+            for file in _walk(path, filters, found):
+                found.walked += 1
                 if filters.admit(file.relative_to(path).as_posix()):
+                    found.kept += 1
                     yield str(file), base, None
         else:
             yield given, os.path.dirname(os.path.abspath(given)), status
@@ -196,29 +275,53 @@ def _carried(name: str) -> None:
         raise InputError(f"input name holds a control character: {name!r}")
 
 
-def check_inputs(paths: Sequence[str], filters: Filters = Filters()) -> list[Input]:
+SHOWN_PROBLEMS = 3
+"""The problems an error names when inputs have several; it counts them all."""
+
+
+def check_inputs(
+    paths: Sequence[str],
+    filters: Filters = Filters(),
+    log: Callable[[str], None] | None = None,
+) -> list[Input]:
     """Every input, checked, each file stat'ed once; nothing more than a name and a size
-    is held per file until the common root is known, so 100,000 of them stay small."""
+    is held per file until the common root is known, so 100,000 of them stay small.
+    Every problem is found before one error names them (``SHOWN_PROBLEMS`` of them, and
+    how many); with filters, ``log`` hears how many files of the directories they left
+    out."""
     if not paths:
         raise InputError("no input files given")
     found: list[tuple[str, int]] = []  # (file as named, size)
     bases: set[str] = set()
     seen: dict[tuple[int, int], int] = {}  # (device, inode) -> index in found
-    for label, base, known in _files(paths, filters):
-        _carried(label)
-        status = known or _stat(Path(label), label)
-        kind = _kind(status.st_mode)
-        if kind is not None:
-            raise InputError(f"input is {kind}, not a regular file: {label}")
-        identity = (status.st_dev, status.st_ino)
-        if identity in seen:
-            first = found[seen[identity]][0]
-            raise InputError(f"the same file is given twice: {first} and {label}")
+    looked = _Found()
+    for label, base, known in _files(paths, filters, looked):
+        try:
+            _carried(label)
+            status = known or _stat(Path(label), label)
+            kind = _kind(status.st_mode)
+            if kind is not None:
+                raise InputError(f"input is {kind}, not a regular file: {label}")
+            identity = (status.st_dev, status.st_ino)
+            if identity in seen:
+                first = found[seen[identity]][0]
+                raise InputError(f"the same file is given twice: {first} and {label}")
+            if not os.access(label, os.R_OK):
+                raise InputError(f"cannot read {label}: permission denied")
+        except InputError as error:
+            looked.problems.append(str(error))
+            continue
         seen[identity] = len(found)
-        if not os.access(label, os.R_OK):
-            raise InputError(f"cannot read {label}: permission denied")
         found.append((label, status.st_size))
         bases.add(base)
+    if looked.problems:
+        raise InputError(_problems(looked.problems))
+    if filters and looked.walked and log is not None:
+        left_out = looked.walked - looked.kept
+        log(
+            f"inputs: --include/--exclude left out {left_out} of the {looked.walked} files "
+            "in the directories given"
+        )
     if not found:
         raise InputError("the directories given hold no file that the filters admit")
     root = os.path.commonpath(bases)
@@ -226,6 +329,15 @@ def check_inputs(paths: Sequence[str], filters: Filters = Filters()) -> list[Inp
         Input(label, Path(os.path.relpath(os.path.abspath(label), root)).as_posix(), size)
         for label, size in found
     ]
+
+
+def _problems(problems: Sequence[str]) -> str:
+    """One problem as it is; several counted, the first few named."""
+    if len(problems) == 1:
+        return problems[0]
+    shown = "; ".join(problems[:SHOWN_PROBLEMS])
+    more = f"; and {len(problems) - SHOWN_PROBLEMS} more" if len(problems) > SHOWN_PROBLEMS else ""
+    return f"{len(problems)} inputs cannot be used: {shown}{more}"
 
 
 def md5_of(path: str | Path) -> bytes:

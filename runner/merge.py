@@ -40,7 +40,15 @@ from runner.clients import state_name
 from runner.monitor import Progress
 from runner.packing import Group
 from runner.program import TOPWORDS_SCRIPT, files_cell, launcher, script_blob_name, words_cell
-from runner.results import STDERR_TAIL_LINES, escapes, fetch_all, logs_prefix, results_prefix
+from runner.results import (
+    STDERR_TAIL_LINES,
+    Tally,
+    Wanted,
+    escapes,
+    fetch_all,
+    logs_prefix,
+    results_prefix,
+)
 
 ROOT_ID = "merge"
 """The last merge's task id. Input task ids always hold a '-' (``inputs.task_id_for``);
@@ -295,16 +303,19 @@ def _names(labels: Sequence[str], shown: int = 5) -> str:
     return ", ".join(labels[:shown]) + more
 
 
-def fetch_merged(container: ContainerClient, job_id: str, destination: Path) -> list[str]:
-    """Download the root merge's files (if it wrote any) into ``destination``; returns
-    their names below it, sorted."""
+def fetch_merged(
+    container: ContainerClient, job_id: str, destination: Path, tally: Tally | None = None
+) -> list[str]:
+    """Download the root merge's files (if it wrote any) into ``destination``, but those
+    there already (``results.fetch_all``); returns their names below it, sorted, and
+    counts them in ``tally``."""
     prefix = f"{merge_prefix(job_id)}/{ROOT_ID}/"
     found = [
-        (blob.name, destination / blob.name[len(prefix) :])
+        Wanted(blob.name, destination / blob.name[len(prefix) :], blob)
         for blob in container.list_blobs(name_starts_with=prefix)
         if not escapes(blob.name[len(prefix) :])
     ]
-    return sorted(name[len(prefix) :] for name, _ in fetch_all(container, found))
+    return sorted(name[len(prefix) :] for name, _ in fetch_all(container, found, tally=tally))
 
 
 def collect(
@@ -314,11 +325,13 @@ def collect(
     destination: Path,
     recorded: Recorded,
     failed_inputs: Sequence[str],
+    tally: Tally | None = None,
 ) -> Merged:
-    """Download the root merge's files into ``destination`` and read its outcome."""
+    """Download the root merge's files into ``destination`` (counted in ``tally``) and
+    read its outcome."""
     task = batch.get_task(job_id, ROOT_ID, select=["id", "state", "executionInfo"])
     info = task.execution_info
-    files = fetch_merged(container, job_id, destination)
+    files = fetch_merged(container, job_id, destination, tally)
     merged = Merged(state_name(task.state), info.exit_code if info else None)
     merged.missing = list(failed_inputs)
     if recorded.topwords:

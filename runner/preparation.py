@@ -52,6 +52,10 @@ class Staged:
     uv: str | None = None
     script: str = ""  # the program's file name in program/
     wrapper: str | None = None  # each.py's, when inputs are packed
+    folders: tuple[str, ...] = ()
+    """The folders a task of one input creates before its program runs: those its
+    arguments name (``{output_dir}``, ``{merge_dir}``), as each.py does for each input of
+    a packed task, so a script may write into them as it finds them."""
 
 
 def nodes_platform(clients: Clients) -> uv_binary.Platform:
@@ -73,9 +77,11 @@ def stage(
     environment: Environment,
     wrapper: Path | None = None,
     platform: uv_binary.Platform | None = None,
+    folders: Sequence[str] = (),
 ) -> Staged:
     """Upload what is missing (everything goes by content hash, so only what changed is
-    sent); ``platform`` is the nodes' when the environment needs an install."""
+    sent); ``platform`` is the nodes' when the environment needs an install; ``folders``:
+    what a task of one input creates before it runs the program (``Staged.folders``)."""
     built = bundle.build(script, environment, wrapper)
     staging.upload_bytes_once(application, built.blob, built.data)
     for wheel in environment.wheels:
@@ -92,6 +98,7 @@ def stage(
         uv=uv,
         script=script.name if script else "",
         wrapper=wrapper.name if wrapper else None,
+        folders=tuple(folders),
     )
 
 
@@ -130,7 +137,8 @@ def tasks(staged: Staged, resource: ResourceMaker, retries: int) -> JobTasks:
 
 def task_command(staged: Staged, arguments: Sequence[str], in_process: bool = False) -> str:
     """The command line of a task running the staged program on ``arguments`` (already
-    expanded), through each.py when inputs are packed."""
+    expanded), through each.py when inputs are packed (which creates each input's
+    folders), else after creating the folders its arguments name (``staged.folders``)."""
     program = f'"${PREP_DIR}/{PROGRAM_DIR}/"'
     script = program + shlex.quote(staged.script)
     if staged.wrapper is not None:
@@ -143,5 +151,7 @@ def task_command(staged: Staged, arguments: Sequence[str], in_process: bool = Fa
     else:  # no script: the environment's python, on the arguments alone
         run = "python"
     tail = f" {shlex.join(arguments)}" if arguments else ""
-    inner = f'PATH="${PREP_DIR}/env/bin:$PATH" exec {run}{tail}'
+    folders = staged.folders if staged.wrapper is None else ()
+    made = f"mkdir -p -- {shlex.join(folders)} && " if folders else ""
+    inner = f'{made}PATH="${PREP_DIR}/env/bin:$PATH" exec {run}{tail}'
     return shlex.join(["/bin/sh", "-c", inner])

@@ -44,6 +44,12 @@ class Program(ABC):
     def new_job_id(self) -> str:
         return f"{self.name}-{datetime.now(UTC):%Y%m%d-%H%M%S}-{secrets.token_hex(2)}"
 
+    def document(self, node_input: str) -> str | None:
+        """The result file in which the program names its input, by the path it was
+        given on the node (``node_input``), if it writes one: the runner puts the input's
+        name as the user gave it there (``named_input``) when it downloads the file."""
+        return None
+
     @abstractmethod
     def read(self, directory: Path, input_name: str) -> dict[str, Any]:
         """A task's results (downloaded to ``directory``) as the fields --json shows."""
@@ -66,6 +72,9 @@ class TopWords(Program):
         self.arguments += ("--workers", "1")  # a task per file; the node's slots share its cores
         if counts:  # every word's count too, handed to --merge's merge tasks
             self.arguments += ("--counts-dir", "{merge_dir}")
+
+    def document(self, node_input: str) -> str | None:
+        return f"{Path(node_input).stem}_OUTPUT.json"
 
     def read(self, directory: Path, input_name: str) -> dict[str, Any]:
         document = directory / f"{Path(input_name).stem}_OUTPUT.json"
@@ -94,6 +103,16 @@ class Script(Program):
 
     def cell(self, output: dict[str, Any]) -> str:
         return files_cell(output.get("files", []))
+
+
+def named_input(document: bytes, was: str, now: str) -> bytes:
+    """A result document (``Program.document``) whose ``"input"`` is ``was`` with ``now``
+    there instead, and nothing else changed: ``named_input(named_input(d, a, b), b, a)``
+    is ``d``, so a file renamed so can still be compared with the blob it came from."""
+    entry = '"input": {}'
+    old = entry.format(json.dumps(was, ensure_ascii=False)).encode()
+    new = entry.format(json.dumps(now, ensure_ascii=False)).encode()
+    return document.replace(old, new, 1)
 
 
 def words_cell(top: Sequence[Sequence[Any]]) -> str:

@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 
+from azure.batch import models
+
 from runner import (
     batch_job,
     merge,
@@ -29,6 +31,7 @@ from runner.display import plural
 from runner.fingerprint import Fingerprint
 from runner.finishing import Finished, Job, Request, finish
 from runner.inputs import Input, InputError, content_md5s
+from runner.program import Program
 
 
 @dataclass
@@ -54,9 +57,9 @@ def run(
     """Submit ``inputs`` (already checked by ``check_inputs``) as one job, and finish it."""
     program, job_id, merging = request.program, submission.job_id, request.merge
     md5s = content_md5s(inputs)
-    per_task = request.files_per_task or packing.auto(
-        len(inputs), sum(item.size for item in inputs), batch_job.pool_slots(clients)
-    )
+    job = batch_job.find(clients, job_id)
+    recorded = Fingerprint.read(job.metadata) if job is not None else None
+    per_task = files_per_task(clients, inputs, request.files_per_task, recorded)
     record = merging.record() if merging else ""
     fingerprint = Fingerprint.of(
         program,
@@ -67,8 +70,6 @@ def run(
         record,
         request.environment.record(),
     )
-    job = batch_job.find(clients, job_id)
-    recorded = Fingerprint.read(job.metadata) if job is not None else None
     if recorded is not None and (differences := recorded.differences(fingerprint)):
         raise JobConflict(
             f"job {job_id} was submitted with other settings: {'; '.join(differences)}; "
@@ -92,6 +93,33 @@ def run(
     )
     del md5s, groups, wanted, merges  # a job of 100,000 inputs needs none of them to finish
     return finish(clients, job_id, job_to_finish, request, on_progress, log)
+
+
+def files_per_task(
+    clients: Clients,
+    inputs: Sequence[Input],
+    asked: int | None,
+    recorded: Fingerprint | None = None,
+) -> int:
+    """The inputs per task: as asked, else (``auto``) as the job was submitted with when
+    it is resumed (the pool's size may have changed since), else from the inputs and the
+    pool's slots (``packing.auto``)."""
+    if asked is not None:
+        return asked
+    if recorded is not None:
+        return recorded.files_per_task
+    total = sum(item.size for item in inputs)
+    return packing.auto(len(inputs), total, lambda: batch_job.pool_slots(clients))
+
+
+def folders_named(program: Program) -> tuple[str, ...]:
+    """The folders a program's arguments name, which a task creates before running it."""
+    named = (("{output_dir}", batch_job.OUTPUT_DIR), ("{merge_dir}", merge.MERGE_DIR))
+    return tuple(
+        folder
+        for placeholder, folder in named
+        if any(placeholder in argument for argument in program.arguments)
+    )
 
 
 def _stage_and_add(
@@ -121,6 +149,7 @@ def _stage_and_add(
         environment,
         packing.WRAPPER if packed else None,
         preparation.nodes_platform(clients) if environment.needs_install else None,
+        folders_named(request.program),
     )
     if environment.code or environment.needs_install:
         log(f"job {job_id}: {_program_words(request.program.script, environment)}")
@@ -139,6 +168,7 @@ def _stage_and_add(
     staged = staging.Staged()
     input_container = clients.container(containers.input)
     existing = staging.existing_blobs(input_container, job_id)
+    prefix = packing.label_prefix(inputs)
 
     def uploaded_first(window: Sequence[packing.Group]) -> None:
         nonlocal staged
@@ -146,6 +176,8 @@ def _stage_and_add(
         staged += staging.upload_inputs(input_container, job_id, members, md5s, existing)
         if packed:
             packing.write_manifests(clients.container(containers.output), job_id, window)
+        if prefix is None:  # no one prefix names the inputs: their names, beside the results
+            packing.write_labels(clients.container(containers.output), job_id, window)
 
     plans = batch_job.plan_tasks(
         clients,
@@ -175,7 +207,10 @@ def _stage_and_add(
         if merging
         else []
     )
-    metadata = fingerprint.metadata()
+    labels = models.BatchMetadataItem(
+        name=packing.LABELS_METADATA, value=packing.labels_record(prefix)
+    )
+    metadata = [*fingerprint.metadata(), labels]
     prepared = preparation.tasks(
         staged_program, batch_job.resources(clients, access), request.task_retries
     )

@@ -24,9 +24,11 @@ class JobIncomplete(LookupError):
 
 
 def submitted(clients: Clients, job_id: str) -> Job:
-    """A job submitted earlier: its tasks, named by their display names (input names),
-    the program they run (from its fingerprint's script), whether its inputs
-    are kept and its merge stage (from its fingerprint; kept and none when it has none)."""
+    """A job submitted earlier: its tasks, their inputs named as submit named them (their
+    display names hold their paths below the inputs' root, and the job's metadata what
+    makes those the names given: ``packing.read_labels``), the program they run (from
+    its fingerprint's script), whether its inputs are kept and its merge stage (from its
+    fingerprint; kept and none when it has none)."""
     job = batch_job.find(clients, job_id)
     if job is None:
         raise JobNotFound(job_id)
@@ -35,15 +37,16 @@ def submitted(clients: Clients, job_id: str) -> Job:
     tasks = [task for task in listed if not merge.is_merge_task(task.id or "")]
     merge_tasks = len(listed) - len(tasks)
     per_task = recorded.files_per_task if recorded is not None else 1
+    output = clients.container(clients.outputs.containers.output)
     if per_task > 1:
-        output = clients.container(clients.outputs.containers.output)
         expected = results.expected_from_manifests(packing.read_manifests(output, job_id))
     else:
+        labels = packing.read_labels(output, job_id, job.metadata)
         expected = [
             results.Expected(
                 task.id,
                 node_name(task.display_name or task.id),
-                task.display_name or task.id,
+                labels.of(task.id, task.display_name or task.id),
                 task.display_name or task.id,
             )
             for task in tasks

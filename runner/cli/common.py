@@ -286,11 +286,30 @@ def check_job_id(job_id: str, reply: Reply) -> None:
 
 
 def check_out(out: Path | None, reply: Reply) -> None:
-    """--out must be a directory this user can create and write, found before any upload."""
-    if out is None:
-        return
-    existing = next((p for p in (out, *out.parents) if p.exists()), Path("."))
+    """--out (else ``results/``, where each job's folder goes) must be a folder this user
+    can create and write: found before any upload by creating it and a file in it, then
+    removing what was created, so a job refused later leaves nothing behind."""
+    folder = out if out is not None else Path("results")
+    option = f"--out {out}" if out is not None else f"the results folder {folder.absolute()}"
+    existing = next((p for p in (folder, *folder.parents) if p.exists()), Path("."))
     if not existing.is_dir():
-        raise reply.fail(EXIT_USAGE, f"--out {out}: {existing} is a file, not a directory")
-    if not os.access(existing, os.W_OK | os.X_OK):
-        raise reply.fail(EXIT_USAGE, f"--out {out}: {existing} is not writable")
+        shown = existing if out is not None else existing.absolute()
+        raise reply.fail(EXIT_USAGE, f"{option}: {shown} is a file, not a directory")
+    created = [p for p in (folder, *folder.parents) if not p.exists()]
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        probe = folder / f".runner-probe-{os.getpid()}"
+        probe.touch(exist_ok=False)
+        probe.unlink()
+    except OSError as error:
+        reason = error.strerror or str(error)
+        raise reply.fail(
+            EXIT_USAGE, f"{option}: cannot create a folder there and write in it ({reason})"
+        ) from None
+    finally:
+        for made in created:  # deepest first: the folders this check created, and no other
+            try:
+                if made.is_dir():
+                    made.rmdir()
+            except OSError:
+                break

@@ -40,22 +40,34 @@ def submit(
     from_file: Annotated[
         list[str],
         typer.Option(
-            metavar="FILE", help="a file listing inputs, one per line ('-': standard input)"
+            metavar="FILE",
+            help="a file listing inputs, one per line ('-': standard input); a relative "
+            "path is from the working directory, as on the command line",
         ),
     ] = [],  # noqa: B006
     include: Annotated[
         list[str],
-        typer.Option(metavar="GLOB", help="in directories, only files matching this glob"),
+        typer.Option(
+            metavar="GLOB",
+            help="in directories, only files matching this glob, matched as .gitignore "
+            "does: at any depth below the directory ('/' first: at its top), a folder "
+            "matching takes its files; repeatable",
+        ),
     ] = [],  # noqa: B006
     exclude: Annotated[
         list[str],
-        typer.Option(metavar="GLOB", help="in directories, not files matching this glob"),
+        typer.Option(
+            metavar="GLOB",
+            help="in directories, not files matching this glob ('deep/*' leaves out "
+            "a/deep/x too; '/deep/*' only the directory's own deep/); repeatable",
+        ),
     ] = [],  # noqa: B006
     blobs: Annotated[
         list[str],
         typer.Option(
             metavar="PREFIX",
-            help="blobs already in storage: PREFIX of the input container, or CONTAINER/PREFIX",
+            help="blobs already in storage: CONTAINER/PREFIX (as the table names inputs: "
+            "input/keep1 for the input container's keep1/), or PREFIX of the input container",
         ),
     ] = [],  # noqa: B006
     top: Annotated[int, typer.Option(min=1, metavar="N", help="words to keep per file")] = 3,
@@ -74,7 +86,11 @@ def submit(
     ] = 1,
     task_timeout: Annotated[
         str | None,
-        typer.Option(metavar="DURATION", help="a task's wall-clock limit", show_default="none"),
+        typer.Option(
+            metavar="DURATION",
+            help="a task's wall-clock limit (a task of several inputs: for them all)",
+            show_default="none",
+        ),
     ] = None,
     keep_inputs: Annotated[
         bool, typer.Option("--keep-inputs", help="keep the uploaded inputs after a successful job")
@@ -96,10 +112,12 @@ def submit(
         str,
         typer.Option(
             metavar="N|auto",
-            help="inputs per task, each still its own result: a number, or 'auto' "
-            "(from the inputs' sizes and the pool's slots)",
+            help="inputs per task, each still its own result: a number, or 'auto', "
+            "which packs many small inputs (about 32 MB a task, at most 100, every slot "
+            "of the pool still getting two tasks) and gives a task to each input of a "
+            "small job or of large inputs; 1 for a task per input whatever the inputs",
         ),
-    ] = "1",
+    ] = "auto",
     merge: Annotated[
         bool,
         typer.Option(
@@ -216,7 +234,7 @@ def submit(
         filters = Filters(tuple(include), tuple(exclude))
         local_paths = [*inputs, *listed]
         # Local inputs are checked before touching any service; stored ones need it.
-        checked = check_inputs(local_paths, filters) if local_paths or not blobs else []
+        checked = check_inputs(local_paths, filters, log) if local_paths or not blobs else []
         request = dataclasses.replace(request, environment=bundle.check(requirements, code, wheels))
         clients = target.clients()
         if blobs:

@@ -54,7 +54,7 @@ def test_a_runner_killed_at_any_moment_finishes_with_the_same_submit(
     job_id = job_ids(f"e2e-kill-{moment.replace(' ', '-')}")
     out = tmp_path / "out"
     arguments = ["submit", *names, "--outputs", str(stack), "--job-id", job_id]
-    arguments += ["--out", str(out)]
+    arguments += ["--out", str(out), "--files-per-task", "1"]  # a task per input
     batch = batch_client(stack_outputs)
     staged = container_client(stack_outputs, stack_outputs.containers.input)
     started = time.monotonic()
@@ -109,6 +109,7 @@ def test_the_emulator_killed_mid_job_and_started_again_finishes_it(stacks, job_i
         command = [
             sys.executable, "-m", "runner", "submit", *names, "--outputs", str(paths.outputs),
             "--job-id", job_id, "--script", str(script), "--out", str(tmp_path / "out"),
+            "--files-per-task", "1",
             "--", "{input}", "{output_dir}", str(ledger), str(gate),
         ]  # fmt: skip
         submit = subprocess.Popen(

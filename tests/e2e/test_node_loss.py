@@ -33,7 +33,8 @@ def test_a_node_removed_and_one_rebooted_under_a_job_lose_nothing(stacks, job_id
         assert len(nodes) >= 2, "the local pool has a node per CPU: this needs two"
         command = [
             sys.executable, "-m", "runner", "submit", *names, "--outputs", str(paths.outputs),
-            "--job-id", job_id, "--out", str(tmp_path / "out"), "--script", *gate.arguments(120),
+            "--job-id", job_id, "--out", str(tmp_path / "out"), "--files-per-task", "1",
+            "--script", *gate.arguments(120),
         ]  # fmt: skip
         submit = subprocess.Popen(
             command, cwd=data, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True

@@ -53,6 +53,7 @@ def job(stack: Path, job_id: str, tmp_path_factory: pytest.TempPathFactory) -> P
     (work / "count.py").write_text(SCRIPT)
     submitted = runner(
         "submit", "in", "--outputs", str(stack), "--job-id", job_id, "--keep-inputs",
+        "--files-per-task", "1",
         "--script", "count.py", "--", "{input}", "{output_dir}", cwd=work,
         env={"CI": ""},  # as at a terminal: the report is written after the command returns
     )  # fmt: skip

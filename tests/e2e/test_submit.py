@@ -208,6 +208,8 @@ def test_a_hundred_and_one_inputs_in_one_job(stack, stack_outputs, job_ids, tmp_
         job_id,
         "--top",
         "1",
+        "--files-per-task",
+        "1",
         cwd=tmp_path,
     )
     assert result.returncode == 0, result.stderr

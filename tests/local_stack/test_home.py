@@ -259,13 +259,15 @@ def test_every_stack_under_a_folder_is_stopped(
 
 def clean_recipe(python: str) -> list[str]:
     """The commands ``make clean`` runs, in order, as make prints them (-n runs none)."""
+    outer = ("MAKEFLAGS", "MAKELEVEL", "MFLAGS")  # under `make test`: no "Entering directory"
     shown = subprocess.run(
-        ["make", "-n", "clean", f"PYTHON={python}"],
+        ["make", "--no-print-directory", "-n", "clean", f"PYTHON={python}"],
         capture_output=True,
         text=True,
         cwd=ROOT,
         check=True,
         timeout=60,
+        env={k: v for k, v in os.environ.items() if k not in outer},
     )
     return shown.stdout.splitlines()
 
