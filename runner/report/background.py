@@ -46,7 +46,10 @@ def main(argv: list[str] | None = None) -> int:
         from runner import report, stack
         from runner.clients import connect
 
-        clients = connect(stack.resolve(args.stack, args.outputs, lambda _: None))
+        # Never start the local stack: one stopped since the job ended stays stopped (a
+        # server started here would outlive everyone who knows of it).
+        outputs = stack.resolve(args.stack, args.outputs, lambda _: None, start=False)
+        clients = connect(outputs)
         report.write(clients, args.job_id, args.path)
     except Exception as error:
         from runner.display import first_line
