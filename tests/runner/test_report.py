@@ -722,3 +722,21 @@ def test_the_bytes_in_are_those_submitted_once_the_inputs_are_removed(data):
     assert "in 2 inputs; 2 input blobs (input/job-1/) still stored" in _summary_text(
         report.render(kept)
     )
+
+
+def test_one_retried_task_is_one_task_and_every_time_tick_a_clock_time(data):
+    once = [
+        dataclasses.replace(task, retries=1 if task.task_id == "retried" else 0)
+        for task in data.tasks
+    ]
+    page = report.render(dataclasses.replace(data, tasks=once))
+    assert "1 task retried, " in _summary_text(page)
+    formatters = [
+        node["attributes"]
+        for node in _bokeh_objects(page)
+        if node.get("name") == "DatetimeTickFormatter" and "attributes" in node
+    ]
+    assert len(formatters) == 2  # the tasks over time and the nodes over time
+    for formatter in formatters:  # no "0ms", no ":37:42": hours, minutes, seconds
+        assert formatter["milliseconds"] == "%H:%M:%S.%3N"
+        assert formatter["seconds"] == formatter["minsec"] == "%H:%M:%S"
