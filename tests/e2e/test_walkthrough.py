@@ -10,20 +10,10 @@ from pathlib import Path
 
 from runner.clients import connect
 from tests.e2e.conftest import ROOT, batch_client, job_exists, runner
+from tests.runner.test_tasks_and_packing import CLEAN
 from tests.task.reference import reference_top
 
 DATA = sorted((ROOT / "data").glob("*.txt"))
-CLEAN = """\
-import argparse, pathlib
-parser = argparse.ArgumentParser()
-parser.add_argument("input")
-parser.add_argument("--out")
-args = parser.parse_args()
-lines = pathlib.Path(args.input).read_text().splitlines()
-(pathlib.Path(args.out) / "lines.txt").write_text(f"{len(lines)}\\n")
-"""
-"""The README's ``--script clean.py -- {input} --out {output_dir}``, writing into its
-output folder as it finds it."""
 
 
 def test_the_readme_script_writes_into_its_output_folder(stack, job_ids, tmp_path):
