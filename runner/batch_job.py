@@ -25,10 +25,10 @@ from azure.storage.blob import BlobClient, ContainerClient
 
 from runner import merge, packing, preparation, sas
 from runner.clients import Clients
+from runner.fetch import logs_prefix, results_prefix
 from runner.inputs import Input
 from runner.packing import Group
 from runner.program import Program
-from runner.results import logs_prefix, results_prefix
 
 PLAN_WINDOW = 1000
 """Tasks planned and added at a time: ten add-task-collection requests of 100."""

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from azure.core.exceptions import ResourceNotFoundError
 
-from runner import batch_job, merge, packing, results
+from runner import batch_job, fetch, merge, packing, results
 from runner.clients import Clients
 from runner.fingerprint import Fingerprint
 from runner.inputs import node_name
@@ -27,7 +27,7 @@ def download(clients: Clients, job_id: str, out: Path | None, logs: bool) -> Dow
     beside the results; an input whose path is unknown gets ``DIR/<task id>/``. A merge
     stage's result goes into ``DIR`` itself. A file already there, complete and unchanged,
     is not fetched again; a document naming its input names it as submit did."""
-    destination = results.destination(job_id, out)
+    destination = fetch.destination(job_id, out)
     container = clients.container(clients.outputs.containers.output)
     expected = results.expected_from_manifests(packing.read_manifests(container, job_id))
     packed_tasks = {item.task_id for item in expected}  # their display names name no path
@@ -52,13 +52,13 @@ def download(clients: Clients, job_id: str, out: Path | None, logs: bool) -> Dow
             job = None
     recorded = Fingerprint.read(job.metadata) if job is not None else None
     named = (
-        results.input_names(expected, for_script_blob(recorded.script))
+        fetch.input_names(expected, for_script_blob(recorded.script))
         if recorded is not None
         else None
     )
-    tally = results.Tally()
+    tally = fetch.Tally()
     try:
-        results.download(
+        fetch.download(
             container,
             job_id,
             destination,
@@ -68,6 +68,6 @@ def download(clients: Clients, job_id: str, out: Path | None, logs: bool) -> Dow
             tally=tally,
         )
         merge.fetch_merged(container, job_id, destination, tally)
-    except results.DownloadError as error:
-        raise results.DownloadError(f"job {job_id}: {error}") from None
+    except fetch.DownloadError as error:
+        raise fetch.DownloadError(f"job {job_id}: {error}") from None
     return Downloaded(tally.files, destination, tally.fetched)

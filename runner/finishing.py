@@ -13,7 +13,7 @@ from typing import Any
 
 from azure.core.exceptions import AzureError, HttpResponseError
 
-from runner import diagnosis, merge, monitor, results, staging
+from runner import diagnosis, fetch, merge, monitor, results, staging
 from runner.bundle import Environment
 from runner.clients import Clients
 from runner.diagnosis import STALL_TIMEOUT
@@ -104,13 +104,13 @@ def finish(
                 f"{stalled}; job {job_id} is terminated: fix what failed and submit again",
                 ends_job=True,
             ) from None
-    destination = results.destination(job_id, request.out)
+    destination = fetch.destination(job_id, request.out)
     container = clients.container(clients.outputs.containers.output)
     places = results.places_of(job.expected)
-    named = results.input_names(job.expected, job.program)
+    named = fetch.input_names(job.expected, job.program)
     try:
-        tally = results.Tally()
-        results.download(container, job_id, destination, places=places, named=named, tally=tally)
+        tally = fetch.Tally()
+        fetch.download(container, job_id, destination, places=places, named=named, tally=tally)
         collected = results.collect(
             clients.batch, container, job_id, job.expected, destination, job.program
         )
@@ -120,8 +120,8 @@ def finish(
             merged = merge.collect(
                 clients.batch, container, job_id, destination, job.merge, failed, tally
             )
-    except results.DownloadError as error:
-        raise results.DownloadError(f"job {job_id}: {error}; {_elsewhere(job_id)}") from None
+    except fetch.DownloadError as error:
+        raise fetch.DownloadError(f"job {job_id}: {error}; {_elsewhere(job_id)}") from None
     there = f" ({tally.present} already there)" if tally.present else ""
     log(f"job {job_id}: downloaded {plural(tally.fetched, 'file')} to {destination}{there}")
     if not job.keep_inputs and all(result.succeeded for result in collected):

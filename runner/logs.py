@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
 
-from runner import results
+from runner import fetch
 from runner.clients import Clients
 from runner.diagnosis import preparation_folder
 
@@ -19,7 +19,7 @@ def task_log(clients: Clients, job_id: str, task_id: str, stderr: bool) -> bytes
     except ResourceNotFoundError:
         pass
     container = clients.container(clients.outputs.containers.output)
-    blob = f"{results.logs_prefix(job_id)}/{task_id}/{name}"
+    blob = f"{fetch.logs_prefix(job_id)}/{task_id}/{name}"
     try:
         return container.download_blob(blob).readall()
     except ResourceNotFoundError:

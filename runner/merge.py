@@ -37,18 +37,11 @@ from azure.batch import BatchClient, models
 from azure.storage.blob import ContainerClient
 
 from runner.clients import state_name
+from runner.fetch import Tally, Wanted, escapes, fetch_all, logs_prefix, results_prefix
 from runner.monitor import Progress
 from runner.packing import Group
 from runner.program import TOPWORDS_SCRIPT, files_cell, launcher, script_blob_name, words_cell
-from runner.results import (
-    STDERR_TAIL_LINES,
-    Tally,
-    Wanted,
-    escapes,
-    fetch_all,
-    logs_prefix,
-    results_prefix,
-)
+from runner.results import STDERR_TAIL_LINES
 
 ROOT_ID = "merge"
 """The last merge's task id. Input task ids always hold a '-' (``inputs.task_id_for``);
@@ -307,7 +300,7 @@ def fetch_merged(
     container: ContainerClient, job_id: str, destination: Path, tally: Tally | None = None
 ) -> list[str]:
     """Download the root merge's files (if it wrote any) into ``destination``, but those
-    there already (``results.fetch_all``); returns their names below it, sorted, and
+    there already (``fetch.fetch_all``); returns their names below it, sorted, and
     counts them in ``tally``."""
     prefix = f"{merge_prefix(job_id)}/{ROOT_ID}/"
     found = [

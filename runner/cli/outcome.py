@@ -68,8 +68,8 @@ def write_report(
     command is for."""
     if not wanted:
         return None
+    from runner.fetch import destination
     from runner.report.page import default_path  # not runner.report: no Bokeh here
-    from runner.results import destination
 
     path = default_path(job_id, out)
     if not os.environ.get("CI"):

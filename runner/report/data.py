@@ -24,8 +24,9 @@ from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
 
 from runner import packing
 from runner.clients import Clients, state_name
+from runner.fetch import logs_prefix, results_prefix
 from runner.fingerprint import Fingerprint
-from runner.results import STDERR_TAIL_LINES, logs_prefix, results_prefix
+from runner.results import STDERR_TAIL_LINES
 
 TASK_FIELDS = ["id", "displayName", "state", "creationTime", "executionInfo", "nodeInfo"]
 """What a task listing asks for: the report reads nothing else of a task."""

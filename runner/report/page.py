@@ -24,6 +24,7 @@ from datetime import datetime
 from pathlib import Path
 
 from runner.clients import Clients
+from runner.fetch import destination
 from runner.report import metrics, prices
 from runner.report.data import (
     FAILED,
@@ -34,7 +35,6 @@ from runner.report.data import (
     StderrTail,
     fetch,
 )
-from runner.results import destination
 from runner.safe_text import printable
 
 SLOWEST = 10

@@ -22,7 +22,7 @@ import pytest
 
 from contract.outputs import LocalKeys, StackOutputs
 from local_stack import stack as local_stack
-from runner import results
+from runner import fetch
 from tests.e2e.conftest import JobIds, batch_client, runner
 
 DUMP_SCRIPT = """\
@@ -221,7 +221,7 @@ def test_result_blobs_that_would_leave_out_are_skipped_with_a_warning(tmp_path):
     out = tmp_path / "deep" / "out"
     container = _Container(["job/results/t1/ok.txt", *HOSTILE, "job/logs/t1/stderr.txt"])
     warnings: list[str] = []
-    fetched = results.download(
+    fetched = fetch.download(
         container,  # type: ignore[arg-type]
         "job",
         out,
@@ -241,6 +241,6 @@ def test_result_blobs_that_would_leave_out_are_skipped_with_a_warning(tmp_path):
 
 def test_the_warning_goes_to_stderr_by_default(tmp_path, capsys):
     container = _Container([HOSTILE[0]])
-    assert results.download(container, "job", tmp_path / "out") == 0  # type: ignore[arg-type]
+    assert fetch.download(container, "job", tmp_path / "out") == 0  # type: ignore[arg-type]
     assert capsys.readouterr().err.startswith("warning: skipped the blob")
     assert not (tmp_path / "out").exists()

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from azure.storage.blob import BlobBlock, BlobServiceClient, ContainerClient
 
-from runner import merge, results
+from runner import fetch, merge, results
 from runner.program import TopWords, named_input
 
 JOB = "job"
@@ -30,10 +30,10 @@ def container(storage_connection) -> Iterator[ContainerClient]:
     client.delete_container()
 
 
-def _download(container: ContainerClient, out: Path, **options) -> results.Tally:
-    tally = results.Tally()
+def _download(container: ContainerClient, out: Path, **options) -> fetch.Tally:
+    tally = fetch.Tally()
     places = {TASK: "Q3 summary.txt"}
-    in_place = results.download(container, JOB, out, places=places, tally=tally, **options)
+    in_place = fetch.download(container, JOB, out, places=places, tally=tally, **options)
     assert in_place == tally.files
     return tally
 
@@ -80,7 +80,7 @@ def test_a_result_document_names_its_input_as_given_and_stays_in_place(container
     container.upload_blob(f"{JOB}/results/{TASK}/Q3_summary_OUTPUT.json", NODE_DOCUMENT)
     container.upload_blob(f"{JOB}/results/{TASK}/Q3_summary_OUTPUT.txt", b"the\t3\n")
     expected = [results.Expected(TASK, "Q3_summary.txt", "data/Q3 summary.txt", "Q3 summary.txt")]
-    named = results.input_names(expected, TopWords())
+    named = fetch.input_names(expected, TopWords())
     out = tmp_path / "out"
     assert _download(container, out, named=named).fetched == 2
     document = out / "Q3 summary.txt" / "Q3_summary_OUTPUT.json"
@@ -97,7 +97,7 @@ def test_a_result_document_names_its_input_as_given_and_stays_in_place(container
 
 def test_a_packed_inputs_document_names_it_too():
     expected = [results.Expected("files-000001-aa", "a.txt", "in/a.txt", "a.txt", key="a-1")]
-    named = results.input_names(expected, TopWords())
+    named = fetch.input_names(expected, TopWords())
     assert named("a-1", "a_OUTPUT.json") == ("inputs/a-1/a.txt", "in/a.txt")
     assert named("a-1", "a_OUTPUT.txt") is None
     assert named("other", "a_OUTPUT.json") is None
@@ -107,7 +107,7 @@ def test_a_folder_that_cannot_be_written_is_one_line(container, tmp_path):
     container.upload_blob(f"{JOB}/results/{TASK}/x.txt", b"x")
     blocked = tmp_path / "a file"
     blocked.write_text("in the way")
-    with pytest.raises(results.DownloadError) as raised:
+    with pytest.raises(fetch.DownloadError) as raised:
         _download(container, blocked / "out")
     message = str(raised.value)
     assert message == f"cannot write {blocked / 'out' / 'Q3 summary.txt'}: Not a directory"
@@ -117,7 +117,7 @@ def test_a_folder_that_cannot_be_written_is_one_line(container, tmp_path):
 def test_merged_files_are_counted_and_fetched_once(container, tmp_path):
     for name in ("merged_OUTPUT.txt", "merged_OUTPUT.json"):
         container.upload_blob(f"{JOB}/merge/merge/{name}", b"{}")
-    tally = results.Tally()
+    tally = fetch.Tally()
     assert merge.fetch_merged(container, JOB, tmp_path, tally) == [
         "merged_OUTPUT.json",
         "merged_OUTPUT.txt",

@@ -29,7 +29,7 @@ from typer.testing import CliRunner
 
 from contract import local as local_keys
 from contract.outputs import ContainerNames, LocalKeys, StackOutputs
-from runner import batch_job, monitor, packing, preparation, program, results, sas
+from runner import batch_job, fetch, monitor, packing, preparation, program, sas
 from runner.cli import Target, app, main
 from runner.cli import errors as cli_errors
 from runner.clients import connect, state_name
@@ -493,7 +493,7 @@ def test_a_command_line_that_does_not_parse_is_one_line_and_with_json_a_document
 
 
 def test_results_mirror_the_inputs_and_never_leave_the_folder():
-    from runner.results import place
+    from runner.fetch import place
 
     places = {"t1": "a/report.txt", "t2": "../etc", "t3": "logs/x", "t4": "a//b"}
     assert place("t1", places) == "a/report.txt"
@@ -541,7 +541,7 @@ def test_files_per_task_refused(text: str):
 
 def test_a_packed_inputs_results_land_in_its_own_folder():
     places = {"k1": "a/x.txt", "single": "b/y.txt"}  # inputs' own task ids to paths
-    local = results._local_name
+    local = fetch.local_name
     assert (
         local("j/results/files-000001-abcd/k1/x_OUTPUT.txt", "j", places) == "a/x.txt/x_OUTPUT.txt"
     )
