@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import random
 import shutil
 import signal
 import socket
@@ -111,8 +112,31 @@ def stop_group(pid: int, grace: float = 5, closed: Callable[[], bool] = lambda: 
     alive(pid)  # reap it, if it was our child
 
 
+LISTENING_PORTS = (20000, 32768)
+"""Where a server's port is chosen: below Linux's ephemeral range (ip_local_port_range,
+32768-60999 by default), which the system hands out as the source ports of outgoing
+connections. A port from that range, left for a moment by a server restarted on it, can
+be taken by any connection's source port meanwhile, and the server would have to move,
+leaving every URL that names it (a job's outputs, its SAS URLs) pointing nowhere."""
+
+
 def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+    """A free loopback port for a server, outside the ephemeral range where it can."""
+    low, high = LISTENING_PORTS
+    try:
+        ephemeral = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
+        high = min(high, int(ephemeral[0]))
+    except (OSError, ValueError, IndexError):
+        pass  # not Linux: below 32768 all the same
+    for port in random.sample(range(low, high), 50) if high - low > 50 else ():
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                probe.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:  # all taken: any
         probe.bind(("127.0.0.1", 0))
         return int(probe.getsockname()[1])
 
