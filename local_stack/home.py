@@ -16,6 +16,7 @@ import contextlib
 import json
 import os
 import socket
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -115,9 +116,19 @@ def stored_port(paths: Paths, name: str) -> int | None:
         return None
 
 
-def previous_port(paths: Paths, name: str) -> int | None:
-    """The port a server had before, if it is free: stored URLs stay valid across restarts."""
-    return free(stored_port(paths, name))
+PORT_WAIT = 10.0
+"""How long a server restarted after a crash waits for its port before it moves: what
+held it (the dead server's connections, closing) lets go within seconds."""
+
+
+def previous_port(paths: Paths, name: str, wait: float = PORT_WAIT) -> int | None:
+    """The port a server had before, once it is free (waiting up to ``wait`` seconds):
+    stored URLs (a running job's outputs, its SAS URLs) stay valid across restarts."""
+    port = stored_port(paths, name)
+    deadline = time.monotonic() + wait
+    while port is not None and free(port) is None and time.monotonic() < deadline:
+        time.sleep(0.1)
+    return free(port)
 
 
 def free(port: int | None) -> int | None:

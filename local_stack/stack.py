@@ -157,10 +157,13 @@ def up(
     emulator_port = home.running(paths, "emulator")
     if emulator_port is None:
         progress("starting the Batch emulator")
+        had, port = home.stored_port(paths, "emulator"), home.previous_port(paths, "emulator")
+        if had is not None and port is None:
+            progress(f"the Batch emulator's port {had} is taken: it moves to another")
         server = servers.start_emulator(
             paths.local / "emulator",
             paths.log("emulator"),
-            port=home.previous_port(paths, "emulator"),
+            port=port,
             identities=(local_keys.POOL_IDENTITY,),
             storage=connection,
             request_log=paths.local / "logs" / "requests.log" if log_requests else None,
