@@ -67,12 +67,15 @@ def alive(pid: int) -> bool:
 
 
 def _zombie(pid: int) -> bool:
-    """Whether ``pid`` has exited and waits for its parent to reap it (Linux; else False)."""
+    """Whether ``pid`` has exited, every thread of it, and waits for its parent to reap it
+    (Linux; else False). A killed server's main thread can be a zombie while its other
+    threads still close its sockets: until they have, its port is not free."""
     try:
         stat = Path(f"/proc/{pid}/stat").read_text()
+        threads = len(os.listdir(f"/proc/{pid}/task"))
     except OSError:
         return False
-    return stat.rpartition(")")[2].split()[:1] == ["Z"]
+    return stat.rpartition(")")[2].split()[:1] == ["Z"] and threads <= 1
 
 
 CLOSED_LINES = {"azurite": b"Azurite Blob service successfully closed"}
