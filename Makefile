@@ -32,14 +32,17 @@ setup: $(VENV)/.installed node_modules/.installed
 # pipeline that talks to Azure needs; no Azurite.
 venv: $(VENV)/.installed
 
-# Recreated when pyproject.toml changes; needs Python 3.11 or newer.
-$(VENV)/.installed: pyproject.toml
+# Recreated when pyproject.toml or the lock changes; needs Python 3.11 or newer. Every
+# package comes from requirements.lock.txt, pinned with its hashes (the project itself,
+# editable, adds none); regenerate the lock with the command in its first lines.
+$(VENV)/.installed: pyproject.toml requirements.lock.txt
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else 1)' || \
 		{ echo "error: Python 3.11 or newer is needed; '$(PYTHON)' is $$($(PYTHON) --version 2>&1)." \
 		  "Run: make PYTHON=python3.12 ..." >&2; exit 1; }
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet --require-hashes -r requirements.lock.txt
+	$(BIN)/python -m pip install --quiet --no-deps -e .
 	touch $@
 
 # Azurite, the storage half of the local stack, pinned by package-lock.json.

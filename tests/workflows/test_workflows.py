@@ -24,9 +24,12 @@ from tests.workflows.reading import (
     workflow_files,
 )
 
-SHELL_UTILITIES = {"echo", "exit", "shopt", "mkdir", "[", "jq", "cp", "sed", "tee"}
+SHELL_UTILITIES = {
+    *("echo", "printf", "exit", "continue", "export", "shopt", "[", "mkdir", "cp", "cat"),
+    *("tail", "tee", "sed", "grep", "jq"),
+}
 """What a script may call besides make, the project's Python modules and the CLIs below:
-shell builtins, coreutils, sed and jq, all on GitHub's Ubuntu runners."""
+shell builtins, coreutils, sed, grep and jq, all on GitHub's Ubuntu runners."""
 
 CLI_COMMANDS: dict[str, dict[tuple[str, ...], set[str]]] = {
     "pulumi": {
@@ -37,11 +40,21 @@ CLI_COMMANDS: dict[str, dict[tuple[str, ...], set[str]]] = {
         ("stack", "rm"): {"--yes"},
         ("up",): {"--yes", "--skip-preview", "--policy-pack", "--stack"},
         ("destroy",): {"--yes", "--skip-preview", "--stack"},
+        # the destroys lift the storage account's protection first (in the state only)
+        ("state", "unprotect"): {"--all", "--yes", "--stack"},
+        # drift.yml
+        ("preview",): {"--refresh", "--expect-no-changes", "--stack"},
     },
     "az": {("resource", "list"): {"--tag", "--query", "--output"}},
+    # drift.yml's report: an issue per drifted stack
+    "gh": {
+        ("issue", "list"): {"--state", "--limit", "--json", "--jq"},
+        ("issue", "create"): {"--title", "--body-file"},
+        ("issue", "comment"): {"--body-file"},
+    },
 }
-"""The commands of the pulumi and Azure CLIs the scripts use, with the options each may
-take (the main stack's preview, deploy and destroy go through pulumi/actions)."""
+"""The commands of the pulumi, Azure and GitHub CLIs the scripts use, with the options each
+may take (the main stack's preview, deploy and destroy go through pulumi/actions)."""
 
 ACTION_PIN = re.compile(r"uses: ([\w.-]+/[\w.-]+)@([0-9a-f]{40}) # v\d+\.\d+\.\d+$")
 
@@ -135,7 +148,7 @@ def run_steps() -> list[Step]:
 
 def test_the_pipelines_are_there():
     names = {path.name for path in workflow_files()}
-    assert names == {"ci.yml", "infra.yml", "run-job.yml", "azure-e2e.yml", "docs.yml"}
+    assert names == {"ci.yml", "infra.yml", "run-job.yml", "azure-e2e.yml", "docs.yml", "drift.yml"}
     assert (GITHUB / "dependabot.yml").is_file()
     assert len(run_steps()) >= 5
 
@@ -234,7 +247,7 @@ def test_ci_runs_make_test_with_caches_keyed_on_the_lock_files():
     assert [step["run"] for step in job["steps"] if "run" in step] == ["make test"]
     python = _uses(job, "actions/setup-python@")[0]["with"]
     node = _uses(job, "actions/setup-node@")[0]["with"]
-    assert (python["cache"], python["cache-dependency-path"]) == ("pip", "pyproject.toml")
+    assert (python["cache"], python["cache-dependency-path"]) == ("pip", "requirements.lock.txt")
     assert (node["cache"], node["cache-dependency-path"]) == ("npm", "package-lock.json")
 
 
@@ -248,7 +261,8 @@ def test_infra_previews_pull_requests_and_deploys_main_in_the_protected_environm
     assert jobs["preview"]["permissions"]["pull-requests"] == "write"
     for name, command in (("deploy", "up"), ("destroy", "destroy")):
         job = jobs[name]
-        assert job["environment"], name  # its reviewers approve the run
+        # its reviewers approve the run; a name of its own (tests/workflows/test_stack.py)
+        assert job["environment"] == "${{ vars.DEPLOY_ENVIRONMENT || 'dev' }}", name
         assert job["concurrency"]["cancel-in-progress"] is False
         assert job["concurrency"]["group"] == jobs["deploy"]["concurrency"]["group"]
         assert _uses(job, "pulumi/actions@")[-1]["with"]["command"] == command
