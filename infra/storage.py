@@ -16,6 +16,16 @@ class Storage:
     containers: dict[str, storage.BlobContainer]  # by role: application, input, output
 
 
+def account_options(parent: pulumi.Resource) -> pulumi.ResourceOptions:
+    """The storage account's options: a child of the stack's component, and protected.
+
+    Pulumi then refuses to delete the account (a ``destroy``, or a replacement that a
+    changed input would cause) until ``pulumi state unprotect`` lifts the protection;
+    its children inherit it unless they say otherwise.
+    """
+    return pulumi.ResourceOptions(parent=parent, protect=True)
+
+
 def declare(
     name: str, settings: Settings, resource_group: pulumi.Input[str], parent: pulumi.Resource
 ) -> Storage:
@@ -25,8 +35,13 @@ def declare(
     ``allowSharedKey`` is set: every client (the runner, the pool, the Batch account)
     authenticates with Entra ID. Public network access stays on because Batch nodes of a
     pool without a virtual network reach storage over the public endpoint.
+
+    The account and its containers are protected (:func:`account_options`): the jobs'
+    data lives there, so ``pulumi destroy`` or a change that replaces them stops instead
+    of deleting it (``pulumi state unprotect`` first, docs/azure.md). Its settings (blob
+    service properties, lifecycle rule) hold no data and stay replaceable.
     """
-    options = pulumi.ResourceOptions(parent=parent)
+    options = account_options(parent)
     account = storage.StorageAccount(
         name,
         resource_group_name=resource_group,
@@ -42,7 +57,8 @@ def declare(
         tags=settings.tags,
         opts=options,
     )
-    child = pulumi.ResourceOptions(parent=account)
+    child = pulumi.ResourceOptions(parent=account)  # protected as the account is
+    setting = pulumi.ResourceOptions(parent=account, protect=False)
     retention = storage.DeleteRetentionPolicyArgs(enabled=True, days=settings.soft_delete_days)
     storage.BlobServiceProperties(
         f"{name}-blob-service",
@@ -51,7 +67,7 @@ def declare(
         blob_services_name="default",
         delete_retention_policy=retention,
         container_delete_retention_policy=retention,
-        opts=child,
+        opts=setting,
     )
     names = settings.spec.containers
     containers = {
@@ -98,6 +114,8 @@ def declare(
                 )
             ]
         ),
-        opts=pulumi.ResourceOptions(parent=account, depends_on=list(containers.values())),
+        opts=pulumi.ResourceOptions(
+            parent=account, protect=False, depends_on=list(containers.values())
+        ),
     )
     return Storage(account, containers)

@@ -51,10 +51,11 @@ class Block:
         return f"{name(self.path)}:{self.line}"
 
 
-def split(path: Path) -> tuple[list[Block], str]:
+def split(path: Path, text: str | None = None) -> tuple[list[Block], str]:
     """The fenced blocks of a page, and its prose (every other line; block lines blank,
-    so that positions in the prose stay those of the page)."""
-    lines = path.read_text(encoding="utf-8").splitlines()
+    so that positions in the prose stay those of the page). ``text``, if given, is read
+    as the page's instead of the file's (another version of it)."""
+    lines = (path.read_text(encoding="utf-8") if text is None else text).splitlines()
     blocks: list[Block] = []
     prose: list[str] = []
     i = 0

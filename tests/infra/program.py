@@ -15,6 +15,7 @@ from typing import Any
 
 import pulumi
 from pulumi.runtime import settings
+from pulumi.runtime.mocks import MockMonitor
 
 MAIN = Path(__file__).resolve().parents[2] / "infra" / "__main__.py"
 PROJECT = "azure-batch-runner"
@@ -43,6 +44,12 @@ class Resource:
 class Program:
     resources: list[Resource] = field(default_factory=list)
     outputs: dict[str, Any] = field(default_factory=dict)
+    # The logical names of the resources registered as protected, as the engine reads
+    # the registration (the mocks' MockResourceArgs carry no resource options).
+    protected: set[str] = field(default_factory=set)
+
+    def is_protected(self, resource: Resource) -> bool:
+        return resource.name in self.protected
 
     def of_type(self, token: str) -> list[Resource]:
         return [r for r in self.resources if r.type == f"azure-native:{token}"]
@@ -125,6 +132,20 @@ class AzureMocks(pulumi.runtime.Mocks):
         raise NotImplementedError(args.token)
 
 
+class RecordingMonitor(MockMonitor):
+    """The SDK's mock engine, which also notes which registrations ask for ``protect``:
+    the option the engine enforces on ``destroy`` and replacements."""
+
+    def __init__(self, mocks: AzureMocks) -> None:
+        super().__init__(mocks)
+        self.program = mocks.program
+
+    def RegisterResource(self, request: Any) -> Any:  # the gRPC method's name
+        if request.HasField("protect") and request.protect:
+            self.program.protected.add(request.name)
+        return super().RegisterResource(request)
+
+
 def run(config: dict[str, str] | None = None, declare: Callable[[], None] | None = None) -> Program:
     """The program's resources and resolved stack outputs for a stack with this config.
 
@@ -132,7 +153,10 @@ def run(config: dict[str, str] | None = None, declare: Callable[[], None] | None
     settings no config produces)."""
     program = Program()
     settings.ROOT.set(None)
-    pulumi.runtime.set_mocks(AzureMocks(program), project=PROJECT, stack=STACK, preview=False)
+    mocks = AzureMocks(program)
+    pulumi.runtime.set_mocks(
+        mocks, project=PROJECT, stack=STACK, preview=False, monitor=RecordingMonitor(mocks)
+    )
     pulumi.runtime.set_all_config({f"{PROJECT}:{k}": v for k, v in (config or {}).items()})
 
     @pulumi.runtime.test

@@ -58,6 +58,26 @@ def test_the_storage_account_is_locked_down(default: Program):
     assert account["defaultToOAuthAuthentication"] is True
 
 
+def test_the_storage_account_and_its_containers_are_protected(default: Program):
+    """The jobs' data lives in the account: ``pulumi destroy``, or a change that would
+    replace the account or a container, stops until ``pulumi state unprotect``. The blob
+    service settings and the lifecycle rule hold no data and stay replaceable, as does
+    every other resource (the pool, the Batch account, the identities, the roles)."""
+    account = default.one("storage:StorageAccount")
+    containers = default.of_type("storage:BlobContainer")
+    assert default.is_protected(account)
+    assert len(containers) == 3
+    assert all(default.is_protected(container) for container in containers)
+    assert not default.is_protected(default.one("storage:BlobServiceProperties"))
+    assert not default.is_protected(default.one("storage:ManagementPolicy"))
+    assert default.protected == {account.name, *(c.name for c in containers)}
+
+
+def test_protection_does_not_depend_on_the_settings():
+    program = run({"allowSharedKey": "true", "resourceGroupName": "team-rg"})
+    assert program.is_protected(program.one("storage:StorageAccount"))
+
+
 def test_blobs_are_soft_deleted_and_job_data_expires(default: Program):
     service = default.one("storage:BlobServiceProperties").inputs
     assert service["blobServicesName"] == "default"
