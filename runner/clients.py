@@ -1,8 +1,9 @@
 """The one place that turns stack outputs into Batch and Blob clients.
 
 A local stack carries its development keys; an Azure stack has none, and the clients
-authenticate with Microsoft Entra ID through DefaultAzureCredential (``az login`` on a
-laptop, OIDC in CI, a managed identity on a VM). Everything after this is the same code.
+authenticate with Microsoft Entra ID: in a GitHub workflow by its OIDC token, asked for
+afresh as needed (``workflow_identity``), else through DefaultAzureCredential (``az
+login`` on a laptop, a managed identity on a VM). Everything after this is the same code.
 
 Transient failures (429 and 5xx answers, refused, reset and cut-off connections) are
 retried here, by the SDKs' own retry policies with the settings below, so no other module
@@ -95,9 +96,9 @@ def connect(outputs: StackOutputs) -> Clients:
             retry_policy=storage_retry(),
         )
     else:
-        from azure.identity import DefaultAzureCredential
+        from runner import workflow_identity  # GitHub OIDC in a workflow, else the default
 
-        credential = DefaultAzureCredential()
+        credential = workflow_identity.credential()
         batch = BatchClient(outputs.batchAccountEndpoint, credential, retry_policy=batch_retry())
         blobs = BlobServiceClient(
             outputs.blobEndpoint, credential=credential, retry_policy=storage_retry()

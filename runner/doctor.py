@@ -31,6 +31,7 @@ from runner.clients import Clients, connect, state_name
 from runner.diagnosis import nodes_cause
 from runner.inputs import InputError
 from runner.local import LocalStackDown
+from runner.role_wait import RoleWait
 
 OK, WARN, FAIL = "ok", "warn", "FAIL"
 BATCH_SCOPE = "https://batch.core.windows.net//.default"
@@ -64,8 +65,11 @@ def run(
     probe: bool = False,
     clock: Callable[[], float] = time.monotonic,
     environment: Environment | None = None,
+    roles: RoleWait | None = None,
 ) -> Iterator[Check]:
-    """The checks, one at a time as they are made."""
+    """The checks, one at a time as they are made. ``roles``: how long a 403 from Batch or
+    storage is retried while role assignments propagate (default: not at all)."""
+    roles = roles or RoleWait()
     try:
         outputs = load()
     except LocalStackDown as error:
@@ -82,7 +86,7 @@ def run(
             return
     clients = connect(outputs)
     try:
-        clients.batch.get_pool(outputs.poolId, select=["id"])
+        roles.call(lambda: clients.batch.get_pool(outputs.poolId, select=["id"]))
     except ResourceNotFoundError:
         pass  # the account answered: the pool check says the rest
     except AzureError as error:
@@ -94,7 +98,7 @@ def run(
     for check in _pool(clients):
         pool_ok = pool_ok and check.status != FAIL
         yield check
-    yield from _storage(clients)
+    yield from _storage(clients, roles)
     if outputs.poolIdentityResourceId:
         name = outputs.poolIdentityResourceId.rsplit("/", 1)[-1]
         yield Check("identity", OK, f"tasks reach storage as the pool identity {name}")
@@ -165,11 +169,11 @@ def _pool(clients: Clients) -> Iterator[Check]:
         )
 
 
-def _storage(clients: Clients) -> Iterator[Check]:
+def _storage(clients: Clients, roles: RoleWait) -> Iterator[Check]:
     names = clients.outputs.containers
     for name in (names.application, names.input, names.output):
         try:
-            exists = clients.container(name).exists()
+            exists = roles.call(clients.container(name).exists)
         except AzureError as error:
             yield Check(
                 f"container {name}", FAIL, _first_line(error), _credential_fix(clients.outputs)
@@ -179,12 +183,17 @@ def _storage(clients: Clients) -> Iterator[Check]:
             yield Check(f"container {name}", FAIL, "missing", "run 'pulumi up' again")
             return
     yield Check("containers", OK, f"{names.application}, {names.input} and {names.output}")
-    try:
+
+    def write_read_delete() -> bytes:
         next(iter(clients.container(names.application).list_blobs()), None)
         probe = clients.container(names.input).get_blob_client(f"doctor/{uuid.uuid4().hex}")
         probe.upload_blob(b"doctor")
         read = probe.download_blob().readall()
         probe.delete_blob()
+        return read
+
+    try:
+        read = roles.call(write_read_delete)
     except AzureError as error:
         yield Check(
             "storage", FAIL, _first_line(error), "grant yourself Storage Blob Data Contributor"
@@ -310,14 +319,18 @@ def _environment_line(
 
 
 def _token() -> Check:
-    """Whether DefaultAzureCredential gets a token for Batch (az login, OIDC, an identity)."""
-    from azure.identity import DefaultAzureCredential
+    """Whether the runner's credential gets a token for Batch: GitHub OIDC in a workflow,
+    else DefaultAzureCredential (az login, an identity)."""
+    from runner import workflow_identity
 
     try:
-        DefaultAzureCredential().get_token(BATCH_SCOPE)
+        workflow_identity.credential().get_token(BATCH_SCOPE)
+    except workflow_identity.WorkflowIdentityError as error:
+        return Check("credential", FAIL, str(error), "see docs/gitops.md, step 5")
     except AzureError as error:
         return Check("credential", FAIL, _first_line(error), "sign in with 'az login'")
-    return Check("credential", OK, "Microsoft Entra ID gave a token for Batch")
+    how = " (GitHub OIDC)" if workflow_identity.wanted() else ""
+    return Check("credential", OK, f"Microsoft Entra ID gave a token for Batch{how}")
 
 
 def _first_line(error: Exception) -> str:

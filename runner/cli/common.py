@@ -233,6 +233,7 @@ def errors(
     from runner import wait as waiting
     from runner.display import first_line
     from runner.inputs import InputError
+    from runner.workflow_identity import WorkflowIdentityError
 
     try:
         yield
@@ -248,7 +249,7 @@ def errors(
         raise reply.fail(EXIT_TIMEOUT, f"{error}; the job goes on", resume()) from None
     except diagnosis.Stalled as error:
         raise reply.fail(EXIT_STACK, str(error), None if error.ends_job else resume()) from None
-    except (OutputsError, batch_job.JobError, AzureError) as error:
+    except (OutputsError, batch_job.JobError, WorkflowIdentityError, AzureError) as error:
         if target.debug:
             raise
         first = first_line(error)

@@ -18,6 +18,7 @@ from runner.cli.common import (
     fail,
     local_app,
     log,
+    stall,
 )
 from runner.safe_text import dumps
 
@@ -45,6 +46,14 @@ def doctor(
         Path | None,
         typer.Option(metavar="DIR", help="with --requirements: a folder of wheels to install from"),
     ] = None,
+    wait_for_roles: Annotated[
+        str,
+        typer.Option(
+            metavar="DURATION",
+            help="retry what a 403 refused for up to this long (10m), while role "
+            "assignments propagate (Azure takes up to about 10 minutes)",
+        ),
+    ] = "0",
     as_json: JsonOption = False,
 ) -> None:
     """Check that the stack can run jobs, each check ok, warn or FAIL with its fix."""
@@ -59,9 +68,12 @@ def doctor(
         environment = bundle.check(requirements, [], wheels)
     except InputError as error:
         raise reply.fail(EXIT_USAGE, str(error)) from None
+    from runner.role_wait import RoleWait
+
+    roles = RoleWait(stall(wait_for_roles, reply), say=log)
     checks = []
     load = doctoring.loader(stack_name, outputs, log)
-    for check in doctoring.run(load, probe, environment=environment):
+    for check in doctoring.run(load, probe, environment=environment, roles=roles):
         checks.append(check)
         if not as_json:
             print(check.line(), flush=True)
