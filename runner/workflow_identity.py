@@ -84,9 +84,10 @@ def github_token(
     raise AssertionError("unreachable")
 
 
-def credential(environment: Mapping[str, str] | None = None) -> Any:
+def credential(environment: Mapping[str, str] | None = None, **options: Any) -> Any:
     """The credential for Batch and storage: GitHub OIDC in a workflow that can use it,
-    else DefaultAzureCredential (az login, a managed identity, environment variables)."""
+    else DefaultAzureCredential (az login, a managed identity, environment variables).
+    ``options`` go to the GitHub OIDC credential (azure-identity's, e.g. a transport)."""
     environment = os.environ if environment is None else environment
     if not wanted(environment):
         from azure.identity import DefaultAzureCredential
@@ -101,4 +102,5 @@ def credential(environment: Mapping[str, str] | None = None) -> Any:
         environment["AZURE_CLIENT_ID"],
         lambda: github_token(environment),
         **({"authority": authority} if authority else {}),
+        **options,
     )

@@ -5,12 +5,16 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
+import requests
+from azure.core.pipeline.transport import HttpTransport
+from azure.core.pipeline.transport._requests_basic import RequestsTransportResponse
 
 from runner import workflow_identity
 
@@ -60,21 +64,46 @@ def github() -> Iterator[FakeGitHub]:
     fake.server.shutdown()
 
 
-def test_each_assertion_is_a_new_github_token_for_entra_ids_audience(github, monkeypatch):
-    """azure-identity asks for the assertion whenever it needs an Entra token (its cached
-    one expired): each time, GitHub is asked again, so hours-long jobs keep working."""
-    made: dict[str, Any] = {}
+class FakeEntra(HttpTransport):
+    """Entra ID's token endpoint: a token that expires in a second, for each assertion."""
 
-    class Recorded:
-        def __init__(self, tenant_id: str, client_id: str, func: Any, **kwargs: Any) -> None:
-            made.update(tenant=tenant_id, client=client_id, func=func, kwargs=kwargs)
+    def __init__(self) -> None:
+        self.assertions: list[str] = []
 
-    monkeypatch.setattr("azure.identity.ClientAssertionCredential", Recorded)
-    credential = workflow_identity.credential(github.environment())
-    assert isinstance(credential, Recorded)
-    assert made["client"].endswith("c11e")
-    assert made["tenant"].endswith("07e7")
-    assert [made["func"](), made["func"]()] == ["github-token-2", "github-token-3"]
+    def __enter__(self) -> FakeEntra:
+        return self
+
+    def __exit__(self, *_: Any) -> None:
+        pass
+
+    def open(self) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+    def send(self, request: Any, **_: Any) -> Any:
+        form = parse_qs(request.body.decode() if isinstance(request.body, bytes) else "")
+        self.assertions += form.get("client_assertion", []) or [str(request.data)]
+        answer = requests.Response()
+        answer.status_code = 200
+        answer.headers["Content-Type"] = "application/json"
+        token = {"access_token": f"entra-{len(self.assertions)}", "expires_in": 1}
+        answer._content = json.dumps({**token, "token_type": "Bearer"}).encode()
+        return RequestsTransportResponse(request, answer)
+
+
+def test_an_expired_entra_token_is_renewed_with_a_new_github_token(github):
+    """Entra ID's token expires (here after a second; in a workflow, within the hour): the
+    next request signs in again with a token GitHub gives anew, so a job of hours works."""
+    entra = FakeEntra()
+    credential = workflow_identity.credential(github.environment(), transport=entra)
+    first = credential.get_token("https://batch.core.windows.net//.default")
+    time.sleep(1.5)
+    second = credential.get_token("https://batch.core.windows.net//.default")
+    assert (first.token, second.token) == ("entra-1", "entra-2")
+    asked = len(github.requests)  # one when the credential was made, then one a sign-in
+    assert asked == 3
     for request in github.requests:
         assert request["query"]["audience"] == ["api://AzureADTokenExchange"]
         assert request["query"]["api-version"] == ["2.0"]
