@@ -135,3 +135,15 @@ def test_github_refusing_is_one_line_without_the_request_token(github, status):
     assert message.startswith(f"GitHub's token endpoint answered {status}")
     assert REQUEST_TOKEN not in message
     assert len(github.requests) == (1 if status == 403 else workflow_identity.ATTEMPTS)
+
+
+def test_a_sign_in_that_cannot_work_ends_a_command_in_one_line_with_exit_3(capsys):
+    import typer
+
+    from runner.cli import Target, errors
+
+    with pytest.raises(typer.Exit) as ended, errors(Target()):
+        workflow_identity.credential({"ACTIONS_ID_TOKEN_REQUEST_URL": "x", "AZURE_CLIENT_ID": "y"})
+    assert ended.value.exit_code == 3
+    (line,) = capsys.readouterr().err.splitlines()
+    assert line.startswith("error: signing in by GitHub OIDC needs ACTIONS_ID_TOKEN_REQUEST_TOKEN")
