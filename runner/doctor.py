@@ -31,12 +31,14 @@ from runner.clients import Clients, connect, state_name
 from runner.diagnosis import nodes_cause
 from runner.inputs import InputError
 from runner.local import LocalStackDown
-from runner.role_wait import RoleWait
+from runner.role_wait import RoleWait, refused_for_access
 
 OK, WARN, FAIL = "ok", "warn", "FAIL"
 BATCH_SCOPE = "https://batch.core.windows.net//.default"
 PROBE_TIMEOUT = 1800.0  # a pool that scales from 0 takes minutes for its first node
 LOCAL_UP = "python -m runner local up"
+BATCH_ROLE = "Azure Batch Data Contributor"  # what infra grants the runner's identity
+STORAGE_ROLE = "Storage Blob Data Contributor"
 
 
 @dataclass(frozen=True)
@@ -79,7 +81,9 @@ def run(
         yield Check("outputs", FAIL, str(error), "run 'pulumi up', or pass --outputs FILE")
         return
     yield Check("outputs", OK, f"pool {outputs.poolId} on {outputs.batchAccountEndpoint}")
-    if outputs.local is None:
+    if outputs.local is not None:
+        roles = RoleWait()  # the local keys have no roles to wait for: a 403 is final
+    else:
         credential = _token()
         yield credential
         if credential.status == FAIL:
@@ -90,7 +94,9 @@ def run(
     except ResourceNotFoundError:
         pass  # the account answered: the pool check says the rest
     except AzureError as error:
-        yield Check("batch", FAIL, _first_line(error), _credential_fix(outputs))
+        account = f"Batch account {outputs.batchAccountName}"
+        fix = _refused_fix(error, BATCH_ROLE, account, roles, outputs.local is not None)
+        yield Check("batch", FAIL, _first_line(error), fix or _credential_fix(outputs))
         return
     kind = "the local keys" if outputs.local else "Microsoft Entra ID"
     yield Check("batch", OK, f"account {outputs.batchAccountName} answers ({kind})")
@@ -171,12 +177,18 @@ def _pool(clients: Clients) -> Iterator[Check]:
 
 def _storage(clients: Clients, roles: RoleWait) -> Iterator[Check]:
     names = clients.outputs.containers
+    local = clients.outputs.local is not None
     for name in (names.application, names.input, names.output):
         try:
             exists = roles.call(clients.container(name).exists)
         except AzureError as error:
+            account = f"storage account {clients.outputs.storageAccountName}"
+            fix = _refused_fix(error, STORAGE_ROLE, account, roles, local)
             yield Check(
-                f"container {name}", FAIL, _first_line(error), _credential_fix(clients.outputs)
+                f"container {name}",
+                FAIL,
+                _first_line(error),
+                fix or _credential_fix(clients.outputs),
             )
             return
         if not exists:
@@ -195,9 +207,9 @@ def _storage(clients: Clients, roles: RoleWait) -> Iterator[Check]:
     try:
         read = roles.call(write_read_delete)
     except AzureError as error:
-        yield Check(
-            "storage", FAIL, _first_line(error), "grant yourself Storage Blob Data Contributor"
-        )
+        account = f"storage account {clients.outputs.storageAccountName}"
+        fix = _refused_fix(error, STORAGE_ROLE, account, roles, local)
+        yield Check("storage", FAIL, _first_line(error), fix or f"grant yourself {STORAGE_ROLE}")
         return
     ok = read == b"doctor"
     detail = f"wrote, read and deleted a probe blob in {names.input}; read {names.application}"
@@ -342,6 +354,19 @@ def _credential_fix(outputs: StackOutputs) -> str:
     if outputs.local:
         return "the local keys were refused: run 'python -m runner local up' again"
     return "sign in with 'az login' (or check the pipeline's OIDC) and your role assignments"
+
+
+def _refused_fix(error: AzureError, role: str, scope: str, roles: RoleWait, local: bool) -> str:
+    """For a 403, the role the runner's identity lacks, and how long it was waited for;
+    for any other failure, or the local stack's keys refused, nothing (the caller's fix)."""
+    if not refused_for_access(error) or local:
+        return ""
+    waited = (
+        f"still refused after waiting {roles.limit:.0f} s: "
+        if roles.limit > 0
+        else "a new role assignment takes up to 10 minutes (--wait-for-roles 10m); else "
+    )
+    return f"{waited}grant the runner's identity {role} on the {scope}"
 
 
 def _resize_fix(code: str, local: bool = False) -> str:

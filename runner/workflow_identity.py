@@ -12,6 +12,7 @@ whose assertion is a new GitHub token each time. Everywhere else: DefaultAzureCr
 
 from __future__ import annotations
 
+import http.client
 import json
 import os
 import time
@@ -25,6 +26,7 @@ AUDIENCE = "api://AzureADTokenExchange"
 GITHUB = ("ACTIONS_ID_TOKEN_REQUEST_URL", "ACTIONS_ID_TOKEN_REQUEST_TOKEN")
 AZURE = ("AZURE_CLIENT_ID", "AZURE_TENANT_ID")
 ATTEMPTS = 3
+TRANSIENT = (408, 429)  # and every 5xx: tried again
 TIMEOUT = 30.0
 
 
@@ -46,8 +48,8 @@ def github_token(
     opener: Callable[..., Any] = urllib.request.urlopen,
     pause: Callable[[float], None] = time.sleep,
 ) -> str:
-    """A new ID token from GitHub for Entra ID's audience (a few tries on a 5xx or a
-    dropped connection)."""
+    """A new ID token from GitHub for Entra ID's audience (a few tries on a 5xx, a 408 or
+    429, or a dropped connection)."""
     environment = os.environ if environment is None else environment
     missing = [name for name in (*GITHUB, *AZURE) if not environment.get(name)]
     if missing:
@@ -56,32 +58,58 @@ def github_token(
             "'permissions: id-token: write' and the identity's AZURE_CLIENT_ID and "
             "AZURE_TENANT_ID)"
         )
-    url = environment[GITHUB[0]]
+    url, secret = environment[GITHUB[0]], environment[GITHUB[1]]
     joiner = "&" if urllib.parse.urlsplit(url).query else "?"
     request = urllib.request.Request(
         f"{url}{joiner}audience={urllib.parse.quote(AUDIENCE, safe='')}",
-        headers={"Authorization": f"bearer {environment[GITHUB[1]]}"},
+        headers={"Authorization": f"bearer {secret}", "Accept": "application/json"},
     )
     for attempt in range(1, ATTEMPTS + 1):
         try:
             with opener(request, timeout=TIMEOUT) as answer:
-                value = json.loads(answer.read()).get("value")
-            if not isinstance(value, str) or not value:
-                raise WorkflowIdentityError("GitHub's token endpoint answered without a token")
-            return value
+                body = answer.read()
+            return _value(body)
         except urllib.error.HTTPError as error:
-            if error.code < 500 or attempt == ATTEMPTS:
+            transient = error.code in TRANSIENT or error.code >= 500
+            if not transient or attempt == ATTEMPTS:
+                said = _said(error, secret)
                 raise WorkflowIdentityError(
-                    f"GitHub's token endpoint answered {error.code} {error.reason}"
+                    f"GitHub's token endpoint answered {error.code} {error.reason}{said}"
                 ) from None
-        except (urllib.error.URLError, TimeoutError, ConnectionError) as error:
+        except (urllib.error.URLError, http.client.HTTPException, OSError) as error:
             if attempt == ATTEMPTS:
-                reason = getattr(error, "reason", error)
+                reason = str(getattr(error, "reason", error)).replace(secret, "***")
                 raise WorkflowIdentityError(
                     f"GitHub's token endpoint did not answer: {reason}"
                 ) from None
         pause(2.0 * attempt)
     raise AssertionError("unreachable")
+
+
+def _value(body: bytes) -> str:
+    """The token in GitHub's answer, ``{"value": "..."}``."""
+    try:
+        document = json.loads(body)
+    except ValueError:
+        document = None
+    value = document.get("value") if isinstance(document, dict) else None
+    if not isinstance(value, str) or not value:
+        raise WorkflowIdentityError("GitHub's token endpoint answered without a token")
+    return value
+
+
+def _said(error: urllib.error.HTTPError, secret: str) -> str:
+    """What GitHub said with its refusal (its ``message``), on one line, short, and with
+    the request token blanked out should it be repeated."""
+    try:
+        document = json.loads(error.read(4096) or b"null")
+    except (ValueError, OSError):
+        return ""
+    message = document.get("message") if isinstance(document, dict) else None
+    if not isinstance(message, str) or not message.strip():
+        return ""
+    line = " ".join(message.replace(secret, "***").split())
+    return f": {line[:200]}"
 
 
 def credential(environment: Mapping[str, str] | None = None, **options: Any) -> Any:
