@@ -24,6 +24,7 @@ from starlette.routing import Route
 from emulator import conditions, errors, odata, queryable, serialize, wire
 from emulator.auth import SharedKeyVerifier
 from emulator.executor import node_root, task_directory
+from emulator.numbers import numbers
 from emulator.records import Entity, Task
 from emulator.state import BatchState
 
@@ -85,7 +86,7 @@ class Api:
         raw = await request.body()
         wire.check_body_size(len(raw))
         try:
-            return json.loads(raw)
+            return numbers(json.loads(raw))  # "1" for 1, as the service reads it
         except (ValueError, UnicodeDecodeError):
             raise errors.InvalidRequestBody() from None
 
