@@ -139,7 +139,7 @@ def _outputs() -> int:
     paths = home.default_paths()
     ports = {name: home.running(paths, name) for name in ("azurite", "emulator", home.PROXY)}
     faults = home.applied_faults(paths) is not None
-    up = ports["azurite"] and ports["emulator"] and (ports[home.PROXY] or not faults)
+    up = home.serving(ports["azurite"], ports["emulator"], ports[home.PROXY], faults)
     found = paths.outputs if up and paths.outputs.exists() else None
     document = {
         "azurite": ports["azurite"],

@@ -15,7 +15,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import socket
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -109,6 +108,12 @@ def _is_server(pid: int, name: str) -> bool:
     return _COMMANDS.get(name, name.encode()) in command
 
 
+def serving(azurite: int | None, emulator: int | None, proxy: int | None, faults: bool) -> bool:
+    """Whether a stack answers: Azurite and the emulator up, and the fault proxy too when
+    the stack runs with faults (its storage endpoint is the proxy's)."""
+    return azurite is not None and emulator is not None and (proxy is not None or not faults)
+
+
 def stored_port(paths: Paths, name: str) -> int | None:
     try:
         return int(json.loads(paths.ports.read_text())[name])
@@ -133,16 +138,7 @@ def previous_port(paths: Paths, name: str, wait: float = PORT_WAIT) -> int | Non
 
 def free(port: int | None) -> int | None:
     """``port``, if a server can listen on it now; else None."""
-    if port is None:
-        return None
-    with socket.socket() as probe:
-        # As servers bind: a port in TIME_WAIT after `down` is free to take again.
-        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            probe.bind(("127.0.0.1", port))
-        except OSError:
-            return None
-    return port
+    return port if port is not None and servers.bindable(port) else None
 
 
 def remember(paths: Paths, name: str, server: servers.Server) -> None:

@@ -51,6 +51,18 @@ def listening(port: int) -> bool:
     return False
 
 
+def bindable(port: int) -> bool:
+    """Whether a server could listen on 127.0.0.1:port now (as servers bind: a port in
+    TIME_WAIT after a server stopped is free to take again)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
 def alive(pid: int) -> bool:
     """Whether the process exists and has not exited (a child of ours that exited is
     reaped first; another's, a zombie until its parent reaps it, has exited)."""
@@ -132,12 +144,7 @@ def free_port() -> int:
     except (OSError, ValueError, IndexError):
         pass  # not Linux: below 32768 all the same
     for port in random.sample(range(low, high), 50) if high - low > 50 else ():
-        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            try:
-                probe.bind(("127.0.0.1", port))
-            except OSError:
-                continue
+        if bindable(port):
             return port
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:  # all taken: any
         probe.bind(("127.0.0.1", 0))

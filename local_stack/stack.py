@@ -376,8 +376,7 @@ class Status:
 
     @property
     def running(self) -> bool:
-        up = self.azurite is not None and self.emulator is not None
-        return up and (self.faults is None or self.fault_proxy is not None)
+        return home.serving(self.azurite, self.emulator, self.fault_proxy, self.faults is not None)
 
 
 def status(paths: Paths | None = None) -> Status:

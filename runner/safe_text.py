@@ -35,6 +35,8 @@ def printable(text: str) -> str:
 
 def width(text: str) -> int:
     """Columns ``printable(text)`` takes on a terminal (a CJK character takes two)."""
+    if text.isascii():  # printable ASCII, as most names and words are: a column each
+        return len(text)
     from rich.cells import cell_len  # rich is what draws the progress bar, and knows widths
 
     return cell_len(text)

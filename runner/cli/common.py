@@ -269,11 +269,12 @@ def duration(text: str | None, option: str, reply: Reply) -> timedelta | None:
         raise reply.fail(EXIT_USAGE, f"{option}: {error}") from None
 
 
-def stall(text: str, reply: Reply) -> float:
-    """--stall-timeout in seconds; 0 (or 0s, 0m) for never."""
+def stall(text: str, reply: Reply, option: str = "--stall-timeout") -> float:
+    """A duration option in seconds, ``option`` naming it in an error; 0 (or 0s, 0m) for
+    never (--stall-timeout) or no wait (--wait-for-roles)."""
     if text.rstrip("smh").strip() in ("0", "0.0"):
         return 0.0
-    limit = duration(text, "--stall-timeout", reply)
+    limit = duration(text, option, reply)
     return limit.total_seconds() if limit else 0.0
 
 

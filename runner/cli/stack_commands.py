@@ -15,10 +15,10 @@ from runner.cli.common import (
     JsonOption,
     Reply,
     app,
-    duration,
     fail,
     local_app,
     log,
+    stall,
 )
 from runner.safe_text import dumps
 
@@ -71,7 +71,7 @@ def doctor(
         raise reply.fail(EXIT_USAGE, str(error)) from None
     from runner.role_wait import RoleWait
 
-    roles = RoleWait(_wait_limit(wait_for_roles, reply), say=log)
+    roles = RoleWait(stall(wait_for_roles, reply, "--wait-for-roles"), say=log)
     checks = []
     load = doctoring.loader(stack_name, outputs, log)
     for check in doctoring.run(load, probe, environment=environment, roles=roles):
@@ -82,14 +82,6 @@ def doctor(
     if as_json:
         print(dumps(document, indent=2))
     raise typer.Exit(0 if document["ok"] else EXIT_STACK)
-
-
-def _wait_limit(text: str, reply: Reply) -> float:
-    """--wait-for-roles in seconds; 0 (or 0s, 0m) for no wait."""
-    if text.strip().rstrip("smh") in ("0", "0.0"):
-        return 0.0
-    limit = duration(text.strip(), "--wait-for-roles", reply)
-    return limit.total_seconds() if limit else 0.0
 
 
 @local_app.command("up", cls=Command)
