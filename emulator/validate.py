@@ -116,6 +116,25 @@ def _resource_files(files: Any, name: str = "resourceFiles") -> None:
             )
 
 
+NO_CONTAINERS = (
+    "The local Batch emulator runs no containers: its tasks run as processes on the host. "
+    "Run the command without containers here, or use Azure Batch."
+)
+
+
+def _no_containers(spec: dict[str, Any], name: str, where: str = "") -> None:
+    """Refuse container settings: the service would run the task in a container, the
+    emulator cannot, and running it on the host instead fails in confusing ways. Only the
+    image (or the runtime's type) is named, never the registry's credentials."""
+    settings = spec.get(name)
+    if settings is None:
+        return
+    shown = None
+    if isinstance(settings, dict):
+        shown = settings.get("imageName") or settings.get("type")
+    raise errors.invalid_property(f"{where}{name}", shown or "(container settings)", NO_CONTAINERS)
+
+
 def _escapes(path: str) -> bool:
     parts = path.replace("\\", "/").split("/")
     return path.startswith(("/", "\\")) or ".." in parts
@@ -146,6 +165,7 @@ def pool(body: Any) -> dict[str, Any]:
     configuration = _required(spec, "virtualMachineConfiguration", dict)
     _required(configuration, "imageReference", dict)
     _required(configuration, "nodeAgentSKUId")
+    _no_containers(configuration, "containerConfiguration", "virtualMachineConfiguration.")
     autoscale = spec.get("enableAutoScale") is True
     if autoscale:
         _required(spec, "autoScaleFormula")
@@ -161,6 +181,7 @@ def pool(body: Any) -> dict[str, Any]:
     start_task = spec.get("startTask")
     if start_task is not None:
         _command_line(_object(start_task))
+        _no_containers(start_task, "containerSettings", "startTask.")
         _resource_files(start_task.get("resourceFiles"), "startTask.resourceFiles")
         _optional_int(start_task, "maxTaskRetryCount", -1, 2**31 - 1)
     return spec
@@ -250,9 +271,9 @@ def _hook_task(spec: dict[str, Any]) -> None:
     _command_line(spec)
     _resource_files(spec.get("resourceFiles"))
     _environment(spec.get("environmentSettings"))
-    for name in ("userIdentity", "containerSettings"):
-        if spec.get(name) is not None and not isinstance(spec[name], dict):
-            raise errors.invalid_property(name, spec[name])
+    if spec.get("userIdentity") is not None and not isinstance(spec["userIdentity"], dict):
+        raise errors.invalid_property("userIdentity", spec["userIdentity"])
+    _no_containers(spec, "containerSettings")
 
 
 def _flag(spec: dict[str, Any], name: str) -> None:
@@ -316,6 +337,7 @@ def task(body: Any) -> dict[str, Any]:
     _command_line(spec)
     _constraints(spec, "maxWallClockTime", "retentionTime")
     _optional_int(spec, "requiredSlots", 1, 256)
+    _no_containers(spec, "containerSettings")
     _resource_files(spec.get("resourceFiles"))
     _output_files(spec.get("outputFiles"))
     _environment(spec.get("environmentSettings"))
