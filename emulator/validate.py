@@ -135,6 +135,15 @@ def _no_containers(spec: dict[str, Any], name: str, where: str = "") -> None:
     raise errors.invalid_property(f"{where}{name}", shown or "(container settings)", NO_CONTAINERS)
 
 
+def _not_run(spec: dict[str, Any], name: str, what: str, shown: str) -> None:
+    """Refuse a feature the service has and the emulator does not run, rather than store
+    it and silently do something else."""
+    if spec.get(name) is not None:
+        raise errors.invalid_property(
+            name, shown, f"The local Batch emulator does not run {what}: use Azure Batch."
+        )
+
+
 def _escapes(path: str) -> bool:
     parts = path.replace("\\", "/").split("/")
     return path.startswith(("/", "\\")) or ".." in parts
@@ -229,6 +238,7 @@ def job(body: Any) -> dict[str, Any]:
     spec = _object(body)
     _identifier(spec)
     _required(spec, "poolInfo", dict)
+    _not_run(spec, "jobManagerTask", "job manager tasks", "(a job manager task)")
     spec.update(job_patch({k: v for k, v in spec.items() if k not in _HOOKS}))
     _optional_int(spec, "priority", -1000, 1000)
     uses = spec.get("usesTaskDependencies")
@@ -338,6 +348,7 @@ def task(body: Any) -> dict[str, Any]:
     _constraints(spec, "maxWallClockTime", "retentionTime")
     _optional_int(spec, "requiredSlots", 1, 256)
     _no_containers(spec, "containerSettings")
+    _not_run(spec, "multiInstanceSettings", "multi-instance tasks", "(multi-instance settings)")
     _resource_files(spec.get("resourceFiles"))
     _output_files(spec.get("outputFiles"))
     _environment(spec.get("environmentSettings"))

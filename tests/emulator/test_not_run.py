@@ -1,7 +1,8 @@
-"""Container pools and container tasks: the service runs them in containers, the emulator
-runs no containers, so it refuses them when they are asked for instead of running their
-command lines on the host (where a workflow engine's containerised task then fails in
-confusing ways). The error names the property and the image, never a registry password."""
+"""What the service runs and the emulator does not: containers, job manager tasks and
+multi-instance tasks are refused when they are asked for, instead of being stored and
+something else run (a container task's command line on the host, where a workflow engine's
+containerised task then fails in confusing ways). The error names the property and the
+image, never a registry password."""
 
 from __future__ import annotations
 
@@ -17,10 +18,15 @@ REGISTRY = models.ContainerRegistryReference(
 )
 
 
+def _details(error: HttpResponseError) -> dict[str, str | None]:
+    """The error's values: PropertyName, PropertyValue, Reason."""
+    assert error.error is not None
+    return {detail.code: detail.message for detail in error.error.details or []}
+
+
 def _refused_for_containers(error: HttpResponseError, name: str, value: str) -> None:
     assert "registry-secret" not in str(error)
-    assert error.error is not None
-    details = {detail.code: detail.message for detail in error.error.details or []}
+    details = _details(error)
     assert details["PropertyName"] == name
     assert details["PropertyValue"] == value
     assert "runs no containers" in (details["Reason"] or "")
@@ -82,3 +88,30 @@ def test_a_job_preparation_task_in_a_container_is_refused(batch, pool):
     error = raises_batch_error(lambda: batch.create_job(options), 400, "InvalidPropertyValue")
     _refused_for_containers(error, "containerSettings", "busybox")
     assert job_id not in [j.id for j in batch.list_jobs()]
+
+
+def test_a_job_manager_task_is_refused(batch, pool):
+    job_id = unique("job")
+    options = models.BatchJobCreateOptions(
+        id=job_id,
+        pool_info=models.BatchPoolInfo(pool_id=pool),
+        job_manager_task=models.BatchJobManagerTask(id="manager", command_line="/bin/true"),
+    )
+    error = raises_batch_error(lambda: batch.create_job(options), 400, "InvalidPropertyValue")
+    details = _details(error)
+    assert details["PropertyName"] == "jobManagerTask"
+    assert "does not run job manager tasks" in (details["Reason"] or "")
+    assert job_id not in [j.id for j in batch.list_jobs()]
+
+
+def test_a_multi_instance_task_is_refused(batch, job):
+    task = models.BatchTaskCreateOptions(
+        id="mpi",
+        command_line="mpirun -np 2 ./solver",
+        multi_instance_settings=models.MultiInstanceSettings(
+            coordination_command_line="/bin/true", number_of_instances=2
+        ),
+    )
+    error = raises_batch_error(lambda: batch.create_task(job, task), 400, "InvalidPropertyValue")
+    assert _details(error)["PropertyName"] == "multiInstanceSettings"
+    assert list(batch.list_tasks(job)) == []
