@@ -144,6 +144,11 @@ NodeBeingReimaged = _error("NodeBeingReimaged", 409, "The specified node is bein
 OperationNotValidOnNode = _error(
     "OperationNotValidOnNode", 409, "The specified operation is not valid on the node."
 )
+NodeAlreadyInTargetSchedulingState = _error(
+    "NodeAlreadyInTargetSchedulingState",
+    409,
+    "The specified node is already in the target scheduling state.",
+)
 OperationNotValidOnPool = _error(
     "OperationNotValidOnPool", 409, "The specified operation is not valid on the pool."
 )

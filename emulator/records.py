@@ -234,6 +234,12 @@ class Node(Entity):
     start_task_spec: Spec | None = None  # the pool's startTask as the node got it (startTask)
     recent_tasks: list[RecentTask] = field(default_factory=list)  # the last, oldest first
 
+    @property
+    def resting_state(self) -> str:
+        """Its state when it is up and runs no task: idle, or offline while scheduling
+        on it is disabled (BatchNodeState offline)."""
+        return "idle" if self.scheduling_state == "enabled" else "offline"
+
     def saw(self, task: Task) -> RecentTask:
         """Note a task the node runs, or a change of one it ran, as the newest entry."""
         self.recent_tasks = [

@@ -213,6 +213,18 @@ class Api:
         params, body = request.path_params, await self._optional_body(request)
         return self._accepted(self.state.nodes.reimage(params["pool_id"], params["node_id"], body))
 
+    # --- node scheduling: disablescheduling, enablescheduling -----------------------------
+
+    async def disable_node_scheduling(self, request: Request) -> Response:
+        params, body = request.path_params, await self._optional_body(request)
+        node = self.state.nodes.disable_scheduling(params["pool_id"], params["node_id"], body)
+        return _operation(200, node, "disablescheduling")
+
+    async def enable_node_scheduling(self, request: Request) -> Response:
+        params = request.path_params
+        node = self.state.nodes.enable_scheduling(params["pool_id"], params["node_id"])
+        return _operation(200, node, "enablescheduling")
+
     # --- autoscale: evaluateautoscale, enableautoscale, disableautoscale -------------------
 
     @staticmethod
@@ -294,6 +306,16 @@ class Api:
         self._precondition(self.state.jobs.get(job_id), request)
         self.state.jobs.terminate(job_id, reason, _force(request))
         return Response(status_code=202)
+
+    async def disable_job(self, request: Request) -> Response:
+        job_id, body = request.path_params["job_id"], await self._body(request)
+        self._precondition(self.state.jobs.get(job_id), request)
+        return _operation(202, self.state.jobs.disable(job_id, body), "disable")
+
+    async def enable_job(self, request: Request) -> Response:
+        job_id = request.path_params["job_id"]
+        self._precondition(self.state.jobs.get(job_id), request)
+        return _operation(202, self.state.jobs.enable(job_id), "enable")
 
     async def list_preparation_status(self, request: Request) -> Response:
         job, statuses = self.state.jobs.preparation_status(request.path_params["job_id"])
@@ -422,6 +444,16 @@ class Api:
             ("/pools/{pool_id}/disableautoscale", self.disable_autoscale, ["POST"]),
             ("/pools/{pool_id}/nodes/{node_id}/reboot", self.reboot_node, ["POST"]),
             ("/pools/{pool_id}/nodes/{node_id}/reimage", self.reimage_node, ["POST"]),
+            (
+                "/pools/{pool_id}/nodes/{node_id}/disablescheduling",
+                self.disable_node_scheduling,
+                ["POST"],
+            ),
+            (
+                "/pools/{pool_id}/nodes/{node_id}/enablescheduling",
+                self.enable_node_scheduling,
+                ["POST"],
+            ),
             ("/pools/{pool_id}/nodes/{node_id}/files", self.list_node_files, ["GET"]),
             (
                 "/pools/{pool_id}/nodes/{node_id}/files/{file_path:path}",
@@ -437,6 +469,8 @@ class Api:
             ("/jobs/{job_id}", self.update_job, ["PATCH"]),
             ("/jobs/{job_id}", self.delete_job, ["DELETE"]),
             ("/jobs/{job_id}/terminate", self.terminate_job, ["POST"]),
+            ("/jobs/{job_id}/disable", self.disable_job, ["POST"]),
+            ("/jobs/{job_id}/enable", self.enable_job, ["POST"]),
             ("/jobs/{job_id}/taskcounts", self.task_counts, ["GET"]),
             (
                 "/jobs/{job_id}/jobpreparationandreleasetaskstatus",
@@ -511,6 +545,15 @@ def _versioned(record: Entity) -> dict[str, str]:
     if record.etag is None or record.last_modified is None:
         return {}
     return {"ETag": record.etag, "Last-Modified": wire.http_date(record.last_modified)}
+
+
+def _operation(status: int, record: Entity, name: str) -> Response:
+    """The answer to an action on a resource: its ETag and Last-Modified when it has them,
+    and the action's URL as DataServiceId, as the service sends them (azure-sdk-for-python's
+    recorded test_batch_jobs and test_batch_compute_nodes: .../jobs/{id}/disable 202,
+    .../nodes/{id}/disablescheduling 200 without an ETag)."""
+    headers = {**_versioned(record), "DataServiceId": f"{record.url}/{name}"}
+    return Response(status_code=status, headers=headers)
 
 
 def _force(request: Request) -> bool:

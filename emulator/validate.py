@@ -539,3 +539,30 @@ def node_restart(body: Any, *names: str) -> str:
     if body is None:
         return "requeue"
     return deallocation_option(_object(body), *names)
+
+
+# --- disabling a job, or scheduling on a node --------------------------------------------
+
+JOB_DISABLE_OPTIONS = ("requeue", "terminate", "wait")
+NODE_DISABLE_OPTIONS = ("requeue", "terminate", "taskcompletion")
+
+
+def _option(name: str, value: Any, allowed: tuple[str, ...]) -> str:
+    """One of allowed, lower-cased (the service reads enums in any case)."""
+    if not isinstance(value, str) or value.lower() not in allowed:
+        raise errors.invalid_property(name, value)
+    return value.lower()
+
+
+def job_disable(body: Any) -> str:
+    """disable: what happens to the job's running tasks (disableTasks, required)."""
+    return _option("disableTasks", _required(_object(body), "disableTasks"), JOB_DISABLE_OPTIONS)
+
+
+def node_disable_scheduling(body: Any) -> str:
+    """disablescheduling: what happens to the node's running tasks; no body, or no
+    nodeDisableSchedulingOption, is the service's default, requeue."""
+    value = None if body is None else _object(body).get("nodeDisableSchedulingOption")
+    if value is None:
+        return "requeue"
+    return _option("nodeDisableSchedulingOption", value, NODE_DISABLE_OPTIONS)

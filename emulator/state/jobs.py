@@ -95,6 +95,31 @@ class Jobs:
             self.lifecycle.terminate_job(job, reason or "UserTerminate", now, force)
         self.wake()
 
+    def disable(self, job_id: str, body: Any) -> Job:
+        """disable: from active, disabling or disabled; any other state is a 409, as the
+        API says (JobCompleted, JobBeingTerminated, JobBeingDeleted)."""
+        job = self.tables.job(job_id)
+        option = validate.job_disable(body)
+        _not_ending(job)
+        if job.state == "completed":
+            raise errors.JobCompleted()
+        with self.tables.store.transaction():
+            self.lifecycle.disable_job(job, option, self.tables.clock())
+        self.wake()
+        return job
+
+    def enable(self, job_id: str) -> Job:
+        """enable: a disabled or disabling job is active again; an active one stays so
+        (the service documents no refusal for it)."""
+        job = self.tables.job(job_id)
+        _not_ending(job)
+        if job.state == "completed":
+            raise errors.JobCompleted()
+        with self.tables.store.transaction():
+            self.lifecycle.enable_job(job, self.tables.clock())
+        self.wake()
+        return job
+
     def delete(self, job_id: str, force: bool = False) -> None:
         """The job's tasks are killed and gone; it is deleting until its releases have
         run, then gone (``force``: at once)."""

@@ -23,6 +23,8 @@ from emulator.validate import performs_exit_options
 
 Kill = Callable[[RunKey], None]
 RUNNING = ("preparing", "running")
+_OPEN = ("active", "disabling", "disabled")
+"""States of a job that has not begun to end."""
 
 
 class Lifecycle:
@@ -39,7 +41,9 @@ class Lifecycle:
         self.preparations = preparations
 
     def release_slot(self, task: Task) -> None:
-        """Take a task off its node's slots (the node goes idle when none is left)."""
+        """Take a task off its node's slots (the node goes idle, or offline, when none is
+        left); a job disabling until its running tasks end is disabled with the last."""
+        self._disabled_without(task)
         node = self.tables.node_of(task)
         if node is None:
             return
@@ -48,8 +52,20 @@ class Lifecycle:
             node.running.remove(entry)
             node.running_slots -= task.required_slots
         if not node.running and node.state == "running":
-            node.transition("idle", self.tables.clock())
+            node.transition(node.resting_state, self.tables.clock())
         self.tables.save(node)
+
+    def _disabled_without(self, task: Task) -> None:
+        """A disabling job is disabled once no task of it but ``task`` runs any more."""
+        job = self.tables.jobs.get(task.job_id)
+        if job is None or job.state != "disabling":
+            return
+        tasks = self.tables.tasks.get(job.id, {}).values()
+        if not any(other.state in RUNNING and other is not task for other in tasks):
+            now = self.tables.clock()
+            job.transition("disabled", now)
+            self.tables.touch(job, now)
+            self.tables.save(job)
 
     def stop(self, task: Task) -> None:
         """Free the slot of a task that is placed or running, and kill its process."""
@@ -107,8 +123,8 @@ class Lifecycle:
             return
         if action.job_action == "terminate":
             self.terminate_job(job, "TaskFailed", now)
-        elif action.job_action == "disable":
-            self.disable_job(job, now)
+        elif action.job_action == "disable":  # "equivalent to ... disableTasks requeue"
+            self.disable_job(job, "requeue", now)
 
     def terminate_job(self, job: Job, reason: str, now: datetime, force: bool = False) -> None:
         """End the job's running tasks, then run its release task where its preparation
@@ -170,21 +186,69 @@ class Lifecycle:
         for job_id in self.preparations.node_changing(node, change, now):
             self.released(job_id, now)
 
-    def disable_job(self, job: Job, now: datetime) -> None:
-        """As the disable Job API with disableTasks requeue: running tasks are killed and
-        back to active; the job takes no new ones while disabled."""
+    def requeue_running(self, task: Task, now: datetime) -> None:
+        """Kill a placed or running task and put it back to active, as a requeue."""
+        self.stop(task)
+        self.requeue(task, now)
+
+    def end_node_tasks(self, node: Node, option: str, failure: Failure, now: datetime) -> None:
+        """A node takes no more tasks (it leaves, restarts, or scheduling on it is
+        disabled): its running tasks go by the request's option. requeue: killed and back
+        to active; terminate: killed and completed as failed with ``failure``; any other:
+        left to finish. The node's recentTasks keep each as its run there ended."""
+        if option not in ("requeue", "terminate"):
+            return
+        ended: set[str] = set()
+        for job_id, task_id in list(node.running):
+            task = self.tables.tasks.get(job_id, {}).get(task_id)
+            if task is None:
+                continue
+            seen = node.saw(task)  # its run here, in the node's recentTasks
+            if option == "requeue":
+                self.requeue_running(task, now)
+            else:
+                self.end_by_request(task, now, failure)
+                ended.add(job_id)
+            seen.state = task.state
+        for job_id in ended:
+            self.complete_job_if_done(self.tables.jobs[job_id], now)
+
+    def disable_job(self, job: Job, option: str, now: datetime) -> None:
+        """The disable Job API (and a task's exit jobAction disable): the job is disabling
+        while its running tasks go by ``option`` (disableTasks), then disabled, and starts
+        no task until enabled. requeue: killed and back to active (requeueCount + 1, no
+        retry used); terminate: killed and completed as TaskEnded; wait: left to finish,
+        the job disabled when the last has ended (``release_slot``). A disabled job is
+        left as it is; a disabling one deals with its running tasks by the new option."""
+        if job.state == "disabled":
+            return
         job.transition("disabling", now)
-        for task in self.tables.tasks.get(job.id, {}).values():
-            if task.state in RUNNING:
-                self.kill(task_run(job.id, task.id))
-                self.requeue(task, now)
-        job.transition("disabled", now)
+        self.tables.touch(job, now)
+        running = [t for t in self.tables.tasks.get(job.id, {}).values() if t.state in RUNNING]
+        for task in running:
+            if option == "requeue":
+                self.requeue_running(task, now)
+            elif option == "terminate":
+                self.end_by_request(task, now)
+        if not any(task.state in RUNNING for task in running):
+            job.transition("disabled", now)
+        self.tables.save(job)
+        self.complete_job_if_done(job, now)
+
+    def enable_job(self, job: Job, now: datetime) -> None:
+        """The enable Job API: a disabled (or still disabling) job is enabling, then
+        active, and its active tasks are scheduled again; an active job is left as it is."""
+        if job.state == "active":
+            return
+        job.transition("enabling", now)
+        job.transition("active", now)
         self.tables.touch(job, now)
         self.tables.save(job)
 
     def complete_job_if_done(self, job: Job, now: datetime) -> None:
-        """onAllTasksComplete=terminatejob: end the job once every task has completed."""
-        if job.state != "active" or not job.terminates_when_tasks_complete:
+        """onAllTasksComplete=terminatejob: end the job once every task has completed,
+        a disabled job too (it "takes precedence": Azure/batch-shipyard issue 227)."""
+        if job.state not in _OPEN or not job.terminates_when_tasks_complete:
             return
         if not self.tables.incomplete.get(job.id):
             self.terminate_job(job, "AllTasksComplete", now)

@@ -1,4 +1,5 @@
-"""Losing nodes as the service does: remove nodes, resize, stop a resize, reboot, reimage.
+"""Losing nodes as the service does: remove nodes, resize, stop a resize, reboot, reimage;
+and taking a node aside: disable and enable scheduling on it.
 
 Each operation puts nodes into a changing state (leavingpool, rebooting, reimaging) and
 deals with the tasks running on them by the request's nodeDeallocationOption:
@@ -16,6 +17,10 @@ again and reruns the pool's start task. When the change gets under way, the jobs
 preparation and release tasks on the node learn of it (``Lifecycle.node_changing``).
 Removing nodes lowers the pool's targets, so the pool is at its target size afterwards,
 as resize leaves it at the new one.
+
+Disabling scheduling deals with the node's running tasks by its own option (requeue,
+terminate, taskcompletion, as above) and starts no new task there; the node is offline
+instead of idle until scheduling is enabled again, and stays so across a reboot.
 """
 
 from __future__ import annotations
@@ -25,16 +30,17 @@ from datetime import datetime
 from typing import Any
 
 from emulator import errors, failures, validate
-from emulator.records import Node, Pool, start_task_run, task_run
+from emulator.records import Node, Pool, start_task_run
 from emulator.state.lifecycle import Lifecycle
 from emulator.state.pools import new_node
 from emulator.state.quotas import Allocator
 from emulator.state.tables import Tables
 
 CHANGING = ("leavingpool", "rebooting", "reimaging")
-RESTARTABLE = ("idle", "running", "starttaskfailed")
-"""States a node can be rebooted or reimaged from: the documented idle and running, and
-starttaskfailed, which a reboot is the usual cure for."""
+RESTARTABLE = ("idle", "running", "starttaskfailed", "offline")
+"""States a node can be rebooted or reimaged from: the documented idle and running,
+starttaskfailed, which a reboot is the usual cure for, and offline (idle with scheduling
+disabled, as a node is taken aside to be looked at)."""
 
 _BUSY = {
     "starting": errors.NodeBeingStarted,
@@ -158,7 +164,7 @@ class Nodes:
                 if node.change_launched:
                     going = True
                     continue
-                node.transition("running" if node.running else "idle", now)
+                node.transition("running" if node.running else node.resting_state, now)
                 node.deallocation = None
                 self.tables.save(node)
             pool.allocate("stopping" if going else "steady", now)
@@ -193,23 +199,41 @@ class Nodes:
         node.transition(state, now)
         node.deallocation = option
         node.change_launched = False
-        ended: set[str] = set()
-        if option in ("requeue", "terminate"):
-            failure = failures.TASK_ENDED_NODE_LOST(
-                f"The task was terminated because its compute node was {_LOST_AS[state]}."
-            )
-            for job_id, task_id in list(node.running):
-                task = self.tables.tasks.get(job_id, {}).get(task_id)
-                if task is None:
-                    continue
-                seen = node.saw(task)  # its run here, in the node's recentTasks
-                if option == "requeue":
-                    self.lifecycle.kill(task_run(job_id, task_id))
-                    self.lifecycle.requeue(task, now)
-                else:
-                    self.lifecycle.end_by_request(task, now, failure)
-                    ended.add(job_id)
-                seen.state = task.state
+        failure = failures.TASK_ENDED_NODE_LOST(
+            f"The task was terminated because its compute node was {_LOST_AS[state]}."
+        )
+        self.lifecycle.end_node_tasks(node, option, failure, now)
         self.tables.save(node)
-        for job_id in ended:
-            self.lifecycle.complete_job_if_done(self.tables.jobs[job_id], now)
+
+    # --- scheduling: disablescheduling, enablescheduling ---------------------------------
+
+    def disable_scheduling(self, pool_id: str, node_id: str, body: Any) -> Node:
+        """No new task starts on the node; its running ones go by the option (requeue,
+        terminate: ended as by a user's request, taskcompletion: left to finish). It is
+        offline once it runs none (``Node.resting_state``)."""
+        option = validate.node_disable_scheduling(body)
+        node = self.tables.node(pool_id, node_id)
+        if node.scheduling_state == "disabled":
+            raise errors.NodeAlreadyInTargetSchedulingState()
+        now = self.tables.clock()
+        with self.tables.store.transaction():
+            node.scheduling_state = "disabled"
+            if node.state == "idle":
+                node.transition("offline", now)
+            self.lifecycle.end_node_tasks(node, option, failures.TASK_ENDED_BY_REQUEST, now)
+            self.tables.save(node)
+        self.wake()
+        return node
+
+    def enable_scheduling(self, pool_id: str, node_id: str) -> Node:
+        """Tasks are scheduled on the node again (an offline node is idle)."""
+        node = self.tables.node(pool_id, node_id)
+        if node.scheduling_state == "enabled":
+            raise errors.NodeAlreadyInTargetSchedulingState()
+        with self.tables.store.transaction():
+            node.scheduling_state = "enabled"
+            if node.state == "offline":
+                node.transition("idle", self.tables.clock())
+            self.tables.save(node)
+        self.wake()
+        return node

@@ -49,7 +49,7 @@ from emulator.state.tables import Tables
 KIND = "preparation"
 PREPARATION, RELEASE = "preparation", "release"
 UP = (
-    *("idle", "running", "starttaskfailed", "waitingforstarttask"),
+    *("idle", "running", "starttaskfailed", "waitingforstarttask", "offline"),
     *("leavingpool", "rebooting", "reimaging"),
 )
 """States of a node that can run a preparation or release: a changing node too, until

@@ -37,7 +37,7 @@ def recover(tables: Tables, lifecycle: Lifecycle) -> list[Orphan]:
                     node.start_task_launched = False
                     node.transition("starting", now)
                 elif node.state == "running":
-                    node.transition("idle", now)
+                    node.transition(node.resting_state, now)
                 elif node.state in CHANGING:  # the scheduler takes the change up again
                     node.change_launched = False
                 tables.save(node)

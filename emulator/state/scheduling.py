@@ -67,7 +67,8 @@ class Scheduling:
             node.start_task.start_time, node.start_task.end_time = now, None  # as the service
         elif node.state == "starting":
             pool = self.tables.pools[pool_id]
-            node.transition("waitingforstarttask" if pool.waits_for_start_task else "idle", now)
+            waits = pool.waits_for_start_task
+            node.transition("waitingforstarttask" if waits else node.resting_state, now)
             if pool.start_task is not None:
                 node.start_task = StartTaskRun(start_time=now)
         else:
@@ -101,7 +102,7 @@ class Scheduling:
             if not outcome.succeeded and pool.waits_for_start_task:
                 node.transition("starttaskfailed", now)
             elif node.state == "waitingforstarttask":
-                node.transition("idle", now)
+                node.transition(node.resting_state, now)
         self.tables.save(node)
         self.wake()
 
@@ -319,7 +320,7 @@ class Scheduling:
 def _rerun(node: Node) -> bool:
     """Whether the node's start task failed and is to run again (not yet handed out)."""
     run = node.start_task
-    still_up = node.state in ("waitingforstarttask", "idle", "running")
+    still_up = node.state in ("waitingforstarttask", "idle", "running", "offline")
     return still_up and run is not None and run.state == "running" and run.retry_count > 0
 
 
