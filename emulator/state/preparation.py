@@ -55,6 +55,10 @@ UP = (
 """States of a node that can run a preparation or release: a changing node too, until
 its change is under way (``Node.change_launched``)."""
 
+PREPARING = ("active", "disabling")
+"""States of a job whose preparations run: a job being disabled with ``wait`` still
+finishes the tasks it placed, and those may wait for their node's preparation."""
+
 PREPARATION_DEFAULTS: Spec = {
     "id": "jobpreparation",
     "waitForSuccess": True,
@@ -244,7 +248,7 @@ class Preparations:
             assert node is not None
             spec = preparation_of(job)
             assert spec is not None
-            if status.requested and not status.launched and job.state == "active":
+            if status.requested and not status.launched and job.state in PREPARING:
                 self._hand_out_preparation(status, now)
                 runs.append(HookRun(PREPARATION, job_id, spec, spec["id"], node, status.generation))
             elif status.release_due and not status.release_launched:
@@ -315,7 +319,7 @@ class Preparations:
             status.retrying = True
             if outcome.exit_code is not None:
                 record.exit_code = outcome.exit_code
-            status.requested = job.state == "active"
+            status.requested = job.state in PREPARING
             self._save(status)
             return Verdict([], [])
         record.state = "completed"

@@ -255,6 +255,35 @@ def test_tasks_are_preparing_until_their_nodes_preparation_succeeds(client, loca
     assert statuses[first].job_release_task_execution_info is None
 
 
+def test_a_preparation_retried_while_its_job_is_disabled_runs_and_its_task_with_it(
+    client, local, script
+):
+    """Disabled with ``wait``, a job finishes the task it placed: its node's preparation is
+    retried for it, then the task runs, then the job is disabled; enabled, it goes on."""
+    pool_id, _node = _pool(client, 1, slots=1)
+    script.exits["preparation"] = None
+    job_id = _job(client, pool_id, constraints=models.BatchTaskConstraints(max_task_retry_count=1))
+    _add(client, job_id, "placed")
+    [first] = _running(local, "preparation", job_id, 1)
+    poller = client.begin_disable_job(
+        job_id, models.BatchJobDisableOptions(disable_tasks="wait"), polling_interval=POLL
+    )
+    wait_for(lambda: client.get_job(job_id).state == "disabling")
+    local.executor.finish(first, exit_code=1)
+    wait_for(lambda: _launched(local, "preparation", job_id) == 2)  # the retry
+    local.executor.finish(first)
+    _running(local, "task", job_id, 1)
+    _add(client, job_id, "later")
+    local.executor.finish(("task", job_id, "placed"))
+    poller.result(timeout=10)
+    assert client.get_job(job_id).state == "disabled"
+    assert _states(client, job_id) == {"placed": "completed", "later": "active"}
+
+    client.begin_enable_job(job_id, polling_interval=POLL).result(timeout=10)
+    _running(local, "task", job_id, 1)
+    assert _launched(local, "preparation", job_id) == 2
+
+
 def test_a_failing_preparation_is_retried_then_its_node_is_skipped(client, local, script):
     pool_id, node_id = _pool(client, 1)
     script.exits["preparation"] = 3
