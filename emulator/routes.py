@@ -161,6 +161,15 @@ class Api:
             return Response(status_code=200, headers=_versioned(pool))
         return self._entity(pool, serialize.pool(pool), "pools", request)
 
+    async def update_pool(self, request: Request) -> Response:
+        """PATCH (200) or updateproperties (204), with the pool's ETag and DataServiceId."""
+        pool_id, body = request.path_params["pool_id"], await self._body(request)
+        self._precondition(self.state.pools.get(pool_id), request)
+        replace = request.method == "POST"
+        pool = self.state.pools.update(pool_id, body, replace)
+        headers = {**_versioned(pool), "DataServiceId": pool.url}
+        return Response(status_code=204 if replace else 200, headers=headers)
+
     async def delete_pool(self, request: Request) -> Response:
         pool_id = request.path_params["pool_id"]
         self._precondition(self.state.pools.get(pool_id), request)
@@ -285,9 +294,10 @@ class Api:
         return self._entity(job, serialize.job(job), "jobs", request)
 
     async def update_job(self, request: Request) -> Response:
+        """PATCH changes what it gives; PUT replaces (what it does not give is reset)."""
         job_id, body = request.path_params["job_id"], await self._body(request)
         self._precondition(self.state.jobs.get(job_id), request)
-        job = self.state.jobs.update(job_id, body)
+        job = self.state.jobs.update(job_id, body, replace=request.method == "PUT")
         return Response(status_code=200, headers={**_versioned(job), "DataServiceId": job.url})
 
     async def delete_job(self, request: Request) -> Response:
@@ -350,6 +360,12 @@ class Api:
         if (unchanged := self._not_modified(task, request)) is not None:
             return unchanged
         return self._entity(task, serialize.task(task), "tasks", request)
+
+    async def update_task(self, request: Request) -> Response:
+        self._precondition(self._task(request), request)
+        params, body = request.path_params, await self._body(request)
+        task = self.state.tasks.update(params["job_id"], params["task_id"], body)
+        return Response(status_code=200, headers={**_versioned(task), "DataServiceId": task.url})
 
     async def delete_task(self, request: Request) -> Response:
         self._precondition(self._task(request), request)
@@ -434,6 +450,8 @@ class Api:
             ("/pools", self.list_pools, ["GET"]),
             ("/pools/{pool_id}", self.get_pool, ["GET", "HEAD"]),
             ("/pools/{pool_id}", self.delete_pool, ["DELETE"]),
+            ("/pools/{pool_id}", self.update_pool, ["PATCH"]),
+            ("/pools/{pool_id}/updateproperties", self.update_pool, ["POST"]),
             ("/pools/{pool_id}/nodes", self.list_nodes, ["GET"]),
             ("/pools/{pool_id}/nodes/{node_id}", self.get_node, ["GET"]),
             ("/pools/{pool_id}/removenodes", self.remove_nodes, ["POST"]),
@@ -466,7 +484,7 @@ class Api:
             ("/jobs", self.create_job, ["POST"]),
             ("/jobs", self.list_jobs, ["GET"]),
             ("/jobs/{job_id}", self.get_job, ["GET"]),
-            ("/jobs/{job_id}", self.update_job, ["PATCH"]),
+            ("/jobs/{job_id}", self.update_job, ["PATCH", "PUT"]),
             ("/jobs/{job_id}", self.delete_job, ["DELETE"]),
             ("/jobs/{job_id}/terminate", self.terminate_job, ["POST"]),
             ("/jobs/{job_id}/disable", self.disable_job, ["POST"]),
@@ -482,6 +500,7 @@ class Api:
             ("/jobs/{job_id}/addtaskcollection", self.create_task_collection, ["POST"]),
             ("/jobs/{job_id}/tasks/{task_id}", self.get_task, ["GET"]),
             ("/jobs/{job_id}/tasks/{task_id}", self.delete_task, ["DELETE"]),
+            ("/jobs/{job_id}/tasks/{task_id}", self.update_task, ["PUT"]),
             ("/jobs/{job_id}/tasks/{task_id}/terminate", self.terminate_task, ["POST"]),
             ("/jobs/{job_id}/tasks/{task_id}/reactivate", self.reactivate_task, ["POST"]),
             ("/jobs/{job_id}/tasks/{task_id}/files", self.list_task_files, ["GET"]),

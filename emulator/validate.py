@@ -187,13 +187,29 @@ def pool(body: Any) -> dict[str, Any]:
     _optional_int(spec, "targetLowPriorityNodes", 0, 10_000)
     _optional_int(spec, "taskSlotsPerNode", 1, 256)
     autoscale_interval(spec)
-    start_task = spec.get("startTask")
-    if start_task is not None:
-        _command_line(_object(start_task))
-        _no_containers(start_task, "containerSettings", "startTask.")
-        _resource_files(start_task.get("resourceFiles"), "startTask.resourceFiles")
-        _optional_int(start_task, "maxTaskRetryCount", -1, 2**31 - 1)
+    _start_task(spec.get("startTask"))
+    _metadata(spec.get("metadata"))
     return spec
+
+
+def _start_task(start_task: Any) -> None:
+    if start_task is None:
+        return
+    _command_line(_object(start_task))
+    _no_containers(start_task, "containerSettings", "startTask.")
+    _resource_files(start_task.get("resourceFiles"), "startTask.resourceFiles")
+    _optional_int(start_task, "maxTaskRetryCount", -1, 2**31 - 1)
+    _flag(start_task, "waitForSuccess")
+
+
+def _metadata(metadata: Any) -> None:
+    """metadata: a list of {name, value} pairs of strings, each with a name."""
+    for pair in _list(metadata, "metadata"):
+        if not isinstance(pair, dict):
+            raise errors.invalid_property("metadata", pair)
+        _required(pair, "name")
+        if not isinstance(pair.get("value", ""), str):
+            raise errors.invalid_property("metadata", pair)
 
 
 AUTOSCALE_INTERVAL_MIN = timedelta(minutes=5)
@@ -240,7 +256,7 @@ def job(body: Any) -> dict[str, Any]:
     _required(spec, "poolInfo", dict)
     _not_run(spec, "jobManagerTask", "job manager tasks", "(a job manager task)")
     spec.update(job_patch({k: v for k, v in spec.items() if k not in _HOOKS}))
-    _optional_int(spec, "priority", -1000, 1000)
+    _job_settings(spec)
     uses = spec.get("usesTaskDependencies")
     if uses is not None and not isinstance(uses, bool):
         raise errors.invalid_property("usesTaskDependencies", uses)
@@ -566,3 +582,138 @@ def node_disable_scheduling(body: Any) -> str:
     if value is None:
         return "requeue"
     return _option("nodeDisableSchedulingOption", value, NODE_DISABLE_OPTIONS)
+
+
+# --- updates: PATCH and PUT, checked as a create is --------------------------------------
+
+
+def _job_settings(spec: dict[str, Any]) -> None:
+    """What a job's create, update and replace share (the enums: ``job_patch``)."""
+    _optional_int(spec, "priority", -1000, 1000)
+    parallel = spec.get("maxParallelTasks")
+    if parallel is not None and (
+        not isinstance(parallel, int) or isinstance(parallel, bool) or parallel < -1
+        or parallel == 0
+    ):  # fmt: skip
+        raise errors.invalid_property(
+            "maxParallelTasks", parallel, "The value must be -1 (no limit) or at least 1."
+        )
+    _flag(spec, "allowTaskPreemption")
+    _metadata(spec.get("metadata"))
+    pool_info = spec.get("poolInfo")
+    if pool_info is not None:
+        if not isinstance(pool_info, dict):
+            raise errors.invalid_property("poolInfo", pool_info)
+        _not_run(pool_info, "autoPoolSpecification", "auto pools", "(an auto pool)")
+        _required(pool_info, "poolId")
+    network = spec.get("networkConfiguration")
+    if network is not None and not isinstance(network, dict):
+        raise errors.invalid_property("networkConfiguration", network)
+
+
+def _only(body: dict[str, Any], names: frozenset[str], entity: str) -> None:
+    """Refuse a property the update's type does not have (read-only ones such as id and
+    state among them), as the service's OData reader does: InvalidRequestBody."""
+    for name in body:
+        if name not in names and not name.startswith("odata."):
+            raise errors.InvalidRequestBody(
+                values=[
+                    (
+                        "ErrorMessage",
+                        f"The property '{name}' does not exist on type "
+                        f"'Microsoft.Azure.Batch.Protocol.Entities.{entity}'. Make sure to "
+                        "only use property names that are defined by the type.",
+                    )
+                ]
+            )
+
+
+JOB_UPDATABLE = frozenset(
+    {
+        "priority", "allowTaskPreemption", "maxParallelTasks", "constraints", "poolInfo",
+        "onAllTasksComplete", "metadata", "networkConfiguration",
+    }
+)  # fmt: skip
+"""JobPatchParameter's and JobUpdateParameter's properties: all a job lets be changed."""
+
+
+def job_update(body: Any, replace: bool) -> dict[str, Any]:
+    """A job's PATCH (``replace`` False: only what is given changes) or PUT (``replace``:
+    what is not given returns to its default; poolInfo is required)."""
+    changes = _object(body)
+    _only(changes, JOB_UPDATABLE, "JobUpdateParameter" if replace else "JobPatchParameter")
+    if replace:
+        _required(changes, "poolInfo", dict)
+    _job_settings(changes)
+    return job_patch(changes)
+
+
+def task_update(body: Any) -> dict[str, Any]:
+    """A task's PUT: its constraints (none given: the defaults)."""
+    changes = _object(body)
+    _only(changes, frozenset({"constraints"}), "TaskUpdateParameter")
+    _constraints(changes, "maxWallClockTime", "retentionTime")
+    return changes
+
+
+COMMUNICATION_MODES = ("default", "classic", "simplified")
+POOL_PATCH = frozenset(
+    {
+        "startTask", "metadata", "applicationPackageReferences", "certificateReferences",
+        "targetNodeCommunicationMode", "displayName", "resourceTags", "vmSize",
+        "enableInterNodeCommunication", "virtualMachineConfiguration", "taskSlotsPerNode",
+        "taskSchedulingPolicy", "networkConfiguration", "userAccounts", "mountConfiguration",
+        "upgradePolicy",
+    }
+)  # fmt: skip
+"""PoolPatchParameter's properties, as of 2025-06-01 (which added the ones from vmSize on,
+for pools without nodes)."""
+POOL_REPLACE = frozenset(
+    {
+        "startTask", "metadata", "applicationPackageReferences", "certificateReferences",
+        "targetNodeCommunicationMode",
+    }
+)  # fmt: skip
+"""PoolUpdatePropertiesParameter's properties (updateproperties)."""
+_POOL_CHANGES = frozenset({"startTask", "metadata", "targetNodeCommunicationMode", "displayName"})
+
+
+def pool_update(body: Any, replace: bool) -> dict[str, Any]:
+    """A pool's PATCH (``replace`` False) or updateproperties (``replace``: metadata and
+    applicationPackageReferences required; a start task not
+    given is removed). Application packages and certificates are not installed here, so
+    only empty lists of them are taken; the other 2025-06-01 properties are refused."""
+    changes = _object(body)
+    _only(changes, POOL_REPLACE if replace else POOL_PATCH, (
+        "PoolUpdatePropertiesParameter" if replace else "PoolPatchParameter"
+    ))  # fmt: skip
+    if replace:
+        for name in ("metadata", "applicationPackageReferences"):  # and certificateReferences
+            _required(changes, name, list)  # before 2025-06-01, which retired certificates
+    for name, what in (
+        ("applicationPackageReferences", "application packages"),
+        ("certificateReferences", "certificates"),
+    ):
+        if _list(changes.get(name), name):
+            raise errors.invalid_property(
+                name, f"{len(changes[name])} references",
+                f"The local Batch emulator does not install {what}: use Azure Batch.",
+            )  # fmt: skip
+    for name in sorted(set(changes) - _POOL_CHANGES - {
+        "applicationPackageReferences", "certificateReferences"
+    }):  # fmt: skip
+        raise errors.invalid_property(
+            name, "(a change)",
+            f"The local Batch emulator does not change a pool's {name}: create a new pool.",
+        )  # fmt: skip
+    _start_task(changes.get("startTask"))
+    _metadata(changes.get("metadata"))
+    mode = changes.get("targetNodeCommunicationMode")
+    if mode is not None:
+        changes["targetNodeCommunicationMode"] = _option(
+            "targetNodeCommunicationMode", mode, COMMUNICATION_MODES
+        )
+    display = changes.get("displayName")
+    if display is not None and (not isinstance(display, str) or len(display) > 1024):
+        raise errors.invalid_property("displayName", display)
+    return changes

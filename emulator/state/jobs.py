@@ -65,22 +65,30 @@ class Jobs:
     def all(self) -> list[Job]:
         return list(self.tables.jobs.values())
 
-    def update(self, job_id: str, body: Any) -> Job:
-        """PATCH: replace only the properties given."""
+    def update(self, job_id: str, body: Any, replace: bool = False) -> Job:
+        """PATCH (only the properties given change) or PUT (``replace``: those not given
+        return to their defaults). Everything is checked before anything changes."""
         job = self.tables.job(job_id)
-        changes = validate.job_patch(body)
+        changes = validate.job_update(body, replace)
         _not_ending(job)
         if job.state == "completed":
             raise errors.JobCompleted()
+        if replace:
+            changes = {**_REPLACED, **changes}
+            changes["constraints"] = {**_CONSTRAINTS, **changes.get("constraints", {})}
+        _changeable(job, changes)
         now = self.tables.clock()
-        fixed = ("constraints", "jobPreparationTask", "jobReleaseTask")  # set at creation
-        job.spec.update({k: v for k, v in changes.items() if k not in fixed})
+        if replace:
+            job.spec.pop("metadata", None)
+        job.spec.update({k: v for k, v in changes.items() if k != "constraints"})
         if "constraints" in changes:
             job.spec["constraints"] = {**job.spec["constraints"], **changes["constraints"]}
+        job.pool_id = job.spec["poolInfo"].get("poolId")
         self.tables.touch(job, now)
         with self.tables.store.transaction():
             self.tables.save(job)
             self.lifecycle.complete_job_if_done(job, now)
+        self.wake()
         return job
 
     def terminate(self, job_id: str, reason: str | None = None, force: bool = False) -> None:
@@ -159,6 +167,33 @@ class Jobs:
         if job.state == "completed":
             raise errors.JobCompleted()
         return job
+
+
+_CONSTRAINTS = {"maxWallClockTime": wire.format_duration(wire.UNBOUNDED), "maxTaskRetryCount": 0}
+_REPLACED = {
+    key: JOB_DEFAULTS[key]
+    for key in ("priority", "allowTaskPreemption", "maxParallelTasks", "onAllTasksComplete")
+}
+"""What a job's PUT sets the properties it does not give to: the create's defaults."""
+
+
+def _changeable(job: Job, changes: dict[str, Any]) -> None:
+    """The state rules of an update: another pool only while the job is disabled (the
+    service documents the refusal, not its code: here InvalidPropertyValue); automatic
+    termination, once on, cannot be turned off."""
+    pool_id = (changes.get("poolInfo") or {}).get("poolId")
+    moves = pool_id is not None and str(pool_id).lower() != str(job.pool_id).lower()
+    if moves and job.state != "disabled":
+        raise errors.invalid_property(
+            "poolInfo", pool_id,
+            "The pool of a job can be changed only while the job is disabled.",
+        )  # fmt: skip
+    complete = changes.get("onAllTasksComplete")
+    if complete == "noaction" and job.terminates_when_tasks_complete:
+        raise errors.invalid_property(
+            "onAllTasksComplete", complete,
+            "A job's onAllTasksComplete cannot be changed from terminatejob to noaction.",
+        )  # fmt: skip
 
 
 def _not_ending(job: Job) -> None:

@@ -150,6 +150,26 @@ class Pools:
     def get(self, pool_id: str) -> Pool:
         return self.tables.pool(pool_id)
 
+    def update(self, pool_id: str, body: Any, replace: bool = False) -> Pool:
+        """PATCH (what is given replaces what was) or updateproperties (``replace``: a
+        start task not given is removed, metadata replaced). Nodes run the new start task
+        when they next join, reboot or are reimaged, as on the service."""
+        pool = self.tables.pool(pool_id)
+        changes = validate.pool_update(body, replace)
+        now = self.tables.clock()
+        if replace:
+            pool.spec.pop("startTask", None)
+            pool.spec.pop("targetNodeCommunicationMode", None)
+        for name in ("applicationPackageReferences", "certificateReferences"):
+            changes.pop(name, None)
+        if changes.get("startTask") is not None:
+            start_task = {**copy.deepcopy(START_TASK_DEFAULTS), **changes["startTask"]}
+            changes["startTask"] = start_task
+        pool.spec.update(changes)
+        self.tables.touch(pool, now)
+        self.tables.save(pool)
+        return pool
+
     def all(self) -> list[Pool]:
         return list(self.tables.pools.values())
 

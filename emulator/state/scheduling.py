@@ -69,6 +69,7 @@ class Scheduling:
             pool = self.tables.pools[pool_id]
             waits = pool.waits_for_start_task
             node.transition("waitingforstarttask" if waits else node.resting_state, now)
+            node.start_task_spec = pool.start_task  # as it is now: updates reach a reboot
             if pool.start_task is not None:
                 node.start_task = StartTaskRun(start_time=now)
         else:

@@ -29,12 +29,7 @@ class Tasks:
             "requiredSlots": 1,
             "userIdentity": {"autoUser": {"scope": "pool", "elevationLevel": "nonadmin"}},
             **spec,
-            "constraints": {
-                "maxWallClockTime": wire.format_duration(wire.UNBOUNDED),
-                "retentionTime": "P7D",
-                "maxTaskRetryCount": job.spec["constraints"].get("maxTaskRetryCount", 0),
-                **spec.get("constraints", {}),
-            },
+            "constraints": {**_constraints(job), **spec.get("constraints", {})},
         }
         task = Task(
             id=spec["id"],
@@ -87,6 +82,22 @@ class Tasks:
     def get(self, job_id: str, task_id: str) -> Task:
         return self.tables.task(job_id, task_id)
 
+    def update(self, job_id: str, task_id: str, body: Any) -> Task:
+        """PUT: the task's constraints; those not given return to their defaults (the
+        job's maxTaskRetryCount, no wall-clock limit, seven days' retention)."""
+        task = self.tables.task(job_id, task_id)
+        changes = validate.task_update(body)
+        job = self.tables.job(job_id)
+        task.spec["constraints"] = {
+            **_constraints(job),
+            **(changes.get("constraints") or {}),
+        }
+        now = self.tables.clock()
+        self.tables.touch(task, now)
+        self.tables.save(task)
+        self.wake()
+        return task
+
     def all(self, job_id: str) -> list[Task]:
         self.tables.job(job_id)
         return list(self.tables.tasks[job_id].values())
@@ -127,3 +138,13 @@ class Tasks:
             self.tables.save(task)
             self.tables.save(job)
         self.wake()
+
+
+def _constraints(job: Job) -> Spec:
+    """A task's constraints where it gives none: the job's retry count, no wall-clock
+    limit, retained for seven days."""
+    return {
+        "maxWallClockTime": wire.format_duration(wire.UNBOUNDED),
+        "retentionTime": "P7D",
+        "maxTaskRetryCount": job.spec["constraints"].get("maxTaskRetryCount", 0),
+    }
