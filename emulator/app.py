@@ -80,7 +80,7 @@ def create_app(
         data=settings.data,
         account_name=settings.account,
         account_url=state.account_url,
-        autoscale=state.autoscale.tick,
+        timed=state.timed,
     )
     request_log = open(settings.request_log, "a") if settings.request_log else None  # noqa: SIM115
     verifier = SharedKeyVerifier(settings.account, settings.key)

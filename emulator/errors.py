@@ -165,6 +165,16 @@ AutoScaleTooManyRequestsToEnable = _error(
     409,
     "Enable AutoScale requests for the same pool must be separated by at least 30 seconds.",
 )
+JobScheduleExists = _error("JobScheduleExists", 409, "The specified job schedule already exists.")
+JobScheduleNotFound = _error(
+    "JobScheduleNotFound", 404, "The specified job schedule does not exist."
+)
+JobScheduleCompleted = _error(
+    "JobScheduleCompleted", 409, "The specified job schedule is already in a completed state."
+)
+JobScheduleBeingTerminated = _error(
+    "JobScheduleBeingTerminated", 409, "The specified job schedule is being terminated."
+)
 JobExists = _error("JobExists", 409, "The specified job already exists.")
 JobCompleted = _error("JobCompleted", 409, "The specified job is already in a completed state.")
 JobBeingTerminated = _error("JobBeingTerminated", 409, "The specified job is being terminated.")

@@ -267,6 +267,16 @@ class Job(Entity):
         return bool(self.spec.get("onAllTasksComplete") == "terminatejob")
 
 
+@dataclass(kw_only=True)
+class JobSchedule(Entity):
+    spec: Spec  # id, displayName, schedule, jobSpecification, metadata
+    created: datetime
+    next_run: datetime | None = None  # the due time of the next job; None: no more
+    recent_job: str | None = None  # the id of the last job it created
+    jobs_created: int = 0  # its jobs are named "{id}:job-{n}"
+    end_time: datetime | None = None
+
+
 @dataclass(frozen=True)
 class Placement:
     """The node a task was placed on."""

@@ -338,6 +338,56 @@ class Api:
         counts = self.state.jobs.task_counts(request.path_params["job_id"])
         return JSONResponse(serialize.task_counts(counts), media_type=wire.JSON_CONTENT_TYPE)
 
+    # --- job schedules --------------------------------------------------------------------
+
+    async def create_job_schedule(self, request: Request) -> Response:
+        return self._created(self.state.schedules.create(await self._body(request)))
+
+    async def list_job_schedules(self, request: Request) -> Response:
+        schedules = self.state.schedules.all()
+        return self._list(schedules, "jobschedules", request, serialize.job_schedule)
+
+    async def get_job_schedule(self, request: Request) -> Response:
+        schedule = self.state.schedules.get(request.path_params["schedule_id"])
+        if (unchanged := self._not_modified(schedule, request)) is not None:
+            return unchanged
+        if request.method == "HEAD":
+            return Response(status_code=200, headers=_versioned(schedule))
+        document = serialize.job_schedule(schedule)
+        return self._entity(schedule, document, "jobschedules", request)
+
+    async def update_job_schedule(self, request: Request) -> Response:
+        """PATCH changes what it gives; PUT replaces."""
+        schedule_id, body = request.path_params["schedule_id"], await self._body(request)
+        self._precondition(self.state.schedules.get(schedule_id), request)
+        replace = request.method == "PUT"
+        schedule = self.state.schedules.update(schedule_id, body, replace)
+        headers = {**_versioned(schedule), "DataServiceId": schedule.url}
+        return Response(status_code=200, headers=headers)
+
+    async def delete_job_schedule(self, request: Request) -> Response:
+        schedule_id = request.path_params["schedule_id"]
+        self._precondition(self.state.schedules.get(schedule_id), request)
+        self.state.schedules.delete(schedule_id)
+        return Response(status_code=202)
+
+    async def job_schedule_action(self, request: Request) -> Response:
+        """disable, enable (204) and terminate (202)."""
+        schedule_id, action = request.path_params["schedule_id"], request.path_params["action"]
+        operation = {
+            "disable": self.state.schedules.disable,
+            "enable": self.state.schedules.enable,
+            "terminate": self.state.schedules.terminate,
+        }.get(action)
+        if operation is None:
+            raise errors.InvalidUri()
+        self._precondition(self.state.schedules.get(schedule_id), request)
+        return _operation(202 if action == "terminate" else 204, operation(schedule_id), action)
+
+    async def list_jobs_from_schedule(self, request: Request) -> Response:
+        jobs = self.state.schedules.jobs_of(request.path_params["schedule_id"])
+        return self._list(jobs, "jobs", request, serialize.job)
+
     # --- tasks --------------------------------------------------------------------------
 
     async def create_task(self, request: Request) -> Response:
@@ -495,6 +545,13 @@ class Api:
                 self.list_preparation_status,
                 ["GET"],
             ),
+            ("/jobschedules", self.create_job_schedule, ["POST"]),
+            ("/jobschedules", self.list_job_schedules, ["GET"]),
+            ("/jobschedules/{schedule_id}", self.get_job_schedule, ["GET", "HEAD"]),
+            ("/jobschedules/{schedule_id}", self.update_job_schedule, ["PATCH", "PUT"]),
+            ("/jobschedules/{schedule_id}", self.delete_job_schedule, ["DELETE"]),
+            ("/jobschedules/{schedule_id}/jobs", self.list_jobs_from_schedule, ["GET"]),
+            ("/jobschedules/{schedule_id}/{action}", self.job_schedule_action, ["POST"]),
             ("/jobs/{job_id}/tasks", self.create_task, ["POST"]),
             ("/jobs/{job_id}/tasks", self.list_tasks, ["GET"]),
             ("/jobs/{job_id}/addtaskcollection", self.create_task_collection, ["POST"]),

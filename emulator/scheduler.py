@@ -1,7 +1,8 @@
 """The loop that turns state into processes: start tasks on new nodes, tasks on free slots,
 jobs' preparation and release tasks on the nodes that are to run them, and the machine
-side of a node leaving, rebooting or reimaging; each pass also lets autoscale sample the
-pools' metrics and run the evaluations that are due.
+side of a node leaving, rebooting or reimaging; each pass also runs what the clock drives:
+autoscale samples the pools' metrics and runs the evaluations that are due, and job
+schedules create the jobs that are due.
 
 It wakes whenever the state signals a change (the ``wake`` event the composition root
 shares with the state) and every half second regardless, asks the state what to run, and
@@ -50,7 +51,7 @@ class Scheduler:
         account_url: str,
         restart_delay: float = 1.0,
         node_seconds: float = NODE_SECONDS,
-        autoscale: Callable[[], None] = lambda: None,
+        timed: Callable[[], None] = lambda: None,
     ) -> None:
         self.scheduling = scheduling
         self.executor = executor
@@ -62,7 +63,7 @@ class Scheduler:
         self.account_url = account_url
         self.restart_delay = restart_delay
         self.node_seconds = node_seconds
-        self.autoscale = autoscale  # samples pools' metrics, runs the evaluations due
+        self.timed = timed  # autoscale's evaluations and job schedules' jobs that are due
         self._running: set[asyncio.Task[None]] = set()
 
     async def run_forever(self) -> None:
@@ -82,8 +83,8 @@ class Scheduler:
                 await asyncio.wait_for(self.wake.wait(), POLL_SECONDS)
 
     def schedule(self) -> None:
-        """One pass: autoscale what is due, then launch what the state says should run now."""
-        self.autoscale()
+        """One pass: what the clock makes due, then launch what the state says should run."""
+        self.timed()
         for node in self.scheduling.node_changes():
             self._spawn(self._change_node(node.pool_id, node.id, node.state))
         for pool, node in self.scheduling.pending_start_tasks():

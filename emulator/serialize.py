@@ -16,6 +16,7 @@ from emulator.records import (
     AutoScaleRun,
     Entity,
     Job,
+    JobSchedule,
     Node,
     NodePreparation,
     Pool,
@@ -249,6 +250,24 @@ def job(record: Job) -> Document:
         info["endTime"] = wire.timestamp(record.end_time)
     if record.terminate_reason is not None:
         info["terminateReason"] = record.terminate_reason
+    return {
+        **record.spec,
+        "url": record.url,
+        "creationTime": wire.timestamp(record.created),
+        "executionInfo": info,
+        **_state(record),
+    }
+
+
+def job_schedule(record: JobSchedule) -> Document:
+    info: Document = {}
+    if record.next_run is not None:
+        info["nextRunTime"] = wire.timestamp(record.next_run)
+    if record.recent_job is not None:
+        url = record.url.rsplit("/jobschedules/", 1)[0] + f"/jobs/{record.recent_job}"
+        info["recentJob"] = {"id": record.recent_job, "url": url}
+    if record.end_time is not None:
+        info["endTime"] = wire.timestamp(record.end_time)
     return {
         **record.spec,
         "url": record.url,

@@ -8,7 +8,7 @@ InvalidRequestBody or RequestBodyTooLarge, naming the property.
 from __future__ import annotations
 
 import re
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from emulator import errors, wire
@@ -717,3 +717,72 @@ def pool_update(body: Any, replace: bool) -> dict[str, Any]:
     if display is not None and (not isinstance(display, str) or len(display) > 1024):
         raise errors.invalid_property("displayName", display)
     return changes
+
+
+# --- job schedules -----------------------------------------------------------------------
+
+MIN_SCHEDULE_INTERVAL = timedelta(minutes=1)
+"""The least recurrenceInterval and startWindow the service takes (less: a 400)."""
+
+
+def _moment(value: Any, name: str) -> datetime:
+    try:
+        moment = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    except ValueError:
+        raise errors.invalid_property(name, value) from None
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
+def schedule(value: Any) -> dict[str, Any]:
+    """A job schedule's schedule: its times, and its intervals of at least a minute."""
+    spec = _object(value)
+    for name in ("doNotRunUntil", "doNotRunAfter"):
+        if spec.get(name) is not None:
+            _moment(spec[name], name)
+    for name in ("startWindow", "recurrenceInterval"):
+        if spec.get(name) is not None and wire.parse_duration(spec[name], name) < (
+            MIN_SCHEDULE_INTERVAL
+        ):
+            raise errors.invalid_property(name, spec[name], "The minimum value is 1 minute.")
+    return spec
+
+
+def schedule_times(spec: dict[str, Any]) -> tuple[datetime | None, datetime | None]:
+    """doNotRunUntil and doNotRunAfter of a validated schedule."""
+    until, after = spec.get("doNotRunUntil"), spec.get("doNotRunAfter")
+    return (
+        None if until is None else _moment(until, "doNotRunUntil"),
+        None if after is None else _moment(after, "doNotRunAfter"),
+    )
+
+
+def job_specification(value: Any) -> dict[str, Any]:
+    """The jobs a schedule creates: a job's body without its id."""
+    spec = _object(value)
+    if "id" in spec:  # the schedule names its jobs
+        _only({"id": spec["id"]}, frozenset(), "JobSpecification")
+    checked = job({**spec, "id": "scheduled"})
+    del checked["id"]
+    return checked
+
+
+def job_schedule(body: Any, operation: str) -> dict[str, Any]:
+    """A schedule's create (with its id), replace (PUT) or update (PATCH: schedule and
+    jobSpecification optional, checked alike)."""
+    spec = _object(body)
+    names = {"schedule", "jobSpecification", "metadata"}
+    if operation == "create":
+        _identifier(spec)
+        _only(spec, frozenset(names | {"id", "displayName"}), "JobScheduleAddParameter")
+    else:
+        entity = (
+            "JobScheduleUpdateParameter" if operation == "replace" else "JobSchedulePatchParameter"
+        )
+        _only(spec, frozenset(names), entity)
+    whole = operation != "update"
+    if whole or "schedule" in spec:
+        spec["schedule"] = schedule(_required(spec, "schedule", dict))
+    if whole or "jobSpecification" in spec:
+        spec["jobSpecification"] = job_specification(_required(spec, "jobSpecification", dict))
+    _metadata(spec.get("metadata"))
+    return spec

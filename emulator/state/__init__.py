@@ -14,6 +14,7 @@ ends a run (the executor's), ``wake`` tells the scheduler that something changed
     autoscale   evaluating pools' formulas on their task counts, and scaling to them
     quotas      the account's pool and core quotas, and the nodes they let in
     tasks       tasks                    scheduling, recovery: the scheduler's side
+    schedules   job schedules, and the jobs they create on time
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from emulator.state.pools import Pools
 from emulator.state.preparation import Preparations
 from emulator.state.quotas import Allocator, Quotas
 from emulator.state.recovery import Orphan, recover
+from emulator.state.schedules import Schedules
 from emulator.state.scheduling import Assignment, Scheduling
 from emulator.state.tables import Clock, Tables
 from emulator.state.tasks import Tasks
@@ -67,6 +69,13 @@ class BatchState:
         self.jobs = Jobs(self.tables, self.lifecycle, wake, self.account_url)
         self.tasks = Tasks(self.tables, self.lifecycle, self.jobs, wake)
         self.scheduling = Scheduling(self.tables, self.lifecycle, wake)
+        self.schedules = Schedules(self.tables, self.jobs, wake, self.account_url)
+
+    def timed(self) -> None:
+        """What the clock drives, each scheduler pass: autoscale evaluations, and the jobs
+        that job schedules create."""
+        self.autoscale.tick()
+        self.schedules.tick()
 
     def recover(self) -> list[Orphan]:
         """After a restart: requeue what was running; the process groups left to kill."""

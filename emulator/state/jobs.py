@@ -31,8 +31,13 @@ class Jobs:
         self.wake = wake
         self.account_url = account_url
 
-    def create(self, body: Any) -> Job:
-        spec = {**JOB_DEFAULTS, **validate.job(body)}
+    def create(self, body: Any, job_id: str | None = None) -> Job:
+        """A job from its body; ``job_id``: a job schedule's, named by it (its
+        jobSpecification, checked when the schedule was, has no id)."""
+        named = body if job_id is None else {**body, "id": "scheduled"}
+        spec = {**JOB_DEFAULTS, **validate.job(named)}
+        if job_id is not None:
+            spec["id"] = job_id
         job_id = spec["id"]
         if self.tables.has_job(job_id):
             raise errors.JobExists()
