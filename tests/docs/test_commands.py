@@ -230,6 +230,9 @@ MODULES: dict[str, Callable[[list[str]], None]] = {
     "emulator": lambda args: check_argparse_module("emulator.__main__", args, False),
     "emulator.fault_proxy": lambda args: check_argparse_module("emulator.fault_proxy", args, False),
     "tools.docs_outputs": lambda args: check_argparse_module("tools.docs_outputs", args, False),
+    "tools.record_requests": lambda args: check_argparse_module(
+        "tools.record_requests", args, False
+    ),
 }
 """The project's programs a page may show with ``python -m``, each with its check."""
 
