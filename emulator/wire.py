@@ -12,7 +12,7 @@ API_VERSIONS = frozenset(
     {
         "2025-06-01",  # azure-batch 15.x
         "2025-06-01.21.0",  # the same, as the data-plane specification names it
-        "2024-07-01.20.0",  # the REST API's; no azure-batch release sends it
+        "2024-07-01.20.0",  # azure-batch 15.0.0b2
         "2024-02-01.19.0",  # azure-batch 14.2.0, azure-cli 2.91
         "2023-11-01.18.0",  # azure-batch 14.1.0
         "2023-05-01.17.0",  # azure-batch 14.0.0

@@ -1,6 +1,7 @@
 """Real clients' requests, recorded once and replayed: the Azure CLI's ``az batch`` commands
-and Microsoft's Python quickstart flow as azure-batch 11.0 to 14.2 send it (API versions
-2021-06-01.14.0 to 2024-02-01.19.0), so no test needs the CLI or an old SDK installed.
+and Microsoft's Python quickstart flow as azure-batch 11.0 to 14.2 and 15.0.0b2 send it
+(API versions 2021-06-01.14.0 to 2024-07-01.20.0; the suite's own azure-batch 15.1 sends
+2025-06-01), so no test needs the CLI or an old SDK installed.
 
 The fixtures in ``recorded/`` were captured with tools/record_requests.py in front of the
 emulator (the clients installed in a throw-away environment): each request's method,
