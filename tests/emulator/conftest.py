@@ -13,6 +13,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -25,7 +26,7 @@ from contract import local as local_keys
 from emulator.app import DEFAULT_ACCOUNT, DEFAULT_KEY
 from local_stack import servers
 from tests import stacks as counting
-from tests.emulator.fakes import FakeExecutor, well_known_commands
+from tests.emulator.fakes import FakeExecutor, start_tasks_succeed, well_known_commands
 from tests.emulator.inprocess import InProcess, serve
 
 POOL_IDENTITY = (
@@ -69,6 +70,21 @@ def emulator(
         yield server
     finally:
         servers.stop(server)
+
+
+@pytest.fixture
+def local(tmp_path: Path) -> Iterator[InProcess]:
+    """An emulator of the test's own, for tests that hold tasks running: start tasks
+    succeed at once, tasks run until the test finishes or kills them. A module may
+    define its own."""
+    with serve(tmp_path, FakeExecutor(start_tasks_succeed)) as emulator:
+        yield emulator
+
+
+@pytest.fixture
+def client(local: InProcess) -> BatchClient:
+    """An SDK client of ``local``."""
+    return client_for(local.url)
 
 
 def client_for(

@@ -48,6 +48,11 @@ def wait_for_everything(launch: Launch) -> int | None:
     return None
 
 
+def start_tasks_succeed(launch: Launch) -> int | None:
+    """Start tasks exit 0 at once; tasks run until finished or killed."""
+    return 0 if launch.key[0] == "start" else None
+
+
 def well_known_commands(launch: Launch) -> int | None:
     try:
         argv = shlex.split(launch.command_line)

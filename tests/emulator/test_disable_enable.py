@@ -9,17 +9,13 @@ disabled one's task stays active.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
-import pytest
 from azure.batch import BatchClient, models
 from azure.batch.models._models import BatchNodeRebootOptions  # azure-batch 15.0: not exported
 from azure.core.exceptions import HttpResponseError
 from azure.core.rest import HttpRequest
 
-from emulator.executor import Launch
 from tests.emulator.conftest import (
     client_for,
     pool_options,
@@ -28,27 +24,11 @@ from tests.emulator.conftest import (
     wait_for,
     wait_for_task,
 )
-from tests.emulator.fakes import FakeExecutor
+from tests.emulator.fakes import FakeExecutor, start_tasks_succeed
 from tests.emulator.inprocess import InProcess, serve
 
 POLL: Any = 0.05  # the SDK pollers' interval (5 s by default; typed int, sleeps a float)
 API = {"api-version": "2025-06-01"}
-
-
-def _start_tasks_succeed(launch: Launch) -> int | None:
-    """Start tasks exit 0 at once; tasks run until finished or killed."""
-    return 0 if launch.key[0] == "start" else None
-
-
-@pytest.fixture
-def local(tmp_path: Path) -> Iterator[InProcess]:
-    with serve(tmp_path, FakeExecutor(_start_tasks_succeed)) as emulator:
-        yield emulator
-
-
-@pytest.fixture
-def client(local: InProcess) -> BatchClient:
-    return client_for(local.url)
 
 
 def _pool(batch: BatchClient, nodes: int, slots: int = 1) -> str:
@@ -359,7 +339,7 @@ def test_an_offline_node_stays_offline_across_a_reboot(client, local):
 
 
 def test_disabled_jobs_and_nodes_survive_a_restart(tmp_path):
-    with serve(tmp_path, FakeExecutor(_start_tasks_succeed)) as before:
+    with serve(tmp_path, FakeExecutor(start_tasks_succeed)) as before:
         batch = client_for(before.url)
         pool_id = _pool(batch, 2)
         job_id = _job(batch, pool_id)
@@ -369,7 +349,7 @@ def test_disabled_jobs_and_nodes_survive_a_restart(tmp_path):
         _disable(batch, job_id, "wait")
         assert batch.get_job(job_id).state == "disabling"
 
-    with serve(tmp_path, FakeExecutor(_start_tasks_succeed)) as after:
+    with serve(tmp_path, FakeExecutor(start_tasks_succeed)) as after:
         batch = client_for(after.url)
         # The run the restart interrupted is requeued, so nothing runs: the job is disabled.
         job = wait_for(lambda: (j := batch.get_job(job_id)).state == "disabled" and j)

@@ -9,8 +9,6 @@ with its whole process group.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -20,7 +18,7 @@ from azure.batch.models._models import (  # azure-batch 15.0 does not export the
     BatchNodeReimageOptions,
 )
 
-from emulator.executor import Launch, node_root
+from emulator.executor import node_root
 from tests.emulator.conftest import (
     client_for,
     pool_options,
@@ -29,29 +27,13 @@ from tests.emulator.conftest import (
     wait_for,
     wait_for_task,
 )
-from tests.emulator.fakes import FakeExecutor
+from tests.emulator.fakes import FakeExecutor, start_tasks_succeed
 from tests.emulator.inprocess import InProcess, serve
 
 POLL = 0.05  # the SDK pollers' interval (5 s by default)
 REBOOT = BatchNodeRebootOptions(node_reboot_kind="requeue")
 REIMAGE = BatchNodeReimageOptions(node_reimage_option="requeue")
 # (azure-batch 15.0 cannot send reboot or reimage without options: no content type.)
-
-
-def _start_tasks_succeed(launch: Launch) -> int | None:
-    """Start tasks exit 0 at once; tasks run until finished or killed."""
-    return 0 if launch.key[0] == "start" else None
-
-
-@pytest.fixture
-def local(tmp_path: Path) -> Iterator[InProcess]:
-    with serve(tmp_path, FakeExecutor(_start_tasks_succeed)) as emulator:
-        yield emulator
-
-
-@pytest.fixture
-def client(local: InProcess) -> BatchClient:
-    return client_for(local.url)
 
 
 def _pool(batch: BatchClient, nodes: int, **settings: Any) -> str:
@@ -354,7 +336,7 @@ def test_node_operations_refused_as_the_service_refuses_them(client, local):
 
 
 def test_a_restart_mid_reboot_finishes_the_reboot(tmp_path):
-    with serve(tmp_path, FakeExecutor(_start_tasks_succeed)) as before:
+    with serve(tmp_path, FakeExecutor(start_tasks_succeed)) as before:
         batch = client_for(before.url)
         pool_id = _pool(batch, 1)
         job_id = _job(batch, pool_id)
@@ -363,7 +345,7 @@ def test_a_restart_mid_reboot_finishes_the_reboot(tmp_path):
             pool_id, node_id, BatchNodeRebootOptions(node_reboot_kind="taskcompletion")
         )
         assert batch.get_node(pool_id, node_id).state == "rebooting"
-    with serve(tmp_path, FakeExecutor(_start_tasks_succeed)) as after:
+    with serve(tmp_path, FakeExecutor(start_tasks_succeed)) as after:
         batch = client_for(after.url)
         wait_for(lambda: batch.get_task(job_id, "t").state == "running")
         task = batch.get_task(job_id, "t")
